@@ -1,0 +1,102 @@
+//! Audit events through `tracing`, target [`TARGET`], and a layer that keeps secrets out of
+//! traces.
+//!
+//! Every accept and every reject is one event with the fields `outcome`, `method`, `subject`,
+//! `credential_id`, `reason`, `status`, `route` and `client`. No field ever holds a secret: the
+//! principal holds none, and error reasons are fixed words such as `unknown_key`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use http::{HeaderName, Request};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+use crate::error::AuthError;
+use crate::principal::{AuthMethod, Principal};
+
+/// The `tracing` target of every audit event.
+pub const TARGET: &str = "apiauth::audit";
+
+fn route<B>(req: &Request<B>) -> &str {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or_else(|| req.uri().path())
+}
+
+fn client<B>(req: &Request<B>) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// Records an accepted credential.
+pub fn accepted<B>(principal: &Principal, req: &Request<B>) {
+    tracing::info!(
+        target: TARGET,
+        outcome = "accept",
+        method = principal.method().as_str(),
+        subject = principal.subject(),
+        tenant = principal.tenant(),
+        credential_id = principal.credential_id(),
+        route = route(req),
+        client = client(req).map(tracing::field::display),
+    );
+}
+
+/// Records a rejected request: the specific reason goes here, never into the response.
+pub fn rejected<B>(method: AuthMethod, error: &AuthError, req: &Request<B>) {
+    tracing::warn!(
+        target: TARGET,
+        outcome = "reject",
+        method = method.as_str(),
+        reason = error.reason(),
+        status = error.status().as_u16(),
+        route = route(req),
+        client = client(req).map(tracing::field::display),
+    );
+}
+
+/// Records a rejection that names the subject and credential id (public parts), for methods
+/// that know them before verification fails (a revoked key id, a locked-out user name).
+pub fn rejected_with_subject<B>(
+    method: AuthMethod,
+    error: &AuthError,
+    subject: Option<&str>,
+    credential_id: Option<&str>,
+    req: &Request<B>,
+) {
+    tracing::warn!(
+        target: TARGET,
+        outcome = "reject",
+        method = method.as_str(),
+        reason = error.reason(),
+        status = error.status().as_u16(),
+        subject = subject,
+        credential_id = credential_id,
+        route = route(req),
+        client = client(req).map(tracing::field::display),
+    );
+}
+
+/// The request headers that carry secrets in this suite: `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, `X-API-Key`, `Signature`, `Webhook-Signature`,
+/// `X-Hub-Signature-256` and `X-Signature`.
+pub fn sensitive_headers() -> [HeaderName; 8] {
+    [
+        http::header::AUTHORIZATION,
+        http::header::PROXY_AUTHORIZATION,
+        http::header::COOKIE,
+        HeaderName::from_static("x-api-key"),
+        HeaderName::from_static("signature"),
+        HeaderName::from_static("webhook-signature"),
+        HeaderName::from_static("x-hub-signature-256"),
+        HeaderName::from_static("x-signature"),
+    ]
+}
+
+/// A layer that marks [`sensitive_headers`] as sensitive, so `tower-http`'s `TraceLayer` and
+/// any `Debug` of the headers print `Sensitive` instead of the value. Put it outermost.
+pub fn sensitive_headers_layer() -> SetSensitiveRequestHeadersLayer {
+    SetSensitiveRequestHeadersLayer::new(sensitive_headers())
+}

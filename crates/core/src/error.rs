@@ -1,0 +1,478 @@
+//! One error type for the request path: status, RFC 7235 challenges, RFC 9457 body.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Extensions, HeaderName, HeaderValue, StatusCode};
+
+/// What went wrong, coarsely: this alone decides the status and the RFC 6750 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No credentials where some are required: 401 without an error code (RFC 6750 §3).
+    MissingCredentials,
+    /// Malformed request or credentials of two methods at once: 400 `invalid_request`.
+    InvalidRequest,
+    /// Credentials present but not valid (unknown, wrong, expired, revoked): 401 `invalid_token`.
+    InvalidCredentials,
+    /// Authenticated but lacking a scope: 403 `insufficient_scope` (RFC 6750 §3.1).
+    InsufficientScope,
+    /// The body is larger than the layer will buffer to verify it: 413.
+    PayloadTooLarge,
+    /// Too many requests or too many failed attempts: 429 with `Retry-After`.
+    TooManyRequests,
+    /// An upstream needed to decide (JWKS, introspection, a store) failed: 503 with
+    /// `Retry-After`. Never a 401 and never a pass.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::MissingCredentials | ErrorKind::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code, where one applies.
+    pub const fn code(self) -> Option<&'static str> {
+        match self {
+            ErrorKind::InvalidRequest => Some("invalid_request"),
+            ErrorKind::InvalidCredentials => Some("invalid_token"),
+            ErrorKind::InsufficientScope => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
+    const fn default_detail(self) -> &'static str {
+        match self {
+            ErrorKind::MissingCredentials => "Authentication is required to access this resource.",
+            ErrorKind::InvalidRequest => "The request is malformed.",
+            ErrorKind::InvalidCredentials => "The credentials are not valid.",
+            ErrorKind::InsufficientScope => "The credentials do not grant the required scope.",
+            ErrorKind::PayloadTooLarge => "The request body is too large.",
+            ErrorKind::TooManyRequests => "Too many requests; retry later.",
+            ErrorKind::Unavailable => "Authentication is temporarily unavailable; retry later.",
+        }
+    }
+}
+
+/// One RFC 7235 challenge: a scheme and its auth-params, rendered into `WWW-Authenticate`.
+///
+/// ```
+/// use apiauth_core::Challenge;
+/// let c = Challenge::basic("admin");
+/// assert_eq!(c.to_string(), r#"Basic realm="admin", charset="UTF-8""#);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Challenge {
+    scheme: Cow<'static, str>,
+    params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    rfc6750: bool,
+}
+
+impl Challenge {
+    /// A challenge for `scheme` with no parameters.
+    pub fn new(scheme: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            scheme: scheme.into(),
+            params: Vec::new(),
+            rfc6750: false,
+        }
+    }
+
+    /// `Bearer realm="…"`; errors add RFC 6750 `error`, `error_description` and `scope`.
+    pub fn bearer(realm: impl Into<Cow<'static, str>>) -> Self {
+        let mut c = Self::new("Bearer").param("realm", realm);
+        c.rfc6750 = true;
+        c
+    }
+
+    /// `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
+    pub fn basic(realm: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("Basic")
+            .param("realm", realm)
+            .param("charset", "UTF-8")
+    }
+
+    /// Makes errors on this challenge carry RFC 6750-style `error` attributes, as a scheme
+    /// modelled on Bearer (for example `ApiKey`) may choose to.
+    pub fn with_error_attributes(mut self) -> Self {
+        self.rfc6750 = true;
+        self
+    }
+
+    /// Adds an auth-param. The value is sent as a quoted-string; control characters are dropped.
+    pub fn param(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// The auth-scheme.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The value of the first auth-param called `name` (case-insensitive, RFC 7235 §2.1).
+    pub fn get_param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The challenge as it answers `error` (RFC 6750 §3): the error code, its description and,
+    /// for `insufficient_scope`, the scope attribute.
+    pub fn for_error(&self, error: &AuthError) -> Challenge {
+        let mut c = self.clone();
+        if c.rfc6750 {
+            if let Some(code) = error.0.kind.code() {
+                c.params.push(("error".into(), code.into()));
+                c.params
+                    .push(("error_description".into(), error.0.detail.clone()));
+            }
+            if let Some(scope) = &error.0.required_scope {
+                c.params.push(("scope".into(), scope.clone().into()));
+            }
+        }
+        c
+    }
+
+    /// The challenge as a header value.
+    pub fn to_header_value(&self) -> HeaderValue {
+        // Every byte we write is visible ASCII or space, so this cannot fail; fall back to the
+        // bare scheme rather than panic if a caller smuggled something odd into the scheme.
+        HeaderValue::from_str(&self.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("Unknown"))
+    }
+}
+
+impl fmt::Display for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.scheme)?;
+        for (i, (name, value)) in self.params.iter().enumerate() {
+            f.write_str(if i == 0 { " " } else { ", " })?;
+            f.write_str(name)?;
+            f.write_str("=\"")?;
+            // RFC 7230 quoted-string: escape `"` and `\`, drop controls and non-ASCII.
+            for ch in value.chars() {
+                match ch {
+                    '"' | '\\' => {
+                        f.write_str("\\")?;
+                        fmt::Write::write_char(f, ch)?;
+                    }
+                    ' '..='~' => fmt::Write::write_char(f, ch)?,
+                    _ => {}
+                }
+            }
+            f.write_str("\"")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Challenge({self})")
+    }
+}
+
+/// The error of every authentication and authorization decision on the request path.
+///
+/// It carries two texts: a public `detail` for the response body, identical for every kind of
+/// credential mismatch, and a private `reason` (`unknown_key`, `revoked`, …) that only the audit
+/// event sees. Neither ever holds a secret.
+#[derive(Clone)]
+pub struct AuthError(Box<ErrorInner>);
+
+#[derive(Clone)]
+struct ErrorInner {
+    kind: ErrorKind,
+    detail: Cow<'static, str>,
+    reason: Cow<'static, str>,
+    challenges: Vec<Challenge>,
+    required_scope: Option<String>,
+    retry_after: Option<Duration>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl AuthError {
+    /// An error of `kind` with the default public detail.
+    pub fn new(kind: ErrorKind) -> Self {
+        Self(Box::new(ErrorInner {
+            kind,
+            detail: Cow::Borrowed(kind.default_detail()),
+            reason: Cow::Borrowed(""),
+            challenges: Vec::new(),
+            required_scope: None,
+            retry_after: match kind {
+                ErrorKind::Unavailable | ErrorKind::TooManyRequests => Some(Duration::from_secs(1)),
+                _ => None,
+            },
+            headers: Vec::new(),
+        }))
+    }
+
+    /// 401 with no error code: nothing was presented.
+    pub fn missing_credentials() -> Self {
+        Self::new(ErrorKind::MissingCredentials).with_reason("missing_credentials")
+    }
+
+    /// 400 `invalid_request`; `detail` is shown to the caller.
+    pub fn invalid_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidRequest)
+            .with_detail(detail)
+            .with_reason("invalid_request")
+    }
+
+    /// 401 `invalid_token`. `reason` goes to the audit event only; the body is the same for
+    /// every reason so the caller cannot tell which part of a credential failed.
+    pub fn invalid_credentials(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidCredentials).with_reason(reason)
+    }
+
+    /// 403 `insufficient_scope`, naming the scope that would have sufficed.
+    pub fn insufficient_scope(required: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::InsufficientScope).with_reason("insufficient_scope");
+        e.0.required_scope = Some(required.into());
+        e
+    }
+
+    /// 413: the body is larger than the layer will read.
+    pub fn payload_too_large() -> Self {
+        Self::new(ErrorKind::PayloadTooLarge).with_reason("payload_too_large")
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after: Duration) -> Self {
+        Self::new(ErrorKind::TooManyRequests)
+            .with_reason("too_many_requests")
+            .with_retry_after(retry_after)
+    }
+
+    /// 503 with `Retry-After`: an upstream needed for the decision failed. `reason` is for the
+    /// audit event (e.g. `jwks_unreachable`).
+    pub fn unavailable(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Unavailable).with_reason(reason)
+    }
+
+    /// Replaces the public detail (shown in the body and `error_description`).
+    pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.0.detail = detail.into();
+        self
+    }
+
+    /// Replaces the private audit reason.
+    pub fn with_reason(mut self, reason: impl Into<Cow<'static, str>>) -> Self {
+        self.0.reason = reason.into();
+        self
+    }
+
+    /// Adds a challenge to the `WWW-Authenticate` answer.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.0.challenges.push(challenge);
+        self
+    }
+
+    /// Sets `Retry-After` (rounded up to whole seconds, at least 1).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.0.retry_after = Some(after);
+        self
+    }
+
+    /// Adds a response header (for example RateLimit fields on a 429).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.0.headers.push((name, value));
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.0.kind.status()
+    }
+
+    /// The public detail.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
+    /// The private reason, for audit events and metrics.
+    pub fn reason(&self) -> &str {
+        &self.0.reason
+    }
+
+    /// The challenges to send.
+    pub fn challenges(&self) -> &[Challenge] {
+        &self.0.challenges
+    }
+
+    /// The scope that would have sufficed, for `insufficient_scope`.
+    pub fn required_scope(&self) -> Option<&str> {
+        self.0.required_scope.as_deref()
+    }
+
+    /// When to retry, for 429 and 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// Renders the error with the user's [`ErrorResponder`] if one is in `extensions`, else
+    /// with the default rendering ([`IntoResponse`]).
+    pub fn render(self, extensions: &Extensions) -> Response {
+        match extensions.get::<ErrorResponder>() {
+            Some(responder) => (responder.0)(&self),
+            None => self.into_response(),
+        }
+    }
+
+    /// The RFC 9457 problem document for this error.
+    pub fn problem_json(&self) -> serde_json::Value {
+        let status = self.status();
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.0.detail,
+        });
+        if let Some(map) = body.as_object_mut() {
+            if let Some(code) = self.0.kind.code() {
+                map.insert("error".into(), code.into());
+            }
+            if let Some(scope) = &self.0.required_scope {
+                map.insert("scope".into(), scope.clone().into());
+            }
+        }
+        body
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("kind", &self.0.kind)
+            .field("reason", &self.0.reason)
+            .field("detail", &self.0.detail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.kind)?;
+        if !self.0.reason.is_empty() {
+            write!(f, " ({})", self.0.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let body = self.problem_json().to_string();
+        let mut res = Response::new(axum::body::Body::from(body));
+        *res.status_mut() = self.status();
+        let h = res.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        // Error answers about credentials must not be cached by intermediaries.
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for c in &self.0.challenges {
+            h.append(WWW_AUTHENTICATE, c.for_error(&self).to_header_value());
+        }
+        if let Some(after) = self.0.retry_after {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        for (name, value) in self.0.headers {
+            h.append(name, value);
+        }
+        res
+    }
+}
+
+/// A user-supplied rendering of [`AuthError`], replacing the default problem+json answer.
+///
+/// Install it as an extension on the router; every layer and extractor of the suite uses it:
+///
+/// ```
+/// use apiauth_core::{AuthError, ErrorResponder};
+/// use axum::{Extension, Router, response::IntoResponse};
+///
+/// let app: Router = Router::new().layer(Extension(ErrorResponder::new(|e: &AuthError| {
+///     (e.status(), format!("denied: {}", e.0.detail())).into_response()
+/// })));
+/// ```
+#[derive(Clone)]
+pub struct ErrorResponder(Arc<dyn Fn(&AuthError) -> Response + Send + Sync>);
+
+impl ErrorResponder {
+    /// Wraps a rendering function.
+    pub fn new(f: impl Fn(&AuthError) -> Response + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for ErrorResponder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ErrorResponder")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_string_escapes_and_drops_controls() {
+        let c = Challenge::new("X").param("realm", "a\"b\\c\r\nd\u{e9}");
+        assert_eq!(c.to_string(), r#"X realm="a\"b\\cd""#);
+    }
+
+    #[test]
+    fn bearer_challenge_carries_rfc6750_attributes_on_error() {
+        let e = AuthError::insufficient_scope("a b");
+        let c = Challenge::bearer("api").for_error(&e);
+        assert_eq!(
+            c.to_string(),
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The credentials do not grant the required scope.", scope="a b""#
+        );
+        // Basic never grows RFC 6750 attributes.
+        assert_eq!(
+            Challenge::basic("x").for_error(&e).to_string(),
+            r#"Basic realm="x", charset="UTF-8""#
+        );
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let r = AuthError::unavailable("x")
+            .with_retry_after(Duration::from_millis(1500))
+            .into_response();
+        assert_eq!(r.headers()[RETRY_AFTER], "2");
+        assert_eq!(r.status(), 503);
+    }
+}

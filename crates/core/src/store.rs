@@ -1,0 +1,320 @@
+//! Shared-state traits with bounded in-memory implementations.
+//!
+//! Each trait is small and async so that a networked implementation (`apiauth-redis`) can
+//! stand in for the in-memory one: then every instance behind a load balancer agrees.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::AuthError;
+
+/// A store could not answer. On the request path this is a 503 with `Retry-After`: a check
+/// that guards access fails closed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend is unreachable, timed out or answered nonsense.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The in-memory store is full of live entries and will not grow further.
+    #[error("store at capacity")]
+    CapacityExceeded,
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => AuthError::unavailable("store_unavailable"),
+            StoreError::CapacityExceeded => AuthError::unavailable("store_at_capacity"),
+        }
+    }
+}
+
+/// Revoked credential ids (JWT `jti`, key ids), each remembered until the credential would
+/// have expired anyway.
+#[async_trait]
+pub trait RevocationList: Send + Sync + 'static {
+    /// Revokes `id` until `until`; after that the credential has expired by itself.
+    async fn revoke(&self, id: &str, until: SystemTime) -> Result<(), StoreError>;
+    /// Whether `id` is revoked now.
+    async fn is_revoked(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Single-use values (signature nonces, webhook ids), remembered for a time-to-live.
+#[async_trait]
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Records `key` if it is not already live. `true`: first use. `false`: a replay.
+    async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+}
+
+/// A map of keys to expiry times that drops expired entries and refuses to grow past a cap.
+struct ExpiringSet {
+    entries: HashMap<String, SystemTime>,
+    capacity: usize,
+    inserts_since_sweep: usize,
+}
+
+impl ExpiringSet {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            capacity,
+            inserts_since_sweep: 0,
+        }
+    }
+
+    fn sweep(&mut self, now: SystemTime) {
+        self.entries.retain(|_, exp| *exp > now);
+        self.inserts_since_sweep = 0;
+    }
+
+    /// Inserts or extends `key`; sweeps now and then so the cost is amortised.
+    fn insert(&mut self, key: &str, until: SystemTime, now: SystemTime) -> Result<(), StoreError> {
+        self.inserts_since_sweep += 1;
+        if self.inserts_since_sweep >= 1024 || self.entries.len() >= self.capacity {
+            self.sweep(now);
+        }
+        if let Some(exp) = self.entries.get_mut(key) {
+            *exp = (*exp).max(until);
+            return Ok(());
+        }
+        if self.entries.len() >= self.capacity {
+            return Err(StoreError::CapacityExceeded);
+        }
+        self.entries.insert(key.to_owned(), until);
+        Ok(())
+    }
+
+    fn is_live(&self, key: &str, now: SystemTime) -> bool {
+        self.entries.get(key).is_some_and(|exp| *exp > now)
+    }
+}
+
+/// Default cap of the in-memory stores: about 100 MB at worst for 64-byte keys.
+pub const DEFAULT_CAPACITY: usize = 1_000_000;
+
+/// In-memory [`RevocationList`]. Bounded: expired entries are dropped; past `capacity` live
+/// entries, `revoke` fails with [`StoreError::CapacityExceeded`].
+#[derive(Clone)]
+pub struct MemoryRevocationList {
+    set: Arc<Mutex<ExpiringSet>>,
+    clock: SharedClock,
+}
+
+impl Default for MemoryRevocationList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRevocationList {
+    /// An empty list on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty list on `clock`.
+    pub fn with_clock(clock: SharedClock) -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY, clock)
+    }
+
+    /// An empty list holding at most `capacity` live entries.
+    pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
+        Self {
+            set: Arc::new(Mutex::new(ExpiringSet::new(capacity))),
+            clock,
+        }
+    }
+
+    /// Number of entries held, live or not yet swept.
+    pub fn len(&self) -> usize {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
+    }
+
+    /// Whether the list holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl RevocationList for MemoryRevocationList {
+    async fn revoke(&self, id: &str, until: SystemTime) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if until <= now {
+            return Ok(()); // already expired: nothing to remember
+        }
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, until, now)
+    }
+
+    async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_live(id, now))
+    }
+}
+
+/// In-memory [`ReplayStore`]. Bounded like [`MemoryRevocationList`]; when full of live
+/// entries it fails closed ([`StoreError::CapacityExceeded`], a 503), never open.
+#[derive(Clone)]
+pub struct MemoryReplayStore {
+    set: Arc<Mutex<ExpiringSet>>,
+    clock: SharedClock,
+}
+
+impl Default for MemoryReplayStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryReplayStore {
+    /// An empty store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store on `clock`.
+    pub fn with_clock(clock: SharedClock) -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY, clock)
+    }
+
+    /// An empty store holding at most `capacity` live entries.
+    pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
+        Self {
+            set: Arc::new(Mutex::new(ExpiringSet::new(capacity))),
+            clock,
+        }
+    }
+
+    /// Number of entries held, live or not yet swept.
+    pub fn len(&self) -> usize {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MemoryReplayStore {
+    async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        if set.is_live(key, now) {
+            return Ok(false);
+        }
+        set.insert(key, now + ttl, now)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    #[tokio::test]
+    async fn revocation_lasts_until_expiry_then_is_dropped() {
+        let clock = ManualClock::starting_now();
+        let list = MemoryRevocationList::with_clock(Arc::new(clock.clone()));
+        list.revoke("k1", clock.now() + Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(list.is_revoked("k1").await.unwrap());
+        assert!(!list.is_revoked("k2").await.unwrap());
+        clock.advance(Duration::from_secs(11));
+        assert!(!list.is_revoked("k1").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn replay_store_accepts_once_then_again_after_ttl() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryReplayStore::with_clock(Arc::new(clock.clone()));
+        assert!(
+            store
+                .insert_if_absent("n", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_if_absent("n", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        clock.advance(Duration::from_secs(6));
+        assert!(
+            store
+                .insert_if_absent("n", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_and_expired_entries_are_swept() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryReplayStore::with_capacity(100, Arc::new(clock.clone()));
+        for i in 0..100 {
+            assert!(
+                store
+                    .insert_if_absent(&i.to_string(), Duration::from_secs(1))
+                    .await
+                    .unwrap()
+            );
+        }
+        // Full of live entries: fail closed rather than grow or forget.
+        assert!(matches!(
+            store.insert_if_absent("x", Duration::from_secs(1)).await,
+            Err(StoreError::CapacityExceeded)
+        ));
+        clock.advance(Duration::from_secs(2));
+        assert!(
+            store
+                .insert_if_absent("x", Duration::from_secs(1))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_inserts_of_one_nonce_admit_exactly_one() {
+        let store = MemoryReplayStore::new();
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.insert_if_absent("same", Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut firsts = 0;
+        for t in tasks {
+            firsts += usize::from(t.await.unwrap());
+        }
+        assert_eq!(firsts, 1);
+    }
+}
