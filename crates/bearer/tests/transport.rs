@@ -1,0 +1,162 @@
+//! RFC 6750 transport rules through a real axum `Router`.
+
+use apiauth_bearer::{Bearer, TokenVerifier};
+use apiauth_core::{Auth, AuthError, AuthMethod, Principal, ScopeSet, Scoped, scope};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+scope!(pub Read = "read");
+
+struct Fixed;
+
+impl TokenVerifier for Fixed {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::Bearer
+    }
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        match token {
+            "t0k3n" => Ok(Principal::builder("alice", AuthMethod::Bearer)
+                .scopes(ScopeSet::parse("read").unwrap())
+                .build()),
+            "noscope" => Ok(Principal::builder("bob", AuthMethod::Bearer).build()),
+            _ => Err(AuthError::invalid_credentials("unknown_token")),
+        }
+    }
+}
+
+fn app(query: bool) -> Router {
+    let bearer = Bearer::new(Fixed).realm("example");
+    let bearer = if query {
+        bearer.dangerous_allow_query_token()
+    } else {
+        bearer
+    };
+    Router::new()
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
+        .route("/read", get(|_: Scoped<Read>| async { "ok" }))
+        .layer(bearer.layer())
+}
+
+async fn call(app: Router, req: Request<Body>) -> (StatusCode, Vec<String>, serde_json::Value) {
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let challenges = res
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let json = if body.is_empty() || status.is_success() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap()
+    };
+    (status, challenges, json)
+}
+
+fn req(uri: &str, auth: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(uri);
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn valid_token_in_header_is_accepted_with_any_scheme_casing() {
+    for auth in ["Bearer t0k3n", "bearer t0k3n", "BEARER t0k3n"] {
+        assert_eq!(
+            call(app(false), req("/me", Some(auth))).await.0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_token_is_401_with_a_challenge_without_error_code() {
+    let (s, c, _) = call(app(false), req("/me", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(c, vec![r#"Bearer realm="example""#]);
+}
+
+#[tokio::test]
+async fn invalid_token_is_401_invalid_token() {
+    let (s, c, p) = call(app(false), req("/me", Some("Bearer nope"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c,
+        vec![
+            r#"Bearer realm="example", error="invalid_token", error_description="The credentials are not valid.""#
+        ]
+    );
+    assert_eq!(p["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn token_not_matching_token68_is_400_invalid_request() {
+    for bad in ["Bearer two words", "Bearer a,b", "Bearer =x", "Bearer"] {
+        let (s, c, p) = call(app(false), req("/me", Some(bad))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(p["error"], "invalid_request");
+        // RFC 6750 §3: a 400 may carry the challenge with error="invalid_request".
+        assert!(c.is_empty() || c[0].contains(r#"error="invalid_request""#));
+    }
+}
+
+#[tokio::test]
+async fn query_token_is_refused_by_default() {
+    let (s, _, p) = call(app(false), req("/me?access_token=t0k3n", None)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization header")
+    );
+}
+
+#[tokio::test]
+async fn query_token_is_accepted_when_the_route_opts_in() {
+    assert_eq!(
+        call(app(true), req("/me?access_token=t0k3n", None)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(app(true), req("/me?access_token=nope", None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn token_in_header_and_query_is_400() {
+    let (s, _, _) = call(
+        app(true),
+        req("/me?access_token=t0k3n", Some("Bearer t0k3n")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn missing_scope_is_403_with_bearer_insufficient_scope() {
+    let (s, c, p) = call(app(false), req("/read", Some("Bearer noscope"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(
+        c[0].starts_with(r#"Bearer error="insufficient_scope""#),
+        "{c:?}"
+    );
+    assert!(c[0].ends_with(r#"scope="read""#));
+    assert_eq!(p["scope"], "read");
+    assert_eq!(
+        call(app(false), req("/read", Some("Bearer t0k3n"))).await.0,
+        StatusCode::OK
+    );
+}
