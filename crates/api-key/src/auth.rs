@@ -1,0 +1,436 @@
+//! The request path: find the key, check its format, look it up by id, compare digests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::header::authorization_token68;
+use apiauth_core::token::{SecretHash, TokenFormat};
+use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal};
+use apiauth_core::{StoreError, token};
+use axum::body::Body;
+use http::{HeaderName, Request};
+
+use crate::error::ApiKeyError;
+use crate::last_used::LastUsed;
+use crate::manage::{ApiKeys, DEFAULT_PREFIX};
+use crate::store::ApiKeyStore;
+
+/// The longest key any format produces: a 16-character prefix and the 48-character body.
+const MAX_KEY_LEN: usize = 16 + token::ID_LEN + token::SECRET_LEN + token::CHECKSUM_LEN;
+
+/// Query parameter names that are taken to carry a key when query keys are not allowed.
+const QUERY_KEY_NAMES: [&str; 4] = ["api_key", "apikey", "api-key", "x-api-key"];
+
+/// Builder for the API key layer. Safe by default: keys are read from `X-API-Key` and
+/// `Authorization: ApiKey`, never from the query string.
+///
+/// ```
+/// use std::sync::Arc;
+/// use apiauth_api_key::{ApiKeyAuth, MemoryApiKeyStore};
+///
+/// let layer = ApiKeyAuth::new(Arc::new(MemoryApiKeyStore::new()))
+///     .prefix("sk_live_")
+///     .header("x-api-key")
+///     .authorization_scheme("ApiKey")
+///     .realm("api")
+///     .layer()
+///     .unwrap();
+/// ```
+#[must_use]
+pub struct ApiKeyAuth {
+    store: Arc<dyn ApiKeyStore>,
+    prefix: String,
+    header: Option<String>,
+    scheme: Option<String>,
+    realm: String,
+    query: Option<String>,
+    clock: SharedClock,
+    resolution: Duration,
+    flush_after: Duration,
+}
+
+impl std::fmt::Debug for ApiKeyAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyAuth")
+            .field("prefix", &self.prefix)
+            .field("header", &self.header)
+            .field("scheme", &self.scheme)
+            .field("realm", &self.realm)
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeyAuth {
+    /// Keys with prefix `sk_live_`, looked up in `store`, on the system clock.
+    pub fn new(store: Arc<dyn ApiKeyStore>) -> Self {
+        Self {
+            store,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            header: Some("x-api-key".to_owned()),
+            scheme: Some("ApiKey".to_owned()),
+            realm: "api".to_owned(),
+            query: None,
+            clock: Arc::new(SystemClock),
+            resolution: Duration::from_secs(60),
+            flush_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Same store, prefix and clock as `keys`.
+    pub fn for_keys(keys: &ApiKeys) -> Self {
+        let mut b = Self::new(keys.store().clone()).prefix(keys.format().prefix());
+        b.clock = keys.clock_handle();
+        b
+    }
+
+    /// The key prefix (2 to 16 characters of `[a-z0-9_]` ending in `_`), checked by
+    /// [`build`](Self::build).
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Reads keys from header `name` (default `X-API-Key`).
+    pub fn header(mut self, name: &str) -> Self {
+        self.header = Some(name.to_owned());
+        self
+    }
+
+    /// Does not read keys from a dedicated header.
+    pub fn without_header(mut self) -> Self {
+        self.header = None;
+        self
+    }
+
+    /// Reads keys from `Authorization: <scheme> <key>` (default scheme `ApiKey`, matched
+    /// case-insensitively per RFC 7235 §2.1). The scheme also names the challenge.
+    pub fn authorization_scheme(mut self, scheme: &str) -> Self {
+        self.scheme = Some(scheme.to_owned());
+        self
+    }
+
+    /// Does not read keys from `Authorization`. The challenge keeps the scheme name.
+    pub fn without_authorization(mut self) -> Self {
+        self.scheme = None;
+        self
+    }
+
+    /// The realm of the `WWW-Authenticate` challenge (default `api`).
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = realm.to_owned();
+        self
+    }
+
+    /// Also accepts the key in query parameter `name`.
+    ///
+    /// Dangerous: URLs end up in access logs, proxy logs, browser history and `Referer`
+    /// headers, so a key sent this way must be presumed leaked. Without this, a request
+    /// carrying a key in the query string is refused with 400 telling the caller to use the
+    /// header. Apply it with `route_layer` to the few routes that need it (for example a
+    /// link-shareable export).
+    pub fn dangerous_allow_query_key(mut self, name: &str) -> Self {
+        self.query = Some(name.to_owned());
+        self
+    }
+
+    /// The clock for expiry and rotation checks (a `ManualClock` in tests).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How stale a stored last-used time may get before a use is recorded again (default 60
+    /// seconds). Bounds the write rate to one per key per period.
+    pub fn last_used_resolution(mut self, resolution: Duration) -> Self {
+        self.resolution = resolution;
+        self
+    }
+
+    /// How long queued last-used times wait before they are written in one batch (default
+    /// one second). Needs a Tokio runtime with timers; otherwise call
+    /// [`ApiKeyAuthenticator::flush_last_used`].
+    pub fn last_used_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_after = interval;
+        self
+    }
+
+    /// Checks the configuration and builds the authenticator.
+    pub fn build(self) -> Result<ApiKeyAuthenticator, ApiKeyError> {
+        let format = TokenFormat::new(&self.prefix)?;
+        let header = self
+            .header
+            .as_deref()
+            .map(|h| HeaderName::from_bytes(h.as_bytes()))
+            .transpose()
+            .map_err(|_| ApiKeyError::InvalidHeaderName)?;
+        let scheme_name = self.scheme.clone().unwrap_or_else(|| "ApiKey".to_owned());
+        if !is_token(&scheme_name) {
+            return Err(ApiKeyError::InvalidScheme);
+        }
+        if header.is_none() && self.scheme.is_none() && self.query.is_none() {
+            return Err(ApiKeyError::NoKeySource);
+        }
+        if !self.realm.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(ApiKeyError::InvalidRealm);
+        }
+        if let Some(q) = &self.query {
+            // RFC 3986 §2.3 unreserved characters: the name can be matched without decoding.
+            let ok = !q.is_empty()
+                && q.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !ok {
+                return Err(ApiKeyError::InvalidQueryParameter);
+            }
+        }
+        let where_to = match (&header, &self.scheme) {
+            (Some(h), _) => format!("the {} header", display_header(h)),
+            (None, Some(s)) => format!("the Authorization header (\"{s} <key>\")"),
+            (None, None) => "the query parameter this route names".to_owned(),
+        };
+        let query_refusal = format!(
+            "API keys are not accepted in the query string, where they leak into logs and \
+             proxies; send the key in {where_to}."
+        );
+        let challenge = Challenge::new(scheme_name)
+            .param("realm", self.realm)
+            .with_error_attributes();
+        let last_used = Arc::new(LastUsed::new(
+            self.store.clone(),
+            self.resolution,
+            self.flush_after,
+        ));
+        // The decoy digest stands in for the stored one when the id is unknown, so that case
+        // does the same comparison as a wrong secret.
+        let decoy = format.generate().hash;
+        Ok(ApiKeyAuthenticator {
+            store: self.store,
+            format,
+            header,
+            scheme: self.scheme,
+            query: self.query,
+            query_refusal,
+            challenge,
+            clock: self.clock,
+            last_used,
+            decoy,
+        })
+    }
+
+    /// Builds the authenticator and wraps it in core's [`AuthLayer`].
+    pub fn layer(self) -> Result<AuthLayer<ApiKeyAuthenticator>, ApiKeyError> {
+        Ok(AuthLayer::new(self.build()?))
+    }
+}
+
+/// `X-API-Key` rather than `x-api-key` in messages, for the common spellings.
+fn display_header(h: &HeaderName) -> String {
+    if h.as_str() == "x-api-key" {
+        "X-API-Key".to_owned()
+    } else {
+        h.as_str().to_owned()
+    }
+}
+
+/// RFC 7230 §3.2.6 `token`, which RFC 7235 §2.1 uses for auth-scheme.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The API key [`Authenticator`], made by [`ApiKeyAuth`].
+pub struct ApiKeyAuthenticator {
+    store: Arc<dyn ApiKeyStore>,
+    format: TokenFormat,
+    header: Option<HeaderName>,
+    scheme: Option<String>,
+    query: Option<String>,
+    query_refusal: String,
+    challenge: Challenge,
+    clock: SharedClock,
+    last_used: Arc<LastUsed>,
+    decoy: SecretHash,
+}
+
+impl std::fmt::Debug for ApiKeyAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyAuthenticator")
+            .field("prefix", &self.format.prefix())
+            .field("header", &self.header)
+            .field("scheme", &self.scheme)
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeyAuthenticator {
+    /// Writes queued last-used times now (for graceful shutdown, or where no Tokio timer
+    /// runs).
+    pub async fn flush_last_used(&self) -> Result<(), StoreError> {
+        self.last_used.flush().await
+    }
+}
+
+/// A key as presented, copied to the stack: no allocation on the request path.
+pub struct PresentedKey {
+    buf: [u8; MAX_KEY_LEN],
+    len: usize,
+    overlong: bool,
+}
+
+impl PresentedKey {
+    fn new(bytes: &[u8]) -> Self {
+        let mut buf = [0u8; MAX_KEY_LEN];
+        let len = bytes.len().min(MAX_KEY_LEN);
+        for (d, s) in buf.iter_mut().zip(bytes) {
+            *d = *s;
+        }
+        Self {
+            buf,
+            len,
+            overlong: bytes.len() > MAX_KEY_LEN,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        if self.overlong {
+            return None;
+        }
+        self.buf.get(..self.len).and_then(|b| std::str::from_utf8(b).ok())
+    }
+}
+
+impl std::fmt::Debug for PresentedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedKey([redacted])")
+    }
+}
+
+fn one_place_only() -> AuthError {
+    AuthError::invalid_request("Send the API key in one place only.").with_reason("multiple_keys")
+}
+
+impl Authenticator for ApiKeyAuthenticator {
+    type Credential = PresentedKey;
+
+    fn method(&self) -> AuthMethod {
+        AuthMethod::ApiKey
+    }
+
+    fn challenge(&self) -> Challenge {
+        self.challenge.clone()
+    }
+
+    fn extract(&self, req: &Request<Body>) -> Result<Option<PresentedKey>, AuthError> {
+        let mut found = None;
+        if let Some(name) = &self.header {
+            let mut values = req.headers().get_all(name).iter();
+            if let Some(v) = values.next() {
+                if values.next().is_some() {
+                    return Err(one_place_only());
+                }
+                found = Some(PresentedKey::new(v.as_bytes()));
+            }
+        }
+        if let Some(scheme) = &self.scheme {
+            if let Some(t) = authorization_token68(req, scheme)? {
+                if found.is_some() {
+                    return Err(one_place_only());
+                }
+                found = Some(PresentedKey::new(t.as_bytes()));
+            }
+        }
+        if let Some(query) = req.uri().query() {
+            match &self.query {
+                Some(name) => {
+                    for (k, v) in query_pairs(query) {
+                        if k == name {
+                            if found.is_some() {
+                                return Err(one_place_only());
+                            }
+                            found = Some(PresentedKey::new(v.as_bytes()));
+                        }
+                    }
+                }
+                None => {
+                    let prefix = self.format.prefix();
+                    let leaked = query_pairs(query).any(|(k, v)| {
+                        v.starts_with(prefix)
+                            || QUERY_KEY_NAMES.iter().any(|n| k.eq_ignore_ascii_case(n))
+                    });
+                    if leaked {
+                        return Err(AuthError::invalid_request(self.query_refusal.clone())
+                            .with_reason("key_in_query"));
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn verify(
+        &self,
+        key: PresentedKey,
+        _req: &mut Request<Body>,
+    ) -> Result<Principal, AuthError> {
+        // Every presented value is hashed and compared once, whatever fails, so the work a
+        // caller can time is the same for a malformed key, a bad checksum, an unknown id and
+        // a wrong secret. Only the store lookup is skipped for keys that fail the checksum:
+        // refusing made-up keys without touching the store is the checksum's purpose.
+        let parsed = match key.as_str() {
+            Some(s) => self.format.parse(s).map_err(|e| e.reason()),
+            None => Err("malformed"),
+        };
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(reason) => {
+                // Hash the whole buffer: as many SHA-256 blocks as a real key.
+                let digest = SecretHash::of(&key.buf);
+                std::hint::black_box(digest.ct_eq(&self.decoy));
+                return Err(AuthError::invalid_credentials(reason));
+            }
+        };
+        let digest = parsed.hash();
+        let record = self.store.get(parsed.id).await?;
+        let stored = record.as_ref().map_or(&self.decoy, |r| &r.hash);
+        let same = std::hint::black_box(digest.ct_eq(stored));
+        let Some(record) = record else {
+            return Err(AuthError::invalid_credentials("unknown_key"));
+        };
+        if !same {
+            return Err(AuthError::invalid_credentials("wrong_secret"));
+        }
+        // Status after the digest: the audit says `revoked` or `expired` only for the real
+        // key; a guess at a revoked key's id reads `wrong_secret`.
+        let now = self.clock.now();
+        let status = record.status(now);
+        if !status.is_usable() {
+            return Err(AuthError::invalid_credentials(status.reason()));
+        }
+        self.last_used.note(&record, now);
+        let mut p = Principal::builder(record.owner.clone(), AuthMethod::ApiKey)
+            .credential_id(record.id.clone())
+            .scopes(record.scopes.clone());
+        if let Some(t) = &record.tenant {
+            p = p.tenant(t.clone());
+        }
+        if let Some(plan) = &record.plan {
+            p = p.plan(plan.clone());
+        }
+        if let Some(until) = record.valid_until() {
+            p = p.expires_at(until);
+        }
+        Ok(p.build())
+    }
+}
+
+/// `name=value` pairs of a raw query string, undecoded (key names and keys never need
+/// percent-encoding, so a key that was encoded fails the format check).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
