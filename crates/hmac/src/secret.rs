@@ -1,0 +1,164 @@
+//! HMAC secrets and their rotation windows.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::HmacError;
+
+/// RFC 2104 §3: keys shorter than the hash output weaken HMAC.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// A shared HMAC secret. `Debug` never shows it.
+///
+/// Unlike API keys, an HMAC verifier needs the secret itself, not a hash of it: keep it in a
+/// secret manager or an encrypted store, never in logs.
+#[derive(Clone)]
+pub struct HmacSecret(Arc<[u8]>);
+
+impl HmacSecret {
+    /// Wraps a secret of at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, HmacError> {
+        let b = bytes.as_ref();
+        if b.len() < MIN_SECRET_LEN {
+            return Err(HmacError::SecretTooShort {
+                min: MIN_SECRET_LEN,
+            });
+        }
+        Ok(Self(b.into()))
+    }
+
+    /// Wraps a shorter secret (at least one byte), for partners that chose one, such as a
+    /// webhook sender. Weaker than [`HmacSecret::new`].
+    pub fn dangerous_short(bytes: impl AsRef<[u8]>) -> Result<Self, HmacError> {
+        let b = bytes.as_ref();
+        if b.is_empty() {
+            return Err(HmacError::SecretTooShort { min: 1 });
+        }
+        Ok(Self(b.into()))
+    }
+
+    /// Generates a 32-byte secret from the OS CSPRNG.
+    ///
+    /// # Panics
+    /// If the operating system cannot supply randomness.
+    pub fn generate() -> Self {
+        let mut b = [0u8; MIN_SECRET_LEN];
+        getrandom::fill(&mut b).expect("the OS random number generator failed");
+        Self(b.as_slice().into())
+    }
+
+    /// The secret bytes: hand them only to the party that shares the secret.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 of `data` under this secret.
+    pub(crate) fn mac(&self, data: &[&[u8]]) -> [u8; 32] {
+        mac_sha256(&self.0, data)
+    }
+}
+
+pub(crate) fn mac_sha256(key: &[u8], data: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this never takes the fallback.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return [0; 32],
+    };
+    for d in data {
+        mac.update(d);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+impl fmt::Debug for HmacSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacSecret([redacted])")
+    }
+}
+
+/// A secret with the window in which it is accepted, so old and new overlap during rotation.
+#[derive(Clone, Debug)]
+pub struct RotatingSecret {
+    pub(crate) secret: HmacSecret,
+    pub(crate) not_before: Option<SystemTime>,
+    pub(crate) not_after: Option<SystemTime>,
+}
+
+impl RotatingSecret {
+    /// A secret valid from now on, with no end.
+    pub fn new(secret: HmacSecret) -> Self {
+        Self {
+            secret,
+            not_before: None,
+            not_after: None,
+        }
+    }
+
+    /// Accepted only before `at` (the old secret of a rotation).
+    #[must_use]
+    pub fn until(mut self, at: SystemTime) -> Self {
+        self.not_after = Some(at);
+        self
+    }
+
+    /// Accepted only from `at` on.
+    #[must_use]
+    pub fn from(mut self, at: SystemTime) -> Self {
+        self.not_before = Some(at);
+        self
+    }
+
+    /// The secret.
+    pub fn secret(&self) -> &HmacSecret {
+        &self.secret
+    }
+
+    pub(crate) fn live_at(&self, now: SystemTime) -> bool {
+        self.not_before.is_none_or(|t| t <= now) && self.not_after.is_none_or(|t| now < t)
+    }
+}
+
+impl From<HmacSecret> for RotatingSecret {
+    fn from(secret: HmacSecret) -> Self {
+        Self::new(secret)
+    }
+}
+
+/// Compares `tag` with the HMAC of `data` under every live secret, without stopping at the
+/// first match, so the time taken does not say which secret (if any) matched.
+pub(crate) fn matches_any(
+    secrets: &[RotatingSecret],
+    now: SystemTime,
+    data: &[&[u8]],
+    tag: &[u8],
+) -> Match {
+    let mut live = false;
+    let mut ok = false;
+    for s in secrets {
+        if !s.live_at(now) {
+            continue;
+        }
+        live = true;
+        let expected = s.secret.mac(data);
+        ok |= apiauth_core::token::ct_eq(&expected, tag);
+    }
+    if !live {
+        // Spend the same work as a real check, so "no live secret" is not a timing signal.
+        let expected = mac_sha256(b"apiauth-hmac-no-live-secret", data);
+        let _ = apiauth_core::token::ct_eq(&expected, tag);
+        return Match::NoLiveSecret;
+    }
+    if ok { Match::Yes } else { Match::No }
+}
+
+/// The outcome of [`matches_any`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    Yes,
+    No,
+    NoLiveSecret,
+}

@@ -1,0 +1,551 @@
+//! The RFC 9421 verifier: an [`Authenticator`] for `Signature-Input` / `Signature`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::{
+    AuthError, AuthMethod, Authenticator, Challenge, MemoryReplayStore, Principal, ReplayStore,
+};
+use axum::body::Body;
+use http::{HeaderName, Request};
+use sfv::{BareItem, ListEntry};
+
+use crate::components::{
+    BaseError, Component, Message, SfType, SignatureInput, StructuredFields, normalize_authority,
+    parse_dictionary_field, valid_key,
+};
+use crate::error::HmacError;
+use crate::secret::{Match, matches_any};
+use crate::store::HmacKeyStore;
+use crate::{ALG, SIGNATURE, SIGNATURE_INPUT, digest};
+
+/// Longest `Signature-Input` / `Signature` accepted (all field lines together).
+const MAX_FIELD_LEN: usize = 8 * 1024;
+/// Longest nonce accepted; the replay store keeps it for the whole window.
+const MAX_NONCE_LEN: usize = 128;
+
+/// What a signature must cover to be accepted.
+///
+/// The default ([`CoveragePolicy::recommended`]) requires `@method`; `@target-uri`, or
+/// `@authority` with `@path` and `@query`; and `content-digest` whenever the request has a
+/// body. The `created` parameter is always required.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CoveragePolicy {
+    method_and_target: bool,
+    body_digest: bool,
+    extra: Vec<Component>,
+}
+
+impl Default for CoveragePolicy {
+    fn default() -> Self {
+        Self::recommended()
+    }
+}
+
+impl CoveragePolicy {
+    /// The recommended policy (see the type docs).
+    pub fn recommended() -> Self {
+        Self {
+            method_and_target: true,
+            body_digest: true,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Requires only what is added with [`require`](Self::require) (and `created`). A
+    /// signature that covers little can be moved to another request (RFC 9421 §7.2.1).
+    pub fn dangerous_minimal() -> Self {
+        Self {
+            method_and_target: false,
+            body_digest: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Also requires `component` (for example `Component::field("date")`).
+    pub fn require(mut self, component: Component) -> Self {
+        self.extra.push(component);
+        self
+    }
+
+    fn check(&self, input: &SignatureInput) -> Result<(), BaseError> {
+        if self.method_and_target {
+            if !input.covers(&Component::method()) {
+                return Err(BaseError("method_not_covered"));
+            }
+            let whole = input.covers(&Component::target_uri());
+            let parts = input.covers(&Component::authority())
+                && input.covers(&Component::path())
+                && input.covers(&Component::query());
+            if !whole && !parts {
+                return Err(BaseError("target_not_covered"));
+            }
+        }
+        if self.extra.iter().any(|c| !input.covers(c)) {
+            return Err(BaseError("required_component_not_covered"));
+        }
+        Ok(())
+    }
+}
+
+/// Verifies RFC 9421 HTTP Message Signatures made with `hmac-sha256`.
+///
+/// Wrap it in [`AuthLayer`](apiauth_core::AuthLayer). Build it with
+/// [`HttpSignatureVerifier::builder`].
+pub struct HttpSignatureVerifier {
+    store: Arc<dyn HmacKeyStore>,
+    replay: Arc<dyn ReplayStore>,
+    clock: SharedClock,
+    policy: CoveragePolicy,
+    max_age: Duration,
+    skew: Duration,
+    require_nonce: bool,
+    max_body: usize,
+    body_timeout: Duration,
+    scheme: Option<String>,
+    authority: Option<String>,
+    label: Option<String>,
+    structured: StructuredFields,
+    realm: String,
+}
+
+impl fmt::Debug for HttpSignatureVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSignatureVerifier")
+            .field("policy", &self.policy)
+            .field("max_age", &self.max_age)
+            .field("skew", &self.skew)
+            .field("require_nonce", &self.require_nonce)
+            .field("max_body", &self.max_body)
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`HttpSignatureVerifier`], with safe defaults.
+#[must_use]
+pub struct HttpSignatureVerifierBuilder {
+    store: Arc<dyn HmacKeyStore>,
+    replay: Option<Arc<dyn ReplayStore>>,
+    clock: SharedClock,
+    policy: CoveragePolicy,
+    max_age: Duration,
+    skew: Duration,
+    require_nonce: bool,
+    max_body: usize,
+    body_timeout: Duration,
+    scheme: Option<String>,
+    authority: Option<String>,
+    label: Option<String>,
+    structured: StructuredFields,
+    realm: String,
+}
+
+impl HttpSignatureVerifier {
+    /// Starts a verifier that looks keys up in `store`.
+    ///
+    /// Defaults: [`CoveragePolicy::recommended`], `created` at most 5 minutes old and at most
+    /// 30 seconds in the future, nonce required and checked against an in-memory replay
+    /// store, bodies up to 1 MiB read within 30 seconds, scheme from the request URI (else
+    /// `http`), authority from the URI (HTTP/2) or `Host` (HTTP/1.1).
+    pub fn builder(store: impl HmacKeyStore) -> HttpSignatureVerifierBuilder {
+        HttpSignatureVerifierBuilder {
+            store: Arc::new(store),
+            replay: None,
+            clock: Arc::new(SystemClock),
+            policy: CoveragePolicy::recommended(),
+            max_age: Duration::from_secs(300),
+            skew: Duration::from_secs(30),
+            require_nonce: true,
+            max_body: 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            scheme: None,
+            authority: None,
+            label: None,
+            structured: StructuredFields::default(),
+            realm: "api".to_owned(),
+        }
+    }
+}
+
+impl HttpSignatureVerifierBuilder {
+    /// What signatures must cover.
+    pub fn policy(mut self, policy: CoveragePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The oldest `created` accepted (default 5 minutes). Also how long nonces are kept.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far `created` may be in the future and `expires` in the past (default 30 s).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// Where nonces are recorded (default: in memory, per process). Use a shared store when
+    /// several instances serve the same clients.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Arc::new(store));
+        self
+    }
+
+    /// Accepts signatures without a `nonce`. Such a signature can be replayed until its
+    /// `created` is older than the maximum age.
+    pub fn dangerous_allow_missing_nonce(mut self) -> Self {
+        self.require_nonce = false;
+        self
+    }
+
+    /// The clock for `created`/`expires` checks and the default replay store.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The largest body read to check its digest (default 1 MiB); larger ones get 413.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body = limit;
+        self
+    }
+
+    /// How long reading the body may take (default 30 s).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// The scheme for `@scheme` and `@target-uri`, for example `https` behind a
+    /// TLS-terminating proxy, where the request line does not carry it.
+    pub fn scheme(mut self, scheme: &str) -> Self {
+        self.scheme = Some(scheme.to_ascii_lowercase());
+        self
+    }
+
+    /// The authority for `@authority` and `@target-uri`, instead of the request's, for a
+    /// proxy that rewrites `Host`.
+    pub fn authority(mut self, authority: &str) -> Self {
+        self.authority = Some(authority.to_owned());
+        self
+    }
+
+    /// Verifies only the signature with this label (default: the first in `Signature-Input`).
+    pub fn label(mut self, label: &str) -> Self {
+        self.label = Some(label.to_owned());
+        self
+    }
+
+    /// Declares the structured type of a field so it can be covered with `;sf` or `;key`.
+    pub fn structured_field(mut self, name: &str, ty: SfType) -> Result<Self, HmacError> {
+        let h = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HmacError::InvalidHeaderName(name.to_owned()))?;
+        self.structured.add(h, ty);
+        Ok(self)
+    }
+
+    /// The realm of the challenge sent when a signature is required but absent.
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = realm.to_owned();
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Result<HttpSignatureVerifier, HmacError> {
+        if let Some(l) = &self.label
+            && !valid_key(l)
+        {
+            return Err(HmacError::InvalidParameter(l.clone()));
+        }
+        if let Some(s) = &self.scheme
+            && !matches!(s.as_str(), "http" | "https")
+        {
+            return Err(HmacError::InvalidParameter(s.clone()));
+        }
+        let replay = match self.replay {
+            Some(r) => r,
+            None => Arc::new(MemoryReplayStore::with_clock(self.clock.clone())),
+        };
+        Ok(HttpSignatureVerifier {
+            store: self.store,
+            replay,
+            clock: self.clock,
+            policy: self.policy,
+            max_age: self.max_age,
+            skew: self.skew,
+            require_nonce: self.require_nonce,
+            max_body: self.max_body,
+            body_timeout: self.body_timeout,
+            scheme: self.scheme,
+            authority: self.authority,
+            label: self.label,
+            structured: self.structured,
+            realm: self.realm,
+        })
+    }
+}
+
+/// A signature found on a request: its label, parsed input and signature bytes.
+pub struct PresentedSignature {
+    label: String,
+    input: SignatureInput,
+    signature: Vec<u8>,
+}
+
+impl fmt::Debug for PresentedSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The signature is a MAC, not a secret, but there is no reason to print it.
+        f.debug_struct("PresentedSignature")
+            .field("label", &self.label)
+            .field("keyid", &self.input.keyid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Facts about the accepted signature, attached to the [`Principal`] as an attribute.
+#[derive(Clone, Debug)]
+pub struct VerifiedSignature {
+    /// The signature label.
+    pub label: String,
+    /// The covered components, serialized (`"@method"`, `"@query-param";name="x"`, …).
+    pub covered: Vec<String>,
+    /// The `created` parameter, seconds since the Unix epoch.
+    pub created: i64,
+}
+
+fn malformed(reason: &'static str) -> AuthError {
+    AuthError::invalid_request("The Signature-Input or Signature header is malformed.")
+        .with_reason(reason)
+}
+
+/// Every mismatch answers the same 401; only the audit event says why.
+fn mismatch(reason: &'static str) -> AuthError {
+    AuthError::invalid_credentials(reason)
+}
+
+fn unix(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl HttpSignatureVerifier {
+    /// Checks the signature over the request's headers (already turned into `base`), without
+    /// reading the body.
+    async fn check_signature(
+        &self,
+        sig: &PresentedSignature,
+        base: Result<Vec<u8>, BaseError>,
+        now: SystemTime,
+    ) -> Result<Principal, AuthError> {
+        let input = &sig.input;
+        // RFC 9421 §3.2 step 6: the algorithm, if named, must be the one the key uses.
+        if input.alg.as_deref().is_some_and(|a| a != ALG) {
+            return Err(mismatch("unsupported_alg"));
+        }
+        let Some(keyid) = input.keyid.as_deref() else {
+            return Err(mismatch("missing_keyid"));
+        };
+        self.policy.check(input).map_err(|e| mismatch(e.0))?;
+        // §3.2 step 8 and §7.2.4: the verifier decides how old a signature may be.
+        let now_s = unix(now);
+        let Some(created) = input.created else {
+            return Err(mismatch("missing_created"));
+        };
+        if created > now_s.saturating_add(secs(self.skew)) {
+            return Err(mismatch("created_in_future"));
+        }
+        if created < now_s.saturating_sub(secs(self.max_age)) {
+            return Err(mismatch("stale_created"));
+        }
+        if input
+            .expires
+            .is_some_and(|e| now_s > e.saturating_add(secs(self.skew)))
+        {
+            return Err(mismatch("expired"));
+        }
+        if self.require_nonce && input.nonce.is_none() {
+            return Err(mismatch("missing_nonce"));
+        }
+        if input.nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+            return Err(mismatch("nonce_too_long"));
+        }
+        if sig.signature.len() != 32 {
+            return Err(mismatch("bad_signature_length"));
+        }
+
+        let base = base.map_err(|e| mismatch(e.0));
+        let key = self.store.key(keyid).await?;
+        let Some(key) = key else {
+            // Do the same HMAC work as for a known key before answering.
+            let _ = crate::secret::mac_sha256(b"apiauth-hmac-unknown-key", &[&base.unwrap_or_default()]);
+            return Err(mismatch("unknown_key"));
+        };
+        let base = base?;
+        match matches_any(&key.secrets, now, &[&base], &sig.signature) {
+            Match::Yes => {}
+            Match::No => return Err(mismatch("bad_signature")),
+            Match::NoLiveSecret => return Err(mismatch("no_live_secret")),
+        }
+        let principal = Principal::builder(key.subject.clone(), AuthMethod::HttpSignature)
+            .credential_id(keyid)
+            .scopes(key.scopes.clone());
+        let principal = match &key.tenant {
+            Some(t) => principal.tenant(t.clone()),
+            None => principal,
+        };
+        Ok(principal
+            .attribute(VerifiedSignature {
+                label: sig.label.clone(),
+                covered: input.components.iter().map(|c| c.to_string()).collect(),
+                created,
+            })
+            .build())
+    }
+
+    fn base(&self, input: &SignatureInput, req: &Request<Body>) -> Result<Vec<u8>, BaseError> {
+        let uri = req.uri();
+        // Behind a TLS terminator the request line has no scheme: configure it (see docs).
+        let scheme = self
+            .scheme
+            .clone()
+            .or_else(|| uri.scheme_str().map(str::to_ascii_lowercase))
+            .unwrap_or_else(|| "http".to_owned());
+        // HTTP/2 carries the authority in the URI (`:authority`), HTTP/1.1 in `Host`
+        // (RFC 9110 §7.2); both give the same `@authority`.
+        let raw_authority = match &self.authority {
+            Some(a) => Some(a.clone()),
+            None => match uri.authority() {
+                Some(a) => Some(a.as_str().to_owned()),
+                None => {
+                    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+                    match (hosts.next(), hosts.next()) {
+                        (Some(h), None) => h.to_str().ok().map(str::to_owned),
+                        _ => None,
+                    }
+                }
+            },
+        };
+        let authority = raw_authority.and_then(|a| normalize_authority(&a, Some(&scheme)));
+        let path = match uri.path() {
+            "" => "/",
+            p => p,
+        };
+        let msg = Message {
+            method: req.method(),
+            scheme: Some(&scheme),
+            authority: authority.as_deref(),
+            path,
+            query: uri.query(),
+            headers: req.headers(),
+        };
+        input.base(&msg, &self.structured)
+    }
+
+    fn replay_key(keyid: &str, nonce: &str) -> String {
+        // Length-prefixed so no (keyid, nonce) pair can collide with another.
+        format!("httpsig:{}:{keyid}:{nonce}", keyid.len())
+    }
+}
+
+impl Authenticator for HttpSignatureVerifier {
+    type Credential = PresentedSignature;
+
+    fn method(&self) -> AuthMethod {
+        AuthMethod::HttpSignature
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Signature").param("realm", self.realm.clone())
+    }
+
+    fn extract(&self, req: &Request<Body>) -> Result<Option<PresentedSignature>, AuthError> {
+        let h = req.headers();
+        if !h.contains_key(&SIGNATURE_INPUT) && !h.contains_key(&SIGNATURE) {
+            return Ok(None);
+        }
+        let inputs = parse_dictionary_field(h, &SIGNATURE_INPUT, MAX_FIELD_LEN)
+            .map_err(|e| malformed(e.0))?
+            .ok_or_else(|| malformed("missing_signature_input"))?;
+        let signatures = parse_dictionary_field(h, &SIGNATURE, MAX_FIELD_LEN)
+            .map_err(|e| malformed(e.0))?
+            .ok_or_else(|| malformed("missing_signature"))?;
+        // RFC 9421 §3.2 step 1: pick the signature to verify, by label.
+        let (label, entry) = match &self.label {
+            Some(l) => match inputs.get(l.as_str()) {
+                Some(e) => (l.clone(), e),
+                None => return Err(malformed("label_not_found")),
+            },
+            None => match inputs.first() {
+                Some((k, e)) => (k.as_str().to_owned(), e),
+                None => return Err(malformed("empty_signature_input")),
+            },
+        };
+        let ListEntry::InnerList(list) = entry else {
+            return Err(malformed("signature_input_not_inner_list"));
+        };
+        let input = SignatureInput::from_inner_list(list).map_err(|e| malformed(e.0))?;
+        let signature = match signatures.get(label.as_str()) {
+            Some(ListEntry::Item(item)) => match &item.bare_item {
+                BareItem::ByteSequence(b) => b.clone(),
+                _ => return Err(malformed("signature_not_bytes")),
+            },
+            _ => return Err(malformed("signature_label_mismatch")),
+        };
+        Ok(Some(PresentedSignature {
+            label,
+            input,
+            signature,
+        }))
+    }
+
+    async fn verify(
+        &self,
+        sig: PresentedSignature,
+        req: &mut Request<Body>,
+    ) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        // Headers first: a request that is not validly signed never gets its body read.
+        let base = self.base(&sig.input, req);
+        let principal = self.check_signature(&sig, base, now).await?;
+
+        let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
+        if self.policy.body_digest
+            && !body.is_empty()
+            && !sig.input.covers(&Component::field("content-digest").map_err(|_| mismatch("internal"))?)
+        {
+            return Err(mismatch("content_digest_not_covered"));
+        }
+        // RFC 9530: a digest that is sent is checked, covered or not.
+        if req.headers().contains_key(&digest::CONTENT_DIGEST) {
+            digest::check(req.headers(), &body).map_err(|e| mismatch(e.0))?;
+        }
+
+        // Last, once everything else holds: burn the nonce (§7.2.2).
+        if let Some(nonce) = &sig.input.nonce {
+            let keyid = principal.credential_id().unwrap_or_default();
+            let ttl = self.max_age + self.skew;
+            if !self
+                .replay
+                .insert_if_absent(&Self::replay_key(keyid, nonce), ttl)
+                .await?
+            {
+                return Err(mismatch("replayed_nonce"));
+            }
+        }
+        Ok(principal)
+    }
+}
