@@ -1,0 +1,53 @@
+//! # apiauth-redis
+//!
+//! The apiauth store traits on Redis, for when one app runs as many instances behind a load
+//! balancer: revocations, replay nonces, keys, quotas and usage then hold across all of them.
+//!
+//! One [`RedisBackend`] (a reconnecting, multiplexed connection) hands out every store, and
+//! [`Stores`] bundles them behind the traits, so an app moves from in-memory state to Redis by
+//! changing one configuration value:
+//!
+//! ```
+//! use apiauth_redis::{RedisBackend, Stores};
+//! use std::time::{Duration, SystemTime};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Unset: in-memory stores, fine for one instance. Set: Redis, shared by all instances.
+//! let stores = match std::env::var("APP_REDIS_URL") {
+//!     Ok(url) => RedisBackend::builder(url).namespace("myapp").build()?.stores(),
+//!     Err(_) => Stores::in_memory(),
+//! };
+//! // Hand `stores.revocations`, `stores.replay`, … to the method layers.
+//! # if std::env::var("APP_REDIS_URL").is_err() {
+//! stores.revocations.revoke("key_123", SystemTime::now() + Duration::from_secs(60)).await?;
+//! assert!(stores.revocations.is_revoked("key_123").await?);
+//! # }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - Every key lives under `<namespace>:`; every entry that can expire carries a TTL in Redis
+//!   (revocations until the credential's expiry, nonces via `SET NX PX`).
+//! - Values never hold a secret in clear: records hold hashes, caches are keyed by hashes.
+//! - No local cache: a revocation on one instance is seen by every other on its next request.
+//! - Every command is bounded by [`RedisBackendBuilder::command_timeout`]; Redis down or slow
+//!   means [`StoreError::Unavailable`](apiauth_core::StoreError), which method layers answer
+//!   with 503 and `Retry-After` (fail closed). The connection reconnects on its own, so service
+//!   resumes when Redis does, without a restart.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+mod bundle;
+mod stores;
+
+pub use backend::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_NAMESPACE,
+    DEFAULT_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MIN_DELAY, DEFAULT_RECONNECT_RETRIES,
+    LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
+};
+pub use bundle::Stores;
+pub use stores::{RedisReplayStore, RedisRevocationList};
