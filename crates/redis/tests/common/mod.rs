@@ -226,3 +226,5 @@ pub async fn keys_with_ttl(url: &str, namespace: &str) -> Vec<(String, i64)> {
     out.sort();
     out
 }
+
+pub mod app;

@@ -1,0 +1,99 @@
+//! A small app as every instance of a service would run it: Bearer tokens checked against the
+//! shared revocation list and replay store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiauth_bearer::{Bearer, TokenVerifier};
+use apiauth_core::store::{ReplayStore, RevocationList};
+use apiauth_core::{Auth, AuthError, AuthMethod, Principal};
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// `jti.<id>`: valid unless `<id>` is revoked. `once.<nonce>`: valid on first use only.
+#[derive(Clone)]
+pub struct SharedStateVerifier {
+    pub revocations: Arc<dyn RevocationList>,
+    pub replay: Arc<dyn ReplayStore>,
+}
+
+impl TokenVerifier for SharedStateVerifier {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::Bearer
+    }
+
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(jti) = token.strip_prefix("jti.") {
+            if self.revocations.is_revoked(jti).await? {
+                return Err(AuthError::invalid_credentials("revoked"));
+            }
+            return Ok(Principal::builder("alice", AuthMethod::Bearer)
+                .credential_id(jti)
+                .build());
+        }
+        if let Some(nonce) = token.strip_prefix("once.") {
+            if !self
+                .replay
+                .insert_if_absent(nonce, Duration::from_secs(300))
+                .await?
+            {
+                return Err(AuthError::invalid_credentials("replayed"));
+            }
+            return Ok(Principal::builder("bob", AuthMethod::Bearer).build());
+        }
+        Err(AuthError::invalid_credentials("unknown_token"))
+    }
+}
+
+/// One instance: `/me` answers the subject.
+pub fn instance(revocations: Arc<dyn RevocationList>, replay: Arc<dyn ReplayStore>) -> Router {
+    Router::new()
+        .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+        .layer(
+            Bearer::new(SharedStateVerifier {
+                revocations,
+                replay,
+            })
+            .realm("api")
+            .layer(),
+        )
+}
+
+/// What a client sees.
+pub struct Seen {
+    pub status: StatusCode,
+    pub retry_after: Option<String>,
+    pub www_authenticate: Option<String>,
+    pub body: String,
+}
+
+pub async fn get_with_token(app: &Router, token: &str) -> Seen {
+    let req = Request::get("/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    seen(app.clone().oneshot(req).await.unwrap()).await
+}
+
+pub async fn seen(res: Response<Body>) -> Seen {
+    let retry_after = header(&res, "retry-after");
+    let www_authenticate = header(&res, "www-authenticate");
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Seen {
+        status,
+        retry_after,
+        www_authenticate,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn header(res: &Response<Body>, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+}

@@ -1,0 +1,83 @@
+//! Two instances of one app, each with its own Redis connection, sharing one Redis.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use apiauth_core::store::RevocationList;
+use common::TestRedis;
+use common::app::{get_with_token, instance};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Two routers on two backends (two connections) in one namespace, as two processes would be.
+fn two_instances(redis: &TestRedis) -> (axum::Router, axum::Router, Arc<dyn RevocationList>) {
+    let ns = common::unique_namespace();
+    let a = redis.backend_in(&ns, TIMEOUT).stores();
+    let b = redis.backend_in(&ns, TIMEOUT).stores();
+    let router_a = instance(a.revocations.clone(), a.replay.clone());
+    let router_b = instance(b.revocations.clone(), b.replay.clone());
+    (router_a, router_b, a.revocations)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_on_instance_a_is_rejected_on_instance_b_at_the_next_request() {
+    let redis = TestRedis::new();
+    let (a, b, revocations_a) = two_instances(&redis);
+
+    assert_eq!(get_with_token(&b, "jti.tok-1").await.status, 200);
+    assert_eq!(get_with_token(&a, "jti.tok-1").await.status, 200);
+
+    revocations_a
+        .revoke("tok-1", SystemTime::now() + Duration::from_secs(600))
+        .await
+        .unwrap();
+
+    // No cache in between: the very next request on B sees it.
+    let seen = get_with_token(&b, "jti.tok-1").await;
+    assert_eq!(seen.status, 401);
+    assert!(
+        seen.www_authenticate
+            .as_deref()
+            .is_some_and(|h| h.starts_with("Bearer") && h.contains("error=\"invalid_token\"")),
+        "{:?}",
+        seen.www_authenticate
+    );
+    assert_eq!(get_with_token(&a, "jti.tok-1").await.status, 401);
+    // Other credentials are untouched.
+    assert_eq!(get_with_token(&b, "jti.tok-2").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonce_used_on_a_is_rejected_when_replayed_on_b() {
+    let redis = TestRedis::new();
+    let (a, b, _) = two_instances(&redis);
+
+    let first = get_with_token(&a, "once.n-42").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, "bob");
+    assert_eq!(get_with_token(&b, "once.n-42").await.status, 401);
+    assert_eq!(get_with_token(&a, "once.n-42").await.status, 401);
+    assert_eq!(get_with_token(&b, "once.n-43").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_nonce_raced_on_both_instances_is_accepted_exactly_once() {
+    let redis = TestRedis::new();
+    let (a, b, _) = two_instances(&redis);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            get_with_token(&app, "once.raced").await.status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == 200 || status == 401, "{status}");
+        ok += usize::from(status == 200);
+    }
+    assert_eq!(ok, 1);
+}
