@@ -32,7 +32,6 @@ async fn created_key_has_prefix_random_body_and_checksum_and_is_accepted() {
 
 #[tokio::test]
 async fn any_flipped_character_is_refused_without_a_store_lookup() {
-    let f = Fixture::new();
     let store = Instrumented::default();
     let keys = ApiKeys::new(Arc::new(store.clone())).prefix(PREFIX).unwrap();
     let created = keys.create(NewKey::new("alice")).await.unwrap();
@@ -51,7 +50,6 @@ async fn any_flipped_character_is_refused_without_a_store_lookup() {
     // The checksum (or the prefix check) caught every one before the store was asked.
     assert_eq!(store.gets.load(Ordering::SeqCst), 0);
     assert_eq!(bodies.len(), 1, "rejection bodies differ: {bodies:?}");
-    drop(f);
 }
 
 #[tokio::test]
