@@ -1,0 +1,101 @@
+//! Shared helpers: a router behind the Basic layer and a way to read what a client sees.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use apiauth_basic::{BasicAuth, PasswordHasher};
+use apiauth_core::{Auth, AuthLayer};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// Argon2 so cheap it costs nothing: for tests that are not about its cost.
+pub fn cheap() -> PasswordHasher {
+    PasswordHasher::dangerous_with_params(64, 1, 1).unwrap()
+}
+
+/// `/me` answers the principal as JSON; `/healthz` needs no authentication.
+pub fn app(layer: AuthLayer<BasicAuth>) -> Router {
+    Router::new()
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move {
+                serde_json::json!({
+                    "subject": p.subject(),
+                    "method": p.method().as_str(),
+                    "credential_id": p.credential_id(),
+                    "tenant": p.tenant(),
+                    "scopes": p.scopes().to_string(),
+                })
+                .to_string()
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+/// [`app`] as seen from client address `addr`.
+pub fn app_from(layer: AuthLayer<BasicAuth>, addr: &str) -> Router {
+    let addr: SocketAddr = addr.parse().unwrap();
+    app(layer).layer(MockConnectInfo(addr))
+}
+
+/// `Basic base64(user ":" pass)`, built independently of the crate's encoder.
+pub fn basic(user: &str, pass: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+
+    pub fn challenges(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+pub async fn send(app: &Router, req: Request<Body>) -> Answer {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+/// GET `/me` with `Authorization: <authorization>` given as raw bytes.
+pub async fn me_raw(app: &Router, authorization: &[u8]) -> Answer {
+    let req = Request::get("/me")
+        .header(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(authorization).unwrap(),
+        )
+        .body(Body::empty())
+        .unwrap();
+    send(app, req).await
+}
+
+/// GET `/me` as `user` with `pass`.
+pub async fn me(app: &Router, user: &str, pass: &str) -> Answer {
+    me_raw(app, basic(user, pass).as_bytes()).await
+}
