@@ -231,6 +231,12 @@ impl RedisBackend {
         RedisReplayStore::new(self.clone())
     }
 
+    /// The API key store (opaque bearer tokens reuse it).
+    #[cfg(feature = "api-key")]
+    pub fn api_key_store(&self) -> crate::RedisApiKeyStore {
+        crate::RedisApiKeyStore::new(self.clone())
+    }
+
     /// `<namespace>:<store>:<id>`, with long or binary-looking ids hashed.
     pub(crate) fn key(&self, store: &str, id: &str) -> String {
         let mut key = String::with_capacity(self.inner.namespace.len() + store.len() + 2 + 65);
@@ -259,6 +265,18 @@ impl RedisBackend {
     ) -> Result<T, StoreError> {
         let mut conn = self.inner.conn.clone();
         self.bounded(op, async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs a pipeline (one round trip) under the command timeout.
+    #[cfg_attr(not(feature = "api-key"), allow(dead_code))]
+    pub(crate) async fn pipe<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        self.bounded(op, async move { pipe.query_async(&mut conn).await })
             .await
     }
 

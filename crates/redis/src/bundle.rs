@@ -18,6 +18,9 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationList>,
     /// Single-use nonces.
     pub replay: Arc<dyn ReplayStore>,
+    /// API key records (opaque bearer tokens reuse them).
+    #[cfg(feature = "api-key")]
+    pub api_keys: Arc<dyn apiauth_api_key::ApiKeyStore>,
 }
 
 impl Stores {
@@ -26,6 +29,8 @@ impl Stores {
         Self {
             revocations: Arc::new(MemoryRevocationList::new()),
             replay: Arc::new(MemoryReplayStore::new()),
+            #[cfg(feature = "api-key")]
+            api_keys: Arc::new(apiauth_api_key::MemoryApiKeyStore::new()),
         }
     }
 }
@@ -36,6 +41,8 @@ impl RedisBackend {
         Stores {
             revocations: Arc::new(self.revocation_list()),
             replay: Arc::new(self.replay_store()),
+            #[cfg(feature = "api-key")]
+            api_keys: Arc::new(self.api_key_store()),
         }
     }
 }

@@ -40,6 +40,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "api-key")]
+mod api_key;
 mod backend;
 mod bundle;
 mod stores;
@@ -49,5 +51,7 @@ pub use backend::{
     DEFAULT_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MIN_DELAY, DEFAULT_RECONNECT_RETRIES,
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
+#[cfg(feature = "api-key")]
+pub use api_key::{DEFAULT_API_KEY_RETENTION, RedisApiKeyStore};
 pub use bundle::Stores;
 pub use stores::{RedisReplayStore, RedisRevocationList};

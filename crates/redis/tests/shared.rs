@@ -81,3 +81,52 @@ async fn one_nonce_raced_on_both_instances_is_accepted_exactly_once() {
     }
     assert_eq!(ok, 1);
 }
+
+#[cfg(feature = "api-key")]
+mod api_keys {
+    use super::*;
+    use apiauth_api_key::{ApiKeys, NewKey};
+    use apiauth_core::Auth;
+    use axum::body::Body;
+    use axum::routing::get;
+    use common::app::seen;
+    use tower::ServiceExt;
+
+    fn keyed_instance(keys: &ApiKeys) -> axum::Router {
+        axum::Router::new()
+            .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+            .layer(keys.auth().realm("api").layer().unwrap())
+    }
+
+    async fn call(app: &axum::Router, key: &str) -> common::app::Seen {
+        let req = http::Request::get("/me")
+            .header("x-api-key", key)
+            .body(Body::empty())
+            .unwrap();
+        seen(app.clone().oneshot(req).await.unwrap()).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn api_key_created_on_a_works_on_b_and_revoked_on_a_is_refused_on_b() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let keys_a = ApiKeys::new(redis.backend_in(&ns, TIMEOUT).stores().api_keys);
+        let keys_b = ApiKeys::new(redis.backend_in(&ns, TIMEOUT).stores().api_keys);
+        let (a, b) = (keyed_instance(&keys_a), keyed_instance(&keys_b));
+
+        let created = keys_a.create(NewKey::new("carol").tenant("acme")).await.unwrap();
+        let key = created.key.expose_secret();
+        let on_b = call(&b, key).await;
+        assert_eq!((on_b.status.as_u16(), on_b.body.as_str()), (200, "carol"));
+        // Management on B sees A's key, without its secret.
+        let listed = keys_b.list(&apiauth_api_key::KeyFilter::all()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!format!("{listed:?}").contains(key));
+
+        keys_a.revoke(&created.summary.id).await.unwrap();
+        let on_b = call(&b, key).await;
+        assert_eq!(on_b.status, 401);
+        assert!(!on_b.body.contains(key));
+        assert_eq!(call(&a, key).await.status, 401);
+    }
+}
