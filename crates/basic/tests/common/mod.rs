@@ -7,7 +7,8 @@ use apiauth_basic::{BasicAuth, PasswordHasher};
 use apiauth_core::{Auth, AuthLayer};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
+use axum::Extension;
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -40,10 +41,11 @@ pub fn app(layer: AuthLayer<BasicAuth>) -> Router {
         .layer(layer)
 }
 
-/// [`app`] as seen from client address `addr`.
+/// [`app`] as seen from client address `addr`: the `ConnectInfo` extension that
+/// `into_make_service_with_connect_info` puts on every request of a real server.
 pub fn app_from(layer: AuthLayer<BasicAuth>, addr: &str) -> Router {
     let addr: SocketAddr = addr.parse().unwrap();
-    app(layer).layer(MockConnectInfo(addr))
+    app(layer).layer(Extension(ConnectInfo(addr)))
 }
 
 /// `Basic base64(user ":" pass)`, built independently of the crate's encoder.

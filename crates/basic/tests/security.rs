@@ -1,0 +1,421 @@
+//! Timing, the verification cache, lock-outs, fail-closed paths and audit events, all through a
+//! real router.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apiauth_basic::{
+    BasicAuth, CredentialRecord, CredentialStore, LockoutPolicy, MemoryCredentialStore,
+    PasswordHasher,
+};
+use apiauth_core::StoreError;
+use apiauth_core::clock::ManualClock;
+use async_trait::async_trait;
+use common::{app, app_from, cheap, me};
+use http::{StatusCode, header};
+
+fn policy(max: u32, lockout_secs: u64) -> LockoutPolicy {
+    LockoutPolicy::new(max, Duration::from_secs(600), Duration::from_secs(lockout_secs)).unwrap()
+}
+
+fn relaxed() -> LockoutPolicy {
+    policy(100_000, 1)
+}
+
+fn alice() -> MemoryCredentialStore {
+    let s = MemoryCredentialStore::new();
+    s.insert_user("alice", cheap().hash("correct horse"));
+    s
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn unknown_user_costs_the_same_time_as_a_wrong_password() {
+    // Costly enough (~10 ms) that skipping argon2 for unknown users would show ~100x.
+    let hasher = PasswordHasher::dangerous_with_params(4096, 2, 1).unwrap();
+    let store = MemoryCredentialStore::new();
+    store.insert_user("alice", hasher.hash("correct horse"));
+    let auth = BasicAuth::builder(store)
+        .password_hasher(hasher)
+        .user_lockout(relaxed())
+        .address_lockout(relaxed())
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    // Warm up (allocator, blocking-pool threads).
+    me(&r, "alice", "warm").await;
+    me(&r, "mallory", "warm").await;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for i in 0..15 {
+        // Interleave, alternating which goes first, so machine noise hits both alike.
+        for which in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let user = if which == 0 { "mallory" } else { "alice" };
+            let t = Instant::now();
+            let a = me(&r, user, &format!("guess{i}")).await;
+            let took = t.elapsed();
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+            if which == 0 { unknown.push(took) } else { wrong.push(took) }
+        }
+    }
+    let (u, w) = (median(&mut unknown), median(&mut wrong));
+    // A 2x margin cannot flake on a noisy machine yet catches a skipped hash by far.
+    assert!(
+        u * 2 > w && w * 2 > u,
+        "unknown user median {u:?} vs wrong password median {w:?}"
+    );
+    assert_eq!(auth.stats().password_verifications, 32);
+}
+
+#[tokio::test]
+async fn repeated_valid_credentials_run_argon2_once_while_cached() {
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    for _ in 0..1000 {
+        let a = me(&r, "alice", "correct horse").await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.json()["subject"], "alice");
+    }
+    let s = auth.stats();
+    assert_eq!(s.password_verifications, 1);
+    assert_eq!(s.cache_hits, 999);
+}
+
+#[tokio::test]
+async fn cached_verification_does_not_admit_another_password() {
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(
+        me(&r, "alice", "correct horsf").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(auth.stats().password_verifications, 2);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_cached_verification_at_once() {
+    let store = alice();
+    let auth = BasicAuth::builder(store.clone())
+        .password_hasher(cheap())
+        .cache_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(auth.stats().cache_hits, 1);
+
+    assert!(store.set_password_hash("alice", cheap().hash("battery staple")));
+    assert_eq!(
+        me(&r, "alice", "correct horse").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me(&r, "alice", "battery staple").await.status, StatusCode::OK);
+    assert_eq!(auth.stats().cache_hits, 1);
+}
+
+#[tokio::test]
+async fn removing_the_user_ends_the_cached_verification_at_once() {
+    let store = alice();
+    let auth = BasicAuth::builder(store.clone())
+        .password_hasher(cheap())
+        .cache_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert!(store.remove("alice"));
+    assert_eq!(
+        me(&r, "alice", "correct horse").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Re-adding the same password does not revive the old entry: a new generation, a new check.
+    store.insert_user("alice", cheap().hash("correct horse"));
+    let before = auth.stats().password_verifications;
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(auth.stats().password_verifications, before + 1);
+}
+
+#[tokio::test]
+async fn cache_entries_expire_after_the_ttl() {
+    let clock = ManualClock::starting_now();
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .cache_ttl(Duration::from_secs(10))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(auth.stats().password_verifications, 1);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    assert_eq!(auth.stats().password_verifications, 2);
+}
+
+#[tokio::test]
+async fn zero_ttl_turns_the_cache_off() {
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .cache_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    for _ in 0..3 {
+        assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+    }
+    assert_eq!(auth.stats().password_verifications, 3);
+}
+
+#[tokio::test]
+async fn user_is_locked_out_with_429_and_retry_after_then_released() {
+    let clock = ManualClock::starting_now();
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .user_lockout(policy(3, 30))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    for i in 0..3 {
+        let a = me(&r, "alice", &format!("guess{i}")).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password is refused, and argon2 does not run.
+    let runs = auth.stats().password_verifications;
+    let a = me(&r, "alice", "correct horse").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "30");
+    assert_eq!(a.json()["status"], 429);
+    clock.advance(Duration::from_secs(20));
+    let a = me(&r, "alice", "guess").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "10");
+    assert_eq!(auth.stats().password_verifications, runs);
+    // Other users are not affected.
+    assert_eq!(me(&r, "bob", "x").await.status, StatusCode::UNAUTHORIZED);
+    // Released after the back-off period.
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_user_ids_are_locked_out_like_known_ones() {
+    // Otherwise a lock-out would reveal which user-ids exist.
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .user_lockout(policy(3, 30))
+        .build()
+        .unwrap();
+    let r = app(auth.into_layer());
+    for _ in 0..3 {
+        assert_eq!(me(&r, "ghost", "x").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = me(&r, "ghost", "x").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "30");
+}
+
+#[tokio::test]
+async fn client_address_is_locked_out_across_user_ids() {
+    let store = alice();
+    let layer = BasicAuth::builder(store)
+        .password_hasher(cheap())
+        .user_lockout(relaxed())
+        .address_lockout(policy(4, 60))
+        .layer()
+        .unwrap();
+    let attacker = app_from(layer.clone(), "203.0.113.7:5000");
+    let same_host_other_port = app_from(layer.clone(), "203.0.113.7:6000");
+    let elsewhere = app_from(layer, "198.51.100.1:5000");
+    for i in 0..4 {
+        let a = me(&attacker, &format!("user{i}"), "x").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = me(&same_host_other_port, "alice", "correct horse").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "60");
+    assert_eq!(
+        me(&elsewhere, "alice", "correct horse").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_exceed_the_failure_limit() {
+    let hasher = PasswordHasher::dangerous_with_params(1024, 1, 1).unwrap();
+    let store = MemoryCredentialStore::new();
+    store.insert_user("alice", hasher.hash("correct horse"));
+    let auth = BasicAuth::builder(store)
+        .password_hasher(hasher)
+        .user_lockout(policy(3, 60))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move { me(&r, "alice", &format!("guess{i}")).await.status })
+        })
+        .collect();
+    let mut unauthorized = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(unauthorized <= 3, "{unauthorized} guesses were checked");
+    assert!(auth.stats().password_verifications <= 3);
+}
+
+struct DownStore;
+
+#[async_trait]
+impl CredentialStore for DownStore {
+    async fn get(&self, _: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn store_failure_is_503_never_a_pass_or_a_401() {
+    let r = app(BasicAuth::builder(DownStore)
+        .password_hasher(cheap())
+        .layer()
+        .unwrap());
+    let a = me(&r, "alice", "correct horse").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.headers[header::RETRY_AFTER], "1");
+    assert!(a.headers.get(header::WWW_AUTHENTICATE).is_none());
+    assert!(!a.body.contains("connection refused"));
+}
+
+#[tokio::test]
+async fn store_outages_do_not_count_as_failures() {
+    let store: Arc<dyn CredentialStore> = Arc::new(DownStore);
+    let r = app(BasicAuth::builder(store)
+        .password_hasher(cheap())
+        .user_lockout(policy(2, 60))
+        .layer()
+        .unwrap());
+    for _ in 0..5 {
+        assert_eq!(
+            me(&r, "alice", "x").await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
+
+#[tokio::test]
+async fn corrupt_stored_hash_fails_closed_with_503() {
+    let store = MemoryCredentialStore::new();
+    store.insert_user("alice", "correct horse"); // plaintext by mistake: never compared
+    let r = app(BasicAuth::builder(store)
+        .password_hasher(cheap())
+        .layer()
+        .unwrap());
+    let a = me(&r, "alice", "correct horse").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn verifier_busy_past_the_queue_timeout_is_503() {
+    // One slot, a ~100 ms argon2, a 1 ms queue: the second of two simultaneous requests waits
+    // too long and is answered 503 rather than queued without bound.
+    let hasher = PasswordHasher::default();
+    let store = MemoryCredentialStore::new();
+    store.insert_user("alice", hasher.hash("correct horse"));
+    let r = app(BasicAuth::builder(store)
+        .password_hasher(hasher)
+        .max_concurrent_verifications(1)
+        .verification_queue_timeout(Duration::from_millis(1))
+        .layer()
+        .unwrap());
+    let (a, b) = tokio::join!(me(&r, "alice", "x"), me(&r, "bob", "y"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE]
+    );
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn failures_and_lockouts_are_audited_without_the_password() {
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let r = app_from(
+        BasicAuth::builder(alice())
+            .password_hasher(cheap())
+            .user_lockout(policy(2, 60))
+            .layer()
+            .unwrap(),
+        "192.0.2.9:4444",
+    );
+    assert_eq!(me(&r, "alice", "Wr0ngPassw0rd-1").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&r, "alice", "Wr0ngPassw0rd-2").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&r, "alice", "correct horse").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(me(&r, "ghost", "Wr0ngPassw0rd-3").await.status, StatusCode::UNAUTHORIZED);
+
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let audit: Vec<&str> = out.lines().filter(|l| l.contains("apiauth::audit")).collect();
+    let failures = audit
+        .iter()
+        .filter(|l| l.contains("reason=\"wrong_password\"") && l.contains("subject=\"alice\""))
+        .count();
+    assert_eq!(failures, 2, "{out}");
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.contains("reason=\"unknown_user\"") && l.contains("subject=\"ghost\"")),
+        "{out}"
+    );
+    let lockouts: Vec<_> = audit.iter().filter(|l| l.contains("outcome=\"lockout\"")).collect();
+    assert_eq!(lockouts.len(), 1, "{out}");
+    assert!(lockouts[0].contains("subject=\"alice\"") && lockouts[0].contains("lockout_secs=60"));
+    assert!(lockouts[0].contains("client=192.0.2.9"), "{out}");
+    assert!(
+        audit.iter().any(|l| l.contains("reason=\"user_locked_out\"") && l.contains("status=429")),
+        "{out}"
+    );
+    for secret in ["Wr0ngPassw0rd", "correct horse", "YWxpY2U6"] {
+        assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+    }
+}
