@@ -133,7 +133,10 @@ impl RedisApiKeyStore {
             .backend
             .query(
                 "api_key_get",
-                redis::cmd("HMGET").arg(self.record_key(id)).arg("r").arg("u"),
+                redis::cmd("HMGET")
+                    .arg(self.record_key(id))
+                    .arg("r")
+                    .arg("u"),
             )
             .await?;
         Ok(json.map(|j| (j, used.and_then(|u| u.parse().ok()))))
@@ -250,8 +253,8 @@ impl ApiKeyStore for RedisApiKeyStore {
             inv.arg(&json).arg(to_json(&r)?).arg(self.ttl_ms(&r));
             match self.backend.eval::<i64>("api_key_update", &inv).await? {
                 1 => {
-                    if let Some(at) =
-                        used.and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+                    if let Some(at) = used
+                        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
                     {
                         r.touch(at);
                     }
@@ -261,7 +264,9 @@ impl ApiKeyStore for RedisApiKeyStore {
                 _ => continue, // changed meanwhile: apply again to the new version
             }
         }
-        Err(StoreError::Unavailable("redis: api key update contention".into()))
+        Err(StoreError::Unavailable(
+            "redis: api key update contention".into(),
+        ))
     }
 
     async fn record_last_used(&self, batch: &[(Arc<str>, SystemTime)]) -> Result<(), StoreError> {

@@ -127,7 +127,9 @@ impl RedisBackendBuilder {
     /// Tokio runtime. Use [`RedisBackend::ping`] for a readiness check.
     pub fn build(self) -> Result<RedisBackend, RedisBackendError> {
         let ns = &self.namespace;
-        if ns.is_empty() || ns.len() > MAX_NAMESPACE_LEN || !ns.bytes().all(|b| b.is_ascii_graphic())
+        if ns.is_empty()
+            || ns.len() > MAX_NAMESPACE_LEN
+            || !ns.bytes().all(|b| b.is_ascii_graphic())
         {
             return Err(RedisBackendError::InvalidNamespace);
         }
@@ -217,7 +219,9 @@ impl RedisBackend {
         if pong == "PONG" {
             Ok(())
         } else {
-            Err(StoreError::Unavailable("redis: unexpected PING answer".into()))
+            Err(StoreError::Unavailable(
+                "redis: unexpected PING answer".into(),
+            ))
         }
     }
 
@@ -320,7 +324,9 @@ pub(crate) fn ttl_ms_until(until: SystemTime, now: SystemTime) -> Option<u64> {
 
 /// A duration as a Redis `PX` argument: rounded up, at least 1 ms, capped.
 pub(crate) fn ttl_ms(d: Duration) -> u64 {
-    let ms = d.as_millis().saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0));
+    let ms = d
+        .as_millis()
+        .saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0));
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
 }
 
@@ -355,7 +361,9 @@ mod tests {
 
     #[tokio::test]
     async fn bad_configuration_is_refused_without_echoing_the_url() {
-        let e = RedisBackend::builder("redis://:hunter2@[::1").build().unwrap_err();
+        let e = RedisBackend::builder("redis://:hunter2@[::1")
+            .build()
+            .unwrap_err();
         assert_eq!(e, RedisBackendError::InvalidUrl);
         assert!(!format!("{e} {e:?}").contains("hunter2"));
         for ns in ["", "has space", &"n".repeat(65)] {
@@ -377,7 +385,9 @@ mod tests {
 
     #[test]
     fn building_outside_a_runtime_is_an_error_not_a_panic() {
-        let e = RedisBackend::builder("redis://127.0.0.1/").build().unwrap_err();
+        let e = RedisBackend::builder("redis://127.0.0.1/")
+            .build()
+            .unwrap_err();
         assert_eq!(e, RedisBackendError::NoRuntime);
     }
 

@@ -46,12 +46,12 @@ mod backend;
 mod bundle;
 mod stores;
 
+#[cfg(feature = "api-key")]
+pub use api_key::{DEFAULT_API_KEY_RETENTION, RedisApiKeyStore};
 pub use backend::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_NAMESPACE,
     DEFAULT_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MIN_DELAY, DEFAULT_RECONNECT_RETRIES,
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
-#[cfg(feature = "api-key")]
-pub use api_key::{DEFAULT_API_KEY_RETENTION, RedisApiKeyStore};
 pub use bundle::Stores;
 pub use stores::{RedisReplayStore, RedisRevocationList};

@@ -41,48 +41,83 @@ async fn revocation_contract(list: Arc<dyn RevocationList>, time: Time) {
     let t0 = time.now();
     assert!(!list.is_revoked("never").await.unwrap(), "unknown id");
 
-    list.revoke("short", t0 + Duration::from_secs(2)).await.unwrap();
+    list.revoke("short", t0 + Duration::from_secs(2))
+        .await
+        .unwrap();
     // A later revoke with an earlier end must not shorten the first.
-    list.revoke("long", t0 + Duration::from_secs(8)).await.unwrap();
-    list.revoke("long", t0 + Duration::from_secs(1)).await.unwrap();
+    list.revoke("long", t0 + Duration::from_secs(8))
+        .await
+        .unwrap();
+    list.revoke("long", t0 + Duration::from_secs(1))
+        .await
+        .unwrap();
     // Already expired: nothing to remember.
-    list.revoke("past", t0 - Duration::from_secs(1)).await.unwrap();
+    list.revoke("past", t0 - Duration::from_secs(1))
+        .await
+        .unwrap();
     let odd = format!("ünï cödé {}", "x".repeat(5000));
-    list.revoke(&odd, t0 + Duration::from_secs(8)).await.unwrap();
+    list.revoke(&odd, t0 + Duration::from_secs(8))
+        .await
+        .unwrap();
 
     assert!(list.is_revoked("short").await.unwrap());
     assert!(list.is_revoked("long").await.unwrap());
     assert!(!list.is_revoked("past").await.unwrap());
     assert!(list.is_revoked(&odd).await.unwrap());
-    assert!(!list.is_revoked(&odd[..odd.len() - 1]).await.unwrap(), "ids are exact");
+    assert!(
+        !list.is_revoked(&odd[..odd.len() - 1]).await.unwrap(),
+        "ids are exact"
+    );
     assert!(!list.is_revoked("shor").await.unwrap(), "no prefix match");
 
     time.advance(Duration::from_secs(3)).await;
-    assert!(!list.is_revoked("short").await.unwrap(), "forgotten after expiry");
-    assert!(list.is_revoked("long").await.unwrap(), "the longer revocation stands");
+    assert!(
+        !list.is_revoked("short").await.unwrap(),
+        "forgotten after expiry"
+    );
+    assert!(
+        list.is_revoked("long").await.unwrap(),
+        "the longer revocation stands"
+    );
 }
 
 async fn replay_contract(store: Arc<dyn ReplayStore>, time: Time) {
     let ttl = Duration::from_secs(2);
-    assert!(store.insert_if_absent("n1", ttl).await.unwrap(), "first use");
+    assert!(
+        store.insert_if_absent("n1", ttl).await.unwrap(),
+        "first use"
+    );
     assert!(!store.insert_if_absent("n1", ttl).await.unwrap(), "replay");
-    assert!(store.insert_if_absent("n2", ttl).await.unwrap(), "other nonce");
+    assert!(
+        store.insert_if_absent("n2", ttl).await.unwrap(),
+        "other nonce"
+    );
     let long = "n".repeat(10_000);
     assert!(store.insert_if_absent(&long, ttl).await.unwrap());
     assert!(!store.insert_if_absent(&long, ttl).await.unwrap());
 
     // A replay must not extend the original window.
     time.advance(Duration::from_secs(1)).await;
-    assert!(!store.insert_if_absent("n1", Duration::from_secs(60)).await.unwrap());
+    assert!(
+        !store
+            .insert_if_absent("n1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
     time.advance(Duration::from_millis(1500)).await;
-    assert!(store.insert_if_absent("n1", ttl).await.unwrap(), "usable again after ttl");
+    assert!(
+        store.insert_if_absent("n1", ttl).await.unwrap(),
+        "usable again after ttl"
+    );
 
     // Of many concurrent first uses exactly one wins.
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.insert_if_absent("race", Duration::from_secs(60)).await.unwrap()
+            s.insert_if_absent("race", Duration::from_secs(60))
+                .await
+                .unwrap()
         }));
     }
     let mut firsts = 0;
@@ -127,10 +162,17 @@ async fn every_redis_key_is_namespaced_and_expires() {
     let backend = redis.backend_in(&ns, TIMEOUT);
     let now = SystemTime::now();
     let list = backend.revocation_list();
-    list.revoke("jti-1", now + Duration::from_secs(600)).await.unwrap();
-    list.revoke(&"y".repeat(1000), now + Duration::from_secs(600)).await.unwrap();
+    list.revoke("jti-1", now + Duration::from_secs(600))
+        .await
+        .unwrap();
+    list.revoke(&"y".repeat(1000), now + Duration::from_secs(600))
+        .await
+        .unwrap();
     let replay = backend.replay_store();
-    replay.insert_if_absent("nonce-1", Duration::from_secs(300)).await.unwrap();
+    replay
+        .insert_if_absent("nonce-1", Duration::from_secs(300))
+        .await
+        .unwrap();
 
     let keys = common::keys_with_ttl(redis.url(), &ns).await;
     assert_eq!(keys.len(), 3, "{keys:?}");
@@ -191,26 +233,58 @@ mod api_keys {
         assert!(store.insert(a.clone()).await.unwrap());
         let mut dup = record("idA000000001", "mallory", None, 99);
         dup.hash = SecretHash::of(b"other");
-        assert!(!store.insert(dup).await.unwrap(), "an existing id is left unchanged");
+        assert!(
+            !store.insert(dup).await.unwrap(),
+            "an existing id is left unchanged"
+        );
         let got = store.get("idA000000001").await.unwrap().unwrap();
         assert_eq!(json(&got), json(&a), "every field round-trips");
         assert!(got.hash.ct_eq(&a.hash));
 
         // Listing: oldest first, ties by id, filtered, limited.
-        store.insert(record("idC000000003", "bob", Some("acme"), 5)).await.unwrap();
-        store.insert(record("idB000000002", "alice", None, 10)).await.unwrap();
-        store.insert(record("idD000000004", "alice", Some("zeta"), 20)).await.unwrap();
+        store
+            .insert(record("idC000000003", "bob", Some("acme"), 5))
+            .await
+            .unwrap();
+        store
+            .insert(record("idB000000002", "alice", None, 10))
+            .await
+            .unwrap();
+        store
+            .insert(record("idD000000004", "alice", Some("zeta"), 20))
+            .await
+            .unwrap();
         let all = store.list(&KeyFilter::all()).await.unwrap();
-        assert_eq!(ids(&all), ["idC000000003", "idA000000001", "idB000000002", "idD000000004"]);
+        assert_eq!(
+            ids(&all),
+            [
+                "idC000000003",
+                "idA000000001",
+                "idB000000002",
+                "idD000000004"
+            ]
+        );
         let alice = store.list(&KeyFilter::all().owner("alice")).await.unwrap();
-        assert_eq!(ids(&alice), ["idA000000001", "idB000000002", "idD000000004"]);
+        assert_eq!(
+            ids(&alice),
+            ["idA000000001", "idB000000002", "idD000000004"]
+        );
         let acme = store.list(&KeyFilter::all().tenant("acme")).await.unwrap();
         assert_eq!(ids(&acme), ["idC000000003", "idA000000001"]);
-        let both = store.list(&KeyFilter::all().owner("alice").tenant("acme")).await.unwrap();
+        let both = store
+            .list(&KeyFilter::all().owner("alice").tenant("acme"))
+            .await
+            .unwrap();
         assert_eq!(ids(&both), ["idA000000001"]);
         let two = store.list(&KeyFilter::all().limit(2)).await.unwrap();
         assert_eq!(ids(&two), ["idC000000003", "idA000000001"]);
-        assert!(store.list(&KeyFilter::all().owner("nobody")).await.unwrap().is_empty());
+        assert!(
+            store
+                .list(&KeyFilter::all().owner("nobody"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         // Changes: an earlier revocation stands; unknown ids are None.
         let r = store
@@ -230,22 +304,39 @@ mod api_keys {
             store.get("idA000000001").await.unwrap().unwrap().revoked_at,
             Some(at(100))
         );
-        assert!(store.update("nope", &KeyChange::Revoke { at: at(1) }).await.unwrap().is_none());
+        assert!(
+            store
+                .update("nope", &KeyChange::Revoke { at: at(1) })
+                .await
+                .unwrap()
+                .is_none()
+        );
         let r = store
             .update(
                 "idB000000002",
-                &KeyChange::Rotate { successor: "idE000000005".into(), grace_until: at(300) },
+                &KeyChange::Rotate {
+                    successor: "idE000000005".into(),
+                    grace_until: at(300),
+                },
             )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(r.rotated_to.as_deref(), Some("idE000000005"));
         let r = store
-            .update("idB000000002", &KeyChange::SetExpiry { expires_at: Some(at(400)) })
+            .update(
+                "idB000000002",
+                &KeyChange::SetExpiry {
+                    expires_at: Some(at(400)),
+                },
+            )
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((r.grace_until, r.expires_at), (Some(at(300)), Some(at(400))));
+        assert_eq!(
+            (r.grace_until, r.expires_at),
+            (Some(at(300)), Some(at(400)))
+        );
 
         // Last used: batched, the latest wins, unknown ids ignored.
         store
@@ -256,8 +347,19 @@ mod api_keys {
             ])
             .await
             .unwrap();
-        store.record_last_used(&[("idC000000003".into(), at(30))]).await.unwrap();
-        assert_eq!(store.get("idC000000003").await.unwrap().unwrap().last_used_at, Some(at(50)));
+        store
+            .record_last_used(&[("idC000000003".into(), at(30))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get("idC000000003")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            Some(at(50))
+        );
         assert!(store.get("unknown").await.unwrap().is_none());
 
         // Concurrent changes of different kinds are all applied: none is lost.
@@ -268,10 +370,14 @@ mod api_keys {
                 let change = if i % 2 == 0 {
                     KeyChange::Revoke { at: at(1000 + i) }
                 } else {
-                    KeyChange::SetExpiry { expires_at: Some(at(5000)) }
+                    KeyChange::SetExpiry {
+                        expires_at: Some(at(5000)),
+                    }
                 };
                 s.update("idD000000004", &change).await.unwrap().unwrap();
-                s.record_last_used(&[("idD000000004".into(), at(i))]).await.unwrap();
+                s.record_last_used(&[("idD000000004".into(), at(i))])
+                    .await
+                    .unwrap();
             }));
         }
         for t in tasks {
@@ -324,14 +430,27 @@ mod api_keys {
         let ttl = |k: &str| {
             let k = format!("{ns}:apikey:{k}");
             let mut c = c.clone();
-            async move { redis::cmd("PTTL").arg(k).query_async::<i64>(&mut c).await.unwrap() }
+            async move {
+                redis::cmd("PTTL")
+                    .arg(k)
+                    .query_async::<i64>(&mut c)
+                    .await
+                    .unwrap()
+            }
         };
-        assert_eq!(ttl("idL000000001").await, -1, "a key without an end does not expire");
+        assert_eq!(
+            ttl("idL000000001").await,
+            -1,
+            "a key without an end does not expire"
+        );
         // Expiry (600 s) plus retention (3600 s).
         let t = ttl("idX000000002").await;
         assert!((4_000_000..=4_200_000).contains(&t), "{t}");
         // Revoking gives the live key an end, and so a TTL.
-        store.update("idL000000001", &KeyChange::Revoke { at: now }).await.unwrap();
+        store
+            .update("idL000000001", &KeyChange::Revoke { at: now })
+            .await
+            .unwrap();
         let t = ttl("idL000000001").await;
         assert!((3_000_000..=3_600_000).contains(&t), "{t}");
     }

@@ -75,7 +75,11 @@ async fn redis_frozen_past_the_timeout_answers_503_then_recovers_when_thawed() {
     let start = Instant::now();
     assert_unavailable(&get_with_token(&app, "jti.t1").await, "jti.t1");
     // Bounded by the command timeout, not by the frozen server (loose bound: noisy machine).
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     assert_unavailable(&get_with_token(&app, "once.frozen").await, "once.frozen");
 
     redis.thaw();

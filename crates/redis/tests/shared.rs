@@ -94,7 +94,10 @@ mod api_keys {
 
     fn keyed_instance(keys: &ApiKeys) -> axum::Router {
         axum::Router::new()
-            .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+            .route(
+                "/me",
+                get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+            )
             .layer(keys.auth().realm("api").layer().unwrap())
     }
 
@@ -114,12 +117,18 @@ mod api_keys {
         let keys_b = ApiKeys::new(redis.backend_in(&ns, TIMEOUT).stores().api_keys);
         let (a, b) = (keyed_instance(&keys_a), keyed_instance(&keys_b));
 
-        let created = keys_a.create(NewKey::new("carol").tenant("acme")).await.unwrap();
+        let created = keys_a
+            .create(NewKey::new("carol").tenant("acme"))
+            .await
+            .unwrap();
         let key = created.key.expose_secret();
         let on_b = call(&b, key).await;
         assert_eq!((on_b.status.as_u16(), on_b.body.as_str()), (200, "carol"));
         // Management on B sees A's key, without its secret.
-        let listed = keys_b.list(&apiauth_api_key::KeyFilter::all()).await.unwrap();
+        let listed = keys_b
+            .list(&apiauth_api_key::KeyFilter::all())
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!format!("{listed:?}").contains(key));
 

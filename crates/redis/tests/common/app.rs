@@ -7,9 +7,9 @@ use std::time::Duration;
 use apiauth_bearer::{Bearer, TokenVerifier};
 use apiauth_core::store::{ReplayStore, RevocationList};
 use apiauth_core::{Auth, AuthError, AuthMethod, Principal};
+use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use axum::Router;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -52,7 +52,10 @@ impl TokenVerifier for SharedStateVerifier {
 /// One instance: `/me` answers the subject.
 pub fn instance(revocations: Arc<dyn RevocationList>, replay: Arc<dyn ReplayStore>) -> Router {
     Router::new()
-        .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
         .layer(
             Bearer::new(SharedStateVerifier {
                 revocations,

@@ -145,7 +145,10 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         if let Some(c) = &self.child {
             // A frozen server ignores SIGTERM but not SIGKILL; thaw anyway for tidiness.
-            let _ = Command::new("kill").arg("-CONT").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(c.id().to_string())
+                .status();
         }
         self.kill();
     }
@@ -220,7 +223,11 @@ pub async fn keys_with_ttl(url: &str, namespace: &str) -> Vec<(String, i64)> {
         .expect("KEYS");
     let mut out = Vec::new();
     for k in keys {
-        let ttl: i64 = redis::cmd("PTTL").arg(&k).query_async(&mut c).await.expect("PTTL");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .expect("PTTL");
         out.push((k, ttl));
     }
     out.sort();
