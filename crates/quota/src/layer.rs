@@ -454,6 +454,9 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers-06 keeps the three-field form
+/// of the earlier drafts; `Reset` is delta-seconds) and, when denied, `Retry-After` in
+/// delta-seconds (RFC 9110 §10.2.3), rounded up so a client that waits never comes too soon.
 fn set_ratelimit_headers(h: &mut HeaderMap, d: &Decision) {
     h.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit()));
     h.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining()));

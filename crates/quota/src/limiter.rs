@@ -25,7 +25,9 @@ use crate::policy::QuotaPolicy;
 ///
 /// - `limit`: the policy's burst size;
 /// - `remaining`: requests still admissible right now after this one (0 when denied);
-/// - `reset`: time until the bucket is full again;
+/// - `reset`: time until the bucket is full again: when allowed,
+///   `(limit - remaining) × period` (exact to within one period, never short); when denied,
+///   `retry_after + (limit - 1) × period`;
 /// - `retry_after`: when denied, time until one request would be admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -221,7 +223,8 @@ where
         }
     }
 
-    /// Caps the live keys per policy (at least 1).
+    /// Caps the live keys per policy (at least 1). Call it when building the limiter: it
+    /// starts from empty state, apart from clones made before.
     #[must_use]
     pub fn with_capacity(self, capacity: usize) -> Self {
         let inner = &self.inner;

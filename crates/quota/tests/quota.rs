@@ -464,3 +464,23 @@ async fn idle_keys_are_dropped_by_the_scheduled_sweeper() {
     let a: Answer = send(&app, as_user("/items/1", "user0", None)).await;
     assert_eq!(a.rate().1, 4, "a dropped key starts with a full bucket");
 }
+
+#[tokio::test]
+async fn a_custom_error_responder_still_gets_the_ratelimit_fields_on_429() {
+    use apiauth_core::{AuthError, ErrorResponder};
+    use axum::response::IntoResponse;
+    let (l, _) = limiter();
+    let quota = QuotaLayer::builder()
+        .default_plan(QuotaPolicy::per_minute(1))
+        .limiter(l)
+        .build()
+        .unwrap();
+    let app = app(quota, Default::default()).layer(axum::Extension(ErrorResponder::new(
+        |e: &AuthError| (e.status(), "slow down").into_response(),
+    )));
+    send(&app, as_user("/items/1", "alice", None)).await;
+    let a = send(&app, as_user("/items/1", "alice", None)).await;
+    assert_eq!((a.status.as_u16(), a.body.as_str()), (429, "slow down"));
+    assert_eq!(a.rate(), (1, 0, 60));
+    assert_eq!(a.header("retry-after"), "60");
+}
