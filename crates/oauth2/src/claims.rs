@@ -1,0 +1,73 @@
+//! The RFC 7662 §2.2 introspection response, shared by both halves of the crate.
+
+use serde::{Deserialize, Serialize};
+
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `aud` is among the audiences.
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Audience::One(a) => a == aud,
+            Audience::Many(v) => v.iter().any(|a| a == aud),
+        }
+    }
+}
+
+/// An introspection answer (RFC 7662 §2.2). Every member but `active` is optional.
+///
+/// This is also what an [`IntrospectionCache`](crate::IntrospectionCache) stores, so a
+/// networked cache can serialize it as JSON. It never holds the token itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntrospectionResponse {
+    /// Whether the token is currently active.
+    pub active: bool,
+    /// Space-separated scopes (RFC 6749 §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// A human-readable resource owner name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The token type (`Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Issue time, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not-before time, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The intended audience(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// The issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The token identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl IntrospectionResponse {
+    /// `{"active": false}`: all RFC 7662 §2.2 lets an inactive answer say.
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+}

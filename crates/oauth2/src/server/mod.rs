@@ -1,0 +1,332 @@
+//! The authorization-server half: an axum [`Router`] serving the client-credentials grant,
+//! revocation, introspection, the JWKS and RFC 8414 metadata.
+
+mod client_auth;
+mod endpoints;
+mod keys;
+mod registry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiauth_basic::PasswordHasher;
+use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::{MemoryRevocationList, RevocationList};
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::error::ConfigError;
+pub use keys::KeyRotation;
+use keys::Keys;
+pub use registry::{CLIENT_SECRET_PREFIX, ClientRegistry, MemoryClientRegistry, RegisteredClient};
+
+/// Relative paths of the endpoints, under the issuer's path.
+const TOKEN_PATH: &str = "/oauth/token";
+const REVOKE_PATH: &str = "/oauth/revoke";
+const INTROSPECT_PATH: &str = "/oauth/introspect";
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// RFC 8414 §3: inserted between the host and the issuer's path.
+const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// An OAuth 2.0 authorization server for the client-credentials grant (RFC 6749 §4.4) that
+/// issues RFC 9068 JWT access tokens signed with rotating ES256 keys.
+///
+/// Mount [`router`](Self::router) at the root of the issuer's host; the routes carry the
+/// issuer's path themselves. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    state: Arc<State>,
+}
+
+pub(crate) struct State {
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) clients: Arc<dyn ClientRegistry>,
+    pub(crate) revoked: Arc<dyn RevocationList>,
+    pub(crate) keys: Keys,
+    pub(crate) clock: SharedClock,
+    /// Checked against when the client id is unknown, so that both cases cost one argon2 run.
+    pub(crate) dummy_hash: String,
+    path_prefix: String,
+    base: String,
+}
+
+impl fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.state.issuer)
+            .field("audience", &self.state.audience)
+            .field("token_lifetime", &self.state.token_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    /// Starts a server whose issuer identifier (RFC 8414 §2: `https`, no query or fragment)
+    /// is `issuer`.
+    pub fn builder(issuer: impl Into<String>) -> AuthorizationServerBuilder {
+        AuthorizationServerBuilder {
+            issuer: issuer.into(),
+            audience: None,
+            token_lifetime: Duration::from_secs(10 * 60),
+            clients: None,
+            revoked: None,
+            rotation: KeyRotation::default(),
+            clock: None,
+            hasher: None,
+            allow_http: false,
+        }
+    }
+
+    /// The routes: `POST {path}/oauth/token`, `POST {path}/oauth/revoke`,
+    /// `POST {path}/oauth/introspect`, `GET {path}/.well-known/jwks.json` and
+    /// `GET /.well-known/oauth-authorization-server{path}`, where `{path}` is the issuer's path
+    /// (usually empty).
+    pub fn router(&self) -> Router {
+        let p = &self.state.path_prefix;
+        Router::new()
+            .route(&format!("{p}{TOKEN_PATH}"), post(endpoints::token))
+            .route(&format!("{p}{REVOKE_PATH}"), post(endpoints::revoke))
+            .route(
+                &format!("{p}{INTROSPECT_PATH}"),
+                post(endpoints::introspect),
+            )
+            .route(&format!("{p}{JWKS_PATH}"), get(endpoints::jwks))
+            .route(&format!("{METADATA_PATH}{p}"), get(endpoints::metadata))
+            .with_state(self.state.clone())
+    }
+
+    /// The issuer identifier (`iss` of every token).
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The audience (`aud` of every token): what resource servers must expect.
+    pub fn audience(&self) -> &str {
+        &self.state.audience
+    }
+
+    /// The lifetime of issued tokens.
+    pub fn token_lifetime(&self) -> Duration {
+        self.state.token_lifetime
+    }
+
+    /// The absolute URL of the token endpoint.
+    pub fn token_endpoint(&self) -> String {
+        self.state.token_endpoint()
+    }
+
+    /// The absolute URL of the revocation endpoint (RFC 7009).
+    pub fn revocation_endpoint(&self) -> String {
+        self.state.url(REVOKE_PATH)
+    }
+
+    /// The absolute URL of the introspection endpoint (RFC 7662).
+    pub fn introspection_endpoint(&self) -> String {
+        self.state.url(INTROSPECT_PATH)
+    }
+
+    /// The absolute URL of the JWKS, for JWT verifiers.
+    pub fn jwks_uri(&self) -> String {
+        self.state.url(JWKS_PATH)
+    }
+
+    /// The absolute URL of the RFC 8414 metadata document.
+    pub fn metadata_url(&self) -> String {
+        format!(
+            "{}{METADATA_PATH}{}",
+            self.state.base, self.state.path_prefix
+        )
+    }
+
+    /// Replaces the signing key now. The previous key stays in the JWKS until the next
+    /// rotation, so tokens it signed stay valid until they expire.
+    pub fn rotate_keys(&self) -> Result<(), ConfigError> {
+        self.state.keys.rotate()
+    }
+}
+
+impl State {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}{path}", self.base, self.path_prefix)
+    }
+
+    pub(crate) fn token_endpoint(&self) -> String {
+        self.url(TOKEN_PATH)
+    }
+
+    pub(crate) fn metadata(&self) -> serde_json::Value {
+        let auth_methods = ["client_secret_basic", "client_secret_post"];
+        // RFC 8414 §2. No authorization endpoint: this server grants client credentials only.
+        serde_json::json!({
+            "issuer": self.issuer,
+            "token_endpoint": self.token_endpoint(),
+            "jwks_uri": self.url(JWKS_PATH),
+            "revocation_endpoint": self.url(REVOKE_PATH),
+            "introspection_endpoint": self.url(INTROSPECT_PATH),
+            "response_types_supported": [],
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": auth_methods,
+        })
+    }
+}
+
+/// Builder for [`AuthorizationServer`].
+#[must_use]
+pub struct AuthorizationServerBuilder {
+    issuer: String,
+    audience: Option<String>,
+    token_lifetime: Duration,
+    clients: Option<Arc<dyn ClientRegistry>>,
+    revoked: Option<Arc<dyn RevocationList>>,
+    rotation: KeyRotation,
+    clock: Option<SharedClock>,
+    hasher: Option<PasswordHasher>,
+    allow_http: bool,
+}
+
+impl fmt::Debug for AuthorizationServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServerBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServerBuilder {
+    /// The `aud` of issued tokens: the API the tokens are for (required).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// How long issued tokens live; default 10 minutes.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// The registered clients (required).
+    pub fn clients(mut self, clients: Arc<dyn ClientRegistry>) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// Where revoked token ids go; default an in-memory list on the server's clock. Share it
+    /// with JWT verifiers so that revocation takes effect there.
+    pub fn revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revoked = Some(list);
+        self
+    }
+
+    /// When to replace the signing key; default daily.
+    pub fn key_rotation(mut self, rotation: KeyRotation) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    /// The clock for `iat`/`exp`, expiry checks and rotation (a `ManualClock` in tests).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The argon2id parameters of the dummy hash that unknown client ids are checked
+    /// against; use the same as the registry so both paths cost the same. Default OWASP.
+    pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// Allows an `http` issuer. Tokens and client secrets then travel in clear text; for
+    /// loopback tests only (RFC 8414 §2 requires `https`).
+    pub fn dangerous_allow_http_issuer(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Builds the server and generates its first signing key.
+    pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
+        let what = "issuer";
+        let url = reqwest::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
+            what,
+            reason: "does not parse",
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err(ConfigError::InsecureUrl { what }),
+            _ => {
+                return Err(ConfigError::InvalidUrl {
+                    what,
+                    reason: "scheme must be https",
+                });
+            }
+        }
+        // RFC 8414 §2: no query or fragment components.
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::InvalidUrl {
+                what,
+                reason: "has a query or fragment",
+            });
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::InvalidUrl {
+                what,
+                reason: "has user information",
+            });
+        }
+        let host = url.host_str().ok_or(ConfigError::InvalidUrl {
+            what,
+            reason: "has no host",
+        })?;
+        let base = match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        };
+        let path_prefix = url.path().trim_end_matches('/').to_owned();
+        let audience = self.audience.ok_or(ConfigError::Missing("audience"))?;
+        if audience.is_empty() {
+            return Err(ConfigError::Invalid("audience must not be empty"));
+        }
+        let clients = self.clients.ok_or(ConfigError::Missing("clients"))?;
+        if self.token_lifetime < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid("token lifetime must be at least 1 s"));
+        }
+        if let Some(every) = self.rotation.interval() {
+            // Overlap: a key is served for one interval after it stops signing, which must
+            // outlast every token it signed.
+            if every < self.token_lifetime {
+                return Err(ConfigError::Invalid(
+                    "key rotation interval must not be shorter than the token lifetime",
+                ));
+            }
+        }
+        let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let revoked = self
+            .revoked
+            .unwrap_or_else(|| Arc::new(MemoryRevocationList::with_clock(clock.clone())));
+        let hasher = self.hasher.unwrap_or_default();
+        let dummy_hash = hasher.hash("apiauth-oauth2 dummy client secret");
+        let keys = Keys::new(self.rotation, clock.clone())?;
+        Ok(AuthorizationServer {
+            state: Arc::new(State {
+                issuer: self.issuer,
+                audience,
+                token_lifetime: self.token_lifetime,
+                clients,
+                revoked,
+                keys,
+                clock,
+                dummy_hash,
+                path_prefix,
+                base,
+            }),
+        })
+    }
+}
