@@ -9,20 +9,17 @@ use std::time::Duration;
 
 use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::header::authorization_token68;
-use apiauth_core::{
-    AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, audit,
-};
+use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, audit};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath};
 use http::Request;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
 use crate::cache::{Fingerprint, VerificationCache};
 use crate::error::BasicError;
 use crate::lockout::{LockoutPolicy, Refusal, Tracker, address_key};
 use crate::parse::{BasicCredentials, CredentialEncoding, decode_credentials};
-use crate::password::{PasswordHasher, verify_blocking};
+use crate::password::{PasswordChecker, PasswordHasher};
 use crate::store::{CredentialRecord, CredentialStore};
 
 /// HTTP Basic authentication (RFC 7617) against a [`CredentialStore`] of argon2id hashes.
@@ -40,14 +37,11 @@ struct Inner {
     realm: Cow<'static, str>,
     encoding: CredentialEncoding,
     max_credentials_len: usize,
-    dummy_hash: String,
+    checker: PasswordChecker,
     cache: Option<VerificationCache>,
     users: Tracker<[u8; 32]>,
     addresses: Tracker<IpAddr>,
     clock: SharedClock,
-    permits: Arc<Semaphore>,
-    queue_timeout: Duration,
-    verifications: AtomicU64,
     cache_hits: AtomicU64,
 }
 
@@ -110,7 +104,7 @@ impl BasicAuth {
     /// Counters since the authenticator was built.
     pub fn stats(&self) -> BasicStats {
         BasicStats {
-            password_verifications: self.inner.verifications.load(Ordering::Relaxed),
+            password_verifications: self.inner.checker.runs(),
             cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
         }
     }
@@ -118,35 +112,6 @@ impl BasicAuth {
     /// Wraps this authenticator in an [`AuthLayer`].
     pub fn into_layer(self) -> AuthLayer<Self> {
         AuthLayer::new(self)
-    }
-
-    /// Runs argon2 for `password` against `phc` on the blocking pool, at most
-    /// `max_concurrent_verifications` at a time.
-    async fn check_password(&self, phc: &str, password: &str) -> Result<bool, AuthError> {
-        let inner = &self.inner;
-        let permit =
-            match tokio::time::timeout(inner.queue_timeout, inner.permits.clone().acquire_owned())
-                .await
-            {
-                Ok(Ok(permit)) => permit,
-                // Fail closed: too busy to decide is not a wrong password and not a pass.
-                Ok(Err(_)) | Err(_) => return Err(AuthError::unavailable("verifier_busy")),
-            };
-        inner.verifications.fetch_add(1, Ordering::Relaxed);
-        let phc = phc.to_owned();
-        let password = password.to_owned();
-        // The permit moves into the blocking task, so a client that disconnects cannot free
-        // its slot while argon2 still runs.
-        let outcome = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_blocking(&phc, password.as_bytes())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(matched)) => Ok(matched),
-            Ok(Err(_)) => Err(AuthError::unavailable("stored_hash_invalid")),
-            Err(_) => Err(AuthError::unavailable("verification_aborted")),
-        }
     }
 
     fn principal(&self, user_id: &str, record: &CredentialRecord) -> Principal {
@@ -161,10 +126,19 @@ impl BasicAuth {
 
     fn refuse(&self, refusal: Refusal, which: &'static str) -> AuthError {
         match refusal {
-            Refusal::LockedOut(left) => AuthError::too_many_requests(left)
-                .with_reason(if which == "user" { "user_locked_out" } else { "address_locked_out" }),
+            Refusal::LockedOut(left) => {
+                AuthError::too_many_requests(left).with_reason(if which == "user" {
+                    "user_locked_out"
+                } else {
+                    "address_locked_out"
+                })
+            }
             Refusal::AttemptsInFlight => AuthError::too_many_requests(Duration::from_secs(1))
-                .with_reason(if which == "user" { "user_attempts_in_flight" } else { "address_attempts_in_flight" }),
+                .with_reason(if which == "user" {
+                    "user_attempts_in_flight"
+                } else {
+                    "address_attempts_in_flight"
+                }),
         }
     }
 }
@@ -279,10 +253,8 @@ impl Authenticator for BasicAuth {
 
         // Unknown users are checked against a dummy hash made with the same parameters, so
         // they cost the same time as a wrong password and user-ids cannot be enumerated.
-        let phc = record
-            .as_ref()
-            .map_or(inner.dummy_hash.as_str(), CredentialRecord::password_hash);
-        let matched = self.check_password(phc, password).await?;
+        let stored = record.as_ref().map(CredentialRecord::password_hash);
+        let matched = inner.checker.check(stored, password).await?;
 
         match record {
             Some(record) if matched => {
@@ -445,20 +417,12 @@ impl BasicAuthBuilder {
                 "max_credentials_len must be at least 1",
             ));
         }
-        let permits = match self.max_concurrent_verifications {
-            Some(0) => {
-                return Err(BasicError::InvalidSetting(
-                    "max_concurrent_verifications must be at least 1",
-                ));
-            }
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(2, usize::from),
-        };
+        let permits = self
+            .max_concurrent_verifications
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let checker = PasswordChecker::new(&self.hasher, permits, self.queue_timeout)?;
         let mut cache_key = [0u8; 32];
         getrandom::fill(&mut cache_key).map_err(|_| BasicError::Randomness)?;
-        let mut dummy_password = [0u8; 32];
-        getrandom::fill(&mut dummy_password).map_err(|_| BasicError::Randomness)?;
-        let dummy_hash = self.hasher.hash(&to_hex(&dummy_password));
         let cache = (!self.cache_ttl.is_zero())
             .then(|| VerificationCache::new(cache_key, self.cache_ttl, self.cache_capacity));
         Ok(BasicAuth {
@@ -467,14 +431,11 @@ impl BasicAuthBuilder {
                 realm: self.realm,
                 encoding: self.encoding,
                 max_credentials_len: self.max_credentials_len,
-                dummy_hash,
+                checker,
                 cache,
                 users: Tracker::new(self.user_lockout, self.tracker_capacity),
                 addresses: Tracker::new(self.address_lockout, self.tracker_capacity),
                 clock: self.clock,
-                permits: Arc::new(Semaphore::new(permits)),
-                queue_timeout: self.queue_timeout,
-                verifications: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
             }),
         })
@@ -484,8 +445,4 @@ impl BasicAuthBuilder {
     pub fn layer(self) -> Result<AuthLayer<BasicAuth>, BasicError> {
         self.build().map(AuthLayer::new)
     }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -54,5 +54,5 @@ pub use parse::{
     BasicCredentials, CredentialEncoding, decode_credentials, parse_authorization,
     parse_authorization_with,
 };
-pub use password::{PasswordHasher, hash_password, verify_password};
+pub use password::{PasswordChecker, PasswordHasher, hash_password, verify_password};
 pub use store::{CredentialRecord, CredentialStore, MemoryCredentialStore};

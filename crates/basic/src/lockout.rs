@@ -26,7 +26,9 @@ impl LockoutPolicy {
     /// three is refused.
     pub fn new(max_failures: u32, window: Duration, lockout: Duration) -> Result<Self, BasicError> {
         if max_failures == 0 {
-            return Err(BasicError::InvalidSetting("max_failures must be at least 1"));
+            return Err(BasicError::InvalidSetting(
+                "max_failures must be at least 1",
+            ));
         }
         if window.is_zero() || lockout.is_zero() {
             return Err(BasicError::InvalidSetting(
@@ -211,7 +213,10 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.counters.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }
 

@@ -1,6 +1,12 @@
 //! Argon2id password hashes in PHC string form, verified off the async runtime.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use apiauth_core::AuthError;
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -64,7 +70,11 @@ impl PasswordHasher {
 
     /// Argon2id with any costs argon2 accepts, however cheap. For tests only: cheap hashes make
     /// stolen password databases cheap to crack.
-    pub fn dangerous_with_params(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, BasicError> {
+    pub fn dangerous_with_params(
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+    ) -> Result<Self, BasicError> {
         let params = Params::new(m_cost, t_cost, p_cost, None)
             .map_err(|e| BasicError::InvalidParams(e.to_string()))?;
         Ok(Self { params })
@@ -136,12 +146,110 @@ pub async fn verify_password(phc: &str, password: &str) -> Result<bool, BasicErr
 }
 
 /// The synchronous check: runs argon2 with the parameters recorded in `phc`.
-pub(crate) fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, BasicError> {
+fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, BasicError> {
     let hash = PasswordHash::new(phc).map_err(|_| BasicError::MalformedHash)?;
     match Argon2::default().verify_password(password, &hash) {
         Ok(()) => Ok(true),
         Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
         Err(_) => Err(BasicError::MalformedHash),
+    }
+}
+
+/// Checks presented passwords the way a login endpoint must: argon2 on tokio's blocking pool,
+/// at most `max_concurrent` runs at once with a bounded wait for a slot, and unknown users
+/// checked against a dummy hash of the same cost so they take as long as a wrong password.
+///
+/// [`BasicAuth`](crate::BasicAuth) uses one; an OAuth 2.0 token endpoint authenticating clients
+/// (RFC 6749 §2.3.1) can use one directly.
+///
+/// ```
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use apiauth_basic::{PasswordChecker, PasswordHasher};
+///
+/// let hasher = PasswordHasher::default();
+/// let checker = PasswordChecker::new(&hasher, 4, Duration::from_secs(5))?;
+/// let stored: Option<String> = None; // the client id was not found
+/// // Same cost as a wrong secret, and never a match.
+/// assert!(!checker.check(stored.as_deref(), "presented secret").await?);
+/// # Ok(()) }
+/// ```
+pub struct PasswordChecker {
+    dummy_hash: String,
+    permits: Arc<Semaphore>,
+    queue_timeout: Duration,
+    runs: AtomicU64,
+}
+
+impl fmt::Debug for PasswordChecker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordChecker")
+            .field("queue_timeout", &self.queue_timeout)
+            .field("runs", &self.runs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordChecker {
+    /// A checker whose dummy hash is made by `hasher` (one argon2 run, now). Use the hasher
+    /// that made the stored hashes, so that both cost the same.
+    pub fn new(
+        hasher: &PasswordHasher,
+        max_concurrent: usize,
+        queue_timeout: Duration,
+    ) -> Result<Self, BasicError> {
+        if max_concurrent == 0 {
+            return Err(BasicError::InvalidSetting(
+                "max_concurrent_verifications must be at least 1",
+            ));
+        }
+        let mut dummy_password = [0u8; 32];
+        getrandom::fill(&mut dummy_password).map_err(|_| BasicError::Randomness)?;
+        let dummy_password: String = dummy_password.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            dummy_hash: hasher.hash(&dummy_password),
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            queue_timeout,
+            runs: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether `password` matches the PHC string `stored`; `None` (no such user) runs argon2
+    /// against the dummy hash and answers `false`.
+    ///
+    /// Errors are 503 [`AuthError`]s, for the request path: no verification slot within the
+    /// queue timeout (`verifier_busy`), a stored hash argon2 cannot read
+    /// (`stored_hash_invalid`), or a runtime shutting down (`verification_aborted`). None of
+    /// them is a pass or a wrong password.
+    pub async fn check(&self, stored: Option<&str>, password: &str) -> Result<bool, AuthError> {
+        let permit =
+            match tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) | Err(_) => return Err(AuthError::unavailable("verifier_busy")),
+            };
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let known = stored.is_some();
+        let phc = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let password = nfc(password);
+        // The permit moves into the blocking task, so a client that disconnects cannot free
+        // its slot while argon2 still runs.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_blocking(&phc, password.as_bytes())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(matched)) => Ok(matched && known),
+            Ok(Err(_)) => Err(AuthError::unavailable("stored_hash_invalid")),
+            Err(_) => Err(AuthError::unavailable("verification_aborted")),
+        }
+    }
+
+    /// Argon2 runs started so far (real and dummy alike).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 }
 

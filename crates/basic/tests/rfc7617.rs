@@ -81,7 +81,11 @@ async fn missing_credentials_get_a_challenge_with_realm_and_utf8_charset() {
         vec![r#"Basic realm="WallyWorld", charset="UTF-8""#.to_owned()]
     );
     // Routes that need no principal still work without credentials.
-    let h = send(&router(), Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let h = send(
+        &router(),
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!((h.status, h.body.as_str()), (StatusCode::OK, "ok"));
 }
 
@@ -97,7 +101,10 @@ async fn wrong_password_and_unknown_user_are_the_same_401() {
         );
         assert_eq!(a.json()["error"], "invalid_token");
     }
-    assert_eq!(wrong.body, unknown.body, "the body must not tell them apart");
+    assert_eq!(
+        wrong.body, unknown.body,
+        "the body must not tell them apart"
+    );
     assert!(!wrong.body.contains("wrong_password") && !unknown.body.contains("unknown_user"));
 }
 
@@ -109,7 +116,10 @@ async fn malformed_base64_is_400_not_401() {
     assert!(url_safe.contains('_'));
     let cases: Vec<(String, &str)> = vec![
         ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ".into(), "missing padding"),
-        ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZR==".into(), "non-zero trailing bits"),
+        (
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZR==".into(),
+            "non-zero trailing bits",
+        ),
         ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=".into(), "short padding"),
         (format!("Basic {url_safe}"), "URL-safe alphabet"),
         ("Basic Q".into(), "truncated"),
@@ -132,18 +142,30 @@ async fn missing_colon_is_400() {
 
 #[tokio::test]
 async fn non_utf8_bytes_are_400() {
-    for raw in [&b"Aladdin:open \xff sesame"[..], b"Alad\xc3din:open sesame", b"\xfe:x"] {
+    for raw in [
+        &b"Aladdin:open \xff sesame"[..],
+        b"Alad\xc3din:open sesame",
+        b"\xfe:x",
+    ] {
         let h = format!("Basic {}", STANDARD.encode(raw));
         assert_400(&me_raw(&router(), h.as_bytes()).await, "non-UTF-8");
     }
     // Non-ASCII in the header itself (not base64 at all).
-    assert_400(&me_raw(&router(), b"Basic \xc3\xa9t\xc3\xa9").await, "raw non-ASCII");
+    assert_400(
+        &me_raw(&router(), b"Basic \xc3\xa9t\xc3\xa9").await,
+        "raw non-ASCII",
+    );
 }
 
 #[tokio::test]
 async fn control_characters_are_400() {
     // RFC 7617 §2: neither part may contain a CTL.
-    for raw in ["Alad\0din:open sesame", "Aladdin:open\nsesame", "Aladdin:\x7f", "\tA:b"] {
+    for raw in [
+        "Alad\0din:open sesame",
+        "Aladdin:open\nsesame",
+        "Aladdin:\x7f",
+        "\tA:b",
+    ] {
         let h = format!("Basic {}", STANDARD.encode(raw));
         assert_400(&me_raw(&router(), h.as_bytes()).await, "control character");
     }
@@ -157,15 +179,24 @@ async fn empty_password_is_verified_not_refused_as_malformed() {
     assert_eq!(a.json()["error"], "invalid_token");
     // A user whose password really is empty gets in with it, and not with anything else.
     assert_eq!(me(&router(), "nopass", "").await.status, StatusCode::OK);
-    assert_eq!(me(&router(), "nopass", "x").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(&router(), "nopass", "x").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // An empty user-id is well-formed too, and simply unknown.
-    assert_eq!(me(&router(), "", "pw").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(&router(), "", "pw").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn password_may_contain_colons() {
     // The first ':' ends the user-id; the rest belongs to the password.
-    assert_eq!(me(&router(), "alice", "wonder:land").await.status, StatusCode::OK);
+    assert_eq!(
+        me(&router(), "alice", "wonder:land").await.status,
+        StatusCode::OK
+    );
     assert_eq!(
         me(&router(), "alice", "wonder").await.status,
         StatusCode::UNAUTHORIZED
@@ -206,8 +237,14 @@ async fn decomposed_unicode_matches_the_precomposed_password() {
     // RFC 7617 §2.1: NFC. "123£" is already NFC; "café" shows the normalization.
     let s = MemoryCredentialStore::new();
     s.insert_user("caf\u{e9}", cheap().hash("cr\u{e8}me"));
-    let r = app(BasicAuth::builder(s).password_hasher(cheap()).layer().unwrap());
-    assert_eq!(me(&r, "cafe\u{301}", "cre\u{300}me").await.status, StatusCode::OK);
+    let r = app(BasicAuth::builder(s)
+        .password_hasher(cheap())
+        .layer()
+        .unwrap());
+    assert_eq!(
+        me(&r, "cafe\u{301}", "cre\u{300}me").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -219,7 +256,10 @@ async fn overlong_credentials_are_400() {
         .unwrap());
     let a = me(&r, "Aladdin", &"x".repeat(100)).await;
     assert_400(&a, "overlong");
-    assert_eq!(me(&r, "Aladdin", "open sesame").await.status, StatusCode::OK);
+    assert_eq!(
+        me(&r, "Aladdin", "open sesame").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

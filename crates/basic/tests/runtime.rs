@@ -49,8 +49,14 @@ async fn argon2_runs_off_the_async_runtime_threads() {
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(auth.stats().password_verifications, 1);
     // ~100 ms of argon2 leaves room for ~20 ticks; a blocked thread allows at most one.
-    assert!(took >= Duration::from_millis(20), "argon2 took only {took:?}");
-    assert!(during >= 3, "only {during} ticks in {took:?}: the runtime thread was blocked");
+    assert!(
+        took >= Duration::from_millis(20),
+        "argon2 took only {took:?}"
+    );
+    assert!(
+        during >= 3,
+        "only {during} ticks in {took:?}: the runtime thread was blocked"
+    );
 }
 
 /// One request over a fresh connection; returns the status code.
@@ -81,7 +87,8 @@ async fn hundred_concurrent_wrong_passwords_do_not_starve_healthz() {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = app(auth.clone().into_layer()).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        app(auth.clone().into_layer()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, service).await });
 
     let batch_started = Instant::now();

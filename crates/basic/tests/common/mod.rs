@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 
 use apiauth_basic::{BasicAuth, PasswordHasher};
 use apiauth_core::{Auth, AuthLayer};
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::Extension;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
 use base64::Engine;
