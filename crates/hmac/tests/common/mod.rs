@@ -1,0 +1,115 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use apiauth_core::clock::ManualClock;
+use apiauth_core::{Auth, AuthLayer, Authenticator};
+use apiauth_hmac::VerifiedSignature;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use axum::routing::any;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// 2023-11-14T22:13:20Z: a fixed "now" for the manual clock.
+pub const NOW: u64 = 1_700_000_000;
+
+pub fn clock() -> ManualClock {
+    ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW))
+}
+
+/// Echoes who was authenticated and the body the handler received.
+async fn echo(Auth(p): Auth, body: Bytes) -> axum::Json<Value> {
+    axum::Json(json!({
+        "subject": p.subject(),
+        "tenant": p.tenant(),
+        "method": p.method().as_str(),
+        "credential_id": p.credential_id(),
+        "label": p.attribute::<VerifiedSignature>().map(|v| v.label.clone()),
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
+
+pub fn app<A: Authenticator>(auth: A) -> Router {
+    Router::new()
+        .route("/{*path}", any(echo))
+        .route("/", any(echo))
+        .layer(AuthLayer::new(auth))
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+pub async fn send(app: &Router, req: Request<Body>) -> Answer {
+    let res: Response = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A copy of a request with an in-memory body (requests are not `Clone`).
+pub fn copy(req: &Request<Vec<u8>>) -> Request<Body> {
+    let mut b = Request::builder().method(req.method()).uri(req.uri());
+    for (k, v) in req.headers() {
+        b = b.header(k, v);
+    }
+    b.body(Body::from(req.body().clone())).unwrap()
+}
+
+/// Captures `tracing` output (the audit events) for the current thread.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs a subscriber capturing every event on this thread until the guard drops.
+pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let cap = Captured::default();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(cap.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .json()
+        .finish();
+    let guard = tracing::subscriber::set_default(sub);
+    (cap, guard)
+}
