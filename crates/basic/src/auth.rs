@@ -123,22 +123,16 @@ impl BasicAuth {
         }
         b.build()
     }
+}
 
-    fn refuse(&self, refusal: Refusal, which: &'static str) -> AuthError {
-        match refusal {
-            Refusal::LockedOut(left) => {
-                AuthError::too_many_requests(left).with_reason(if which == "user" {
-                    "user_locked_out"
-                } else {
-                    "address_locked_out"
-                })
-            }
-            Refusal::AttemptsInFlight => AuthError::too_many_requests(Duration::from_secs(1))
-                .with_reason(if which == "user" {
-                    "user_attempts_in_flight"
-                } else {
-                    "address_attempts_in_flight"
-                }),
+/// 429 with `Retry-After`, and no argon2 run. `reasons`: (locked out, attempts in flight).
+fn refuse(refusal: Refusal, reasons: (&'static str, &'static str)) -> AuthError {
+    match refusal {
+        Refusal::LockedOut(left) => AuthError::too_many_requests(left).with_reason(reasons.0),
+        // Enough guesses are already being checked to reach the limit; they settle in well
+        // under a second.
+        Refusal::AttemptsInFlight => {
+            AuthError::too_many_requests(Duration::from_secs(1)).with_reason(reasons.1)
         }
     }
 }
@@ -219,19 +213,17 @@ impl Authenticator for BasicAuth {
 
         // Lock-outs first: a locked-out attempt costs no store lookup and no argon2 run.
         let ip = client_ip(req).map(address_key);
-        let address_attempt = match ip {
-            Some(ip) => Some(
-                inner
-                    .addresses
-                    .admit(ip, now)
-                    .map_err(|r| self.refuse(r, "address"))?,
-            ),
-            None => None,
-        };
+        let address_attempt =
+            match ip {
+                Some(ip) => Some(inner.addresses.admit(ip, now).map_err(|r| {
+                    refuse(r, ("address_locked_out", "address_attempts_in_flight"))
+                })?),
+                None => None,
+            };
         let user_attempt = inner
             .users
             .admit(user_key(user_id), now)
-            .map_err(|r| self.refuse(r, "user"))?;
+            .map_err(|r| refuse(r, ("user_locked_out", "user_attempts_in_flight")))?;
 
         let cached = inner
             .cache
