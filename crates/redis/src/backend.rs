@@ -241,6 +241,18 @@ impl RedisBackend {
         crate::RedisApiKeyStore::new(self.clone())
     }
 
+    /// The GCRA rate limiter, one bucket per policy and key across every instance.
+    #[cfg(feature = "quota")]
+    pub fn rate_limiter(&self) -> crate::RedisRateLimiter {
+        crate::RedisRateLimiter::new(self.clone())
+    }
+
+    /// The usage meter, exact across every instance.
+    #[cfg(feature = "quota")]
+    pub fn usage_meter(&self) -> crate::RedisUsageMeter {
+        crate::RedisUsageMeter::new(self.clone())
+    }
+
     /// `<namespace>:<store>:<id>`, with long or binary-looking ids hashed.
     pub(crate) fn key(&self, store: &str, id: &str) -> String {
         let mut key = String::with_capacity(self.inner.namespace.len() + store.len() + 2 + 65);

@@ -21,16 +21,28 @@ pub struct Stores {
     /// API key records (opaque bearer tokens reuse them).
     #[cfg(feature = "api-key")]
     pub api_keys: Arc<dyn apiauth_api_key::ApiKeyStore>,
+    /// GCRA rate limiter, for `QuotaLayerBuilder::limiter`.
+    #[cfg(feature = "quota")]
+    pub rate_limiter: Arc<dyn apiauth_quota::RateLimiter>,
+    /// Request counters per subject, route and status class.
+    #[cfg(feature = "quota")]
+    pub usage: Arc<dyn apiauth_quota::UsageMeter>,
 }
 
 impl Stores {
-    /// Bounded in-memory stores: state is local to this process.
+    /// Bounded in-memory stores: state is local to this process. Inside a Tokio runtime the
+    /// rate limiter's idle keys are swept every minute; outside one it still stays bounded
+    /// (a full table is swept on demand).
     pub fn in_memory() -> Self {
         Self {
             revocations: Arc::new(MemoryRevocationList::new()),
             replay: Arc::new(MemoryReplayStore::new()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(apiauth_api_key::MemoryApiKeyStore::new()),
+            #[cfg(feature = "quota")]
+            rate_limiter: memory_rate_limiter(),
+            #[cfg(feature = "quota")]
+            usage: Arc::new(apiauth_quota::MemoryUsageMeter::new()),
         }
     }
 }
@@ -43,6 +55,10 @@ impl RedisBackend {
             replay: Arc::new(self.replay_store()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(self.api_key_store()),
+            #[cfg(feature = "quota")]
+            rate_limiter: Arc::new(self.rate_limiter()),
+            #[cfg(feature = "quota")]
+            usage: Arc::new(self.usage_meter()),
         }
     }
 }
@@ -51,4 +67,14 @@ impl fmt::Debug for Stores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stores").finish_non_exhaustive()
     }
+}
+
+#[cfg(feature = "quota")]
+fn memory_rate_limiter() -> Arc<dyn apiauth_quota::RateLimiter> {
+    let limiter = apiauth_quota::MemoryRateLimiter::new();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // The task ends by itself when the limiter is dropped.
+        drop(limiter.spawn_sweeper(std::time::Duration::from_secs(60)));
+    }
+    Arc::new(limiter)
 }

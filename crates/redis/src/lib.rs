@@ -44,6 +44,8 @@
 mod api_key;
 mod backend;
 mod bundle;
+#[cfg(feature = "quota")]
+mod quota;
 mod stores;
 
 #[cfg(feature = "api-key")]
@@ -54,4 +56,6 @@ pub use backend::{
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
 pub use bundle::Stores;
+#[cfg(feature = "quota")]
+pub use quota::{RedisRateLimiter, RedisUsageMeter};
 pub use stores::{RedisReplayStore, RedisRevocationList};

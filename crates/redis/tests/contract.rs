@@ -455,3 +455,155 @@ mod api_keys {
         assert!((3_000_000..=3_600_000).contains(&t), "{t}");
     }
 }
+
+#[cfg(feature = "quota")]
+mod quota {
+    use super::*;
+    use apiauth_quota::clock::FakeRelativeClock;
+    use apiauth_quota::{
+        MemoryRateLimiter, MemoryUsageMeter, QuotaPolicy, RateLimiter, StatusClass, UsageCount,
+        UsageMeter,
+    };
+
+    /// One cell every 2 s, bursts of 3: slow enough that a stall on a busy machine does not
+    /// refill the bucket mid-test on the real clock.
+    fn policy(name: &str) -> QuotaPolicy {
+        QuotaPolicy::per_minute(30).burst(3).named(name)
+    }
+    const T: Duration = Duration::from_secs(2);
+
+    async fn rate_limiter_contract(limiter: Arc<dyn RateLimiter>, advance: impl AsyncFn(Duration)) {
+        let p = policy("plan:free");
+        for (i, left) in [2u32, 1, 0].into_iter().enumerate() {
+            let d = limiter.check("alice", &p).await.unwrap();
+            assert!(d.is_allowed(), "request {i}");
+            assert_eq!((d.limit(), d.remaining()), (3, left));
+            assert_eq!(d.retry_after(), None);
+            // Full again once the used cells are regained.
+            assert_eq!(d.reset(), T * (3 - left));
+        }
+        let d = limiter.check("alice", &p).await.unwrap();
+        assert!(!d.is_allowed());
+        assert_eq!((d.limit(), d.remaining()), (3, 0));
+        let wait = d.retry_after().unwrap();
+        assert!(wait > Duration::ZERO && wait <= T, "{wait:?}");
+        assert_eq!(d.reset(), wait + T * 2);
+
+        // Keys and policies have buckets of their own.
+        assert_eq!(limiter.check("bob", &p).await.unwrap().remaining(), 2);
+        let other = policy("plan:pro");
+        assert_eq!(limiter.check("alice", &other).await.unwrap().remaining(), 2);
+
+        advance(T + Duration::from_millis(300)).await;
+        let d = limiter.check("alice", &p).await.unwrap();
+        assert!(d.is_allowed(), "one cell regained");
+        assert_eq!(d.remaining(), 0);
+        assert!(!limiter.check("alice", &p).await.unwrap().is_allowed());
+
+        // Concurrent requests never take more than the burst.
+        let tight = QuotaPolicy::per_hour(1).burst(20).named("race");
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let l = limiter.clone();
+            let p = tight.clone();
+            tasks.push(tokio::spawn(async move {
+                l.check("racer", &p).await.unwrap().is_allowed()
+            }));
+        }
+        let mut allowed = 0;
+        for t in tasks {
+            allowed += usize::from(t.await.unwrap());
+        }
+        assert_eq!(allowed, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limiter_contract_in_memory() {
+        let clock = FakeRelativeClock::default();
+        let limiter = MemoryRateLimiter::with_clock(clock.clone());
+        rate_limiter_contract(Arc::new(limiter), async |d| clock.advance(d)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limiter_contract_on_redis() {
+        let redis = TestRedis::new();
+        let limiter = redis.backend(TIMEOUT).rate_limiter();
+        rate_limiter_contract(Arc::new(limiter), async |d| tokio::time::sleep(d).await).await;
+    }
+
+    async fn usage_meter_contract(meter: Arc<dyn UsageMeter>) {
+        assert!(meter.usage("nobody").await.unwrap().is_empty());
+        meter
+            .record("alice", "/items/{id}", StatusClass::Success)
+            .await
+            .unwrap();
+        meter
+            .record("alice", "/items/{id}", StatusClass::Success)
+            .await
+            .unwrap();
+        meter
+            .record("alice", "/items/{id}", StatusClass::ClientError)
+            .await
+            .unwrap();
+        meter
+            .record("alice", "/export", StatusClass::ServerError)
+            .await
+            .unwrap();
+        meter
+            .record("bob", "/export", StatusClass::Success)
+            .await
+            .unwrap();
+        let count = |route: &str, status_class, count| UsageCount {
+            route: route.to_owned(),
+            status_class,
+            count,
+        };
+        assert_eq!(
+            meter.usage("alice").await.unwrap(),
+            [
+                count("/export", StatusClass::ServerError, 1),
+                count("/items/{id}", StatusClass::Success, 2),
+                count("/items/{id}", StatusClass::ClientError, 1),
+            ]
+        );
+        assert_eq!(
+            meter.usage("bob").await.unwrap(),
+            [count("/export", StatusClass::Success, 1)]
+        );
+
+        let mut tasks = Vec::new();
+        for _ in 0..500 {
+            let m = meter.clone();
+            tasks.push(tokio::spawn(async move {
+                m.record("carol", "/x", StatusClass::Success).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(meter.usage("carol").await.unwrap()[0].count, 500);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_meter_contract_in_memory() {
+        usage_meter_contract(Arc::new(MemoryUsageMeter::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_meter_contract_on_redis() {
+        let redis = TestRedis::new();
+        usage_meter_contract(Arc::new(redis.backend(TIMEOUT).usage_meter())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limit_buckets_expire_once_full_again() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let limiter = redis.backend_in(&ns, TIMEOUT).rate_limiter();
+        limiter.check("alice", &policy("p")).await.unwrap();
+        let keys = common::keys_with_ttl(redis.url(), &ns).await;
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        // One cell used: full again after one period.
+        assert!(keys[0].1 > 0 && keys[0].1 <= 2000, "{keys:?}");
+    }
+}

@@ -98,3 +98,52 @@ async fn app_started_while_redis_is_down_answers_503_then_serves_once_it_is_up()
     redis.restart();
     until_ok(&app, |_| "jti.t1".to_owned()).await;
 }
+
+#[cfg(feature = "quota")]
+mod quota {
+    use super::*;
+    use apiauth_quota::{QuotaLayer, QuotaPolicy};
+    use apiauth_redis::RedisRateLimiter;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn limited(limiter: RedisRateLimiter) -> axum::Router {
+        let quota = QuotaLayer::builder()
+            .anonymous(QuotaPolicy::per_hour(100).burst(50))
+            .limiter(limiter)
+            .without_usage_meter()
+            .build()
+            .unwrap();
+        axum::Router::new()
+            .route("/public", get(|| async { "ok" }))
+            .layer(quota)
+    }
+
+    async fn status(app: &axum::Router) -> u16 {
+        let req = http::Request::get("/public")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limiter_fails_closed_by_default_and_open_only_when_configured() {
+        let mut redis = TestRedis::own();
+        let backend = redis.backend(TIMEOUT);
+        let closed = limited(backend.rate_limiter());
+        let open = limited(backend.rate_limiter().dangerous_fail_open());
+        assert_eq!(status(&closed).await, 200);
+        assert_eq!(status(&open).await, 200);
+
+        redis.kill();
+        assert_eq!(status(&closed).await, 503);
+        assert_eq!(status(&open).await, 200);
+
+        redis.restart();
+        let start = Instant::now();
+        while status(&closed).await != 200 {
+            assert!(start.elapsed() < RECOVERY_DEADLINE, "no recovery");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

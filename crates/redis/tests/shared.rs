@@ -139,3 +139,122 @@ mod api_keys {
         assert_eq!(call(&a, key).await.status, 401);
     }
 }
+
+#[cfg(feature = "quota")]
+mod quota {
+    use super::*;
+    use apiauth_bearer::Bearer;
+    use apiauth_quota::{QuotaLayer, QuotaPolicy, StatusClass, UsageMeter, own_usage};
+    use axum::routing::get;
+    use common::app::SharedStateVerifier;
+
+    /// An instance with authentication outside and the shared quota inside.
+    fn metered_instance(stores: &apiauth_redis::Stores) -> axum::Router {
+        let quota = QuotaLayer::builder()
+            .default_plan(QuotaPolicy::per_hour(60).burst(3))
+            .limiter(stores.rate_limiter.clone())
+            .usage_meter(stores.usage.clone())
+            .build()
+            .unwrap();
+        axum::Router::new()
+            .route("/me", get(|| async { "ok" }))
+            .route("/usage", get(own_usage))
+            .layer(quota)
+            .layer(
+                Bearer::new(SharedStateVerifier {
+                    revocations: stores.revocations.clone(),
+                    replay: stores.replay.clone(),
+                })
+                .layer(),
+            )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_quota_holds_across_both_instances_with_the_same_headers() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let a = metered_instance(&redis.backend_in(&ns, TIMEOUT).stores());
+        let b = metered_instance(&redis.backend_in(&ns, TIMEOUT).stores());
+
+        // Burst of 3 shared by A and B: A, B, A pass with 2, 1, 0 left; then B is refused.
+        for (app, left) in [(&a, "2"), (&b, "1"), (&a, "0")] {
+            let res = call(app, "/me").await;
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.headers()["ratelimit-limit"], "3");
+            assert_eq!(res.headers()["ratelimit-remaining"], left);
+        }
+        let refused = call(&b, "/me").await;
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()["ratelimit-limit"], "3");
+        assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+        // One cell per 60 s: a client may retry within a minute; full again within three.
+        let secs = |h: &str| {
+            refused.headers()[h]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert!(
+            (1..=60).contains(&secs("retry-after")),
+            "{:?}",
+            refused.headers()
+        );
+        assert!(
+            (121..=180).contains(&secs("ratelimit-reset")),
+            "{:?}",
+            refused.headers()
+        );
+        assert_eq!(call(&a, "/me").await.status(), 429);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_counted_on_both_instances_is_reported_by_either() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let a = metered_instance(&redis.backend_in(&ns, TIMEOUT).stores());
+        let b = metered_instance(&redis.backend_in(&ns, TIMEOUT).stores());
+        assert_eq!(call(&a, "/me").await.status(), 200);
+        assert_eq!(call(&b, "/me").await.status(), 200);
+        let res = call(&a, "/usage").await;
+        assert_eq!(res.status(), 200);
+        let body = common::app::seen(res).await.body;
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["subject"], "alice");
+        assert_eq!(report["usage"][0]["route"], "/me");
+        assert_eq!(report["usage"][0]["count"], 2, "{report}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_thousand_concurrent_increments_from_two_instances_are_counted_exactly() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        // A generous timeout: this measures exactness, not latency, on a busy machine.
+        let meters: [Arc<dyn UsageMeter>; 2] = [
+            Arc::new(redis.backend_in(&ns, Duration::from_secs(60)).usage_meter()),
+            Arc::new(redis.backend_in(&ns, Duration::from_secs(60)).usage_meter()),
+        ];
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..10_000usize {
+            let m = meters[i % 2].clone();
+            tasks.spawn(async move { m.record("dave", "/items/{id}", StatusClass::Success).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+        for m in &meters {
+            let usage = m.usage("dave").await.unwrap();
+            assert_eq!(usage.len(), 1);
+            assert_eq!(usage[0].count, 10_000);
+        }
+    }
+
+    async fn call(app: &axum::Router, path: &str) -> http::Response<axum::body::Body> {
+        use tower::ServiceExt;
+        let req = http::Request::get(path)
+            .header("authorization", "Bearer jti.alice-token")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap()
+    }
+}
