@@ -311,7 +311,9 @@ impl PresentedKey {
         if self.overlong {
             return None;
         }
-        self.buf.get(..self.len).and_then(|b| std::str::from_utf8(b).ok())
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 

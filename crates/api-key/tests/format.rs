@@ -20,7 +20,11 @@ async fn created_key_has_prefix_random_body_and_checksum_and_is_accepted() {
     // prefix + 12 id + 30 secret + 6 checksum, base62 after the prefix.
     assert!(key.starts_with(PREFIX));
     assert_eq!(key.len(), PREFIX.len() + 48);
-    assert!(key[PREFIX.len()..].bytes().all(|c| c.is_ascii_alphanumeric()));
+    assert!(
+        key[PREFIX.len()..]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric())
+    );
     // The id is the public part right after the prefix.
     assert_eq!(&key[PREFIX.len()..PREFIX.len() + 12], &*a.summary.id);
     assert_ne!(a.key, b.key);
@@ -33,7 +37,9 @@ async fn created_key_has_prefix_random_body_and_checksum_and_is_accepted() {
 #[tokio::test]
 async fn any_flipped_character_is_refused_without_a_store_lookup() {
     let store = Instrumented::default();
-    let keys = ApiKeys::new(Arc::new(store.clone())).prefix(PREFIX).unwrap();
+    let keys = ApiKeys::new(Arc::new(store.clone()))
+        .prefix(PREFIX)
+        .unwrap();
     let created = keys.create(NewKey::new("alice")).await.unwrap();
     let key = created.key.expose_secret();
     let app = routes().layer(keys.auth().layer().unwrap());
@@ -44,7 +50,11 @@ async fn any_flipped_character_is_refused_without_a_store_lookup() {
     let mut bodies = std::collections::HashSet::new();
     for i in 0..key.len() {
         let seen = send(&app, get_with("/me", &[("x-api-key", &flip(key, i))])).await;
-        assert_eq!(seen.status, StatusCode::UNAUTHORIZED, "flip at {i} accepted");
+        assert_eq!(
+            seen.status,
+            StatusCode::UNAUTHORIZED,
+            "flip at {i} accepted"
+        );
         bodies.insert(seen.body);
     }
     // The checksum (or the prefix check) caught every one before the store was asked.

@@ -41,7 +41,11 @@ async fn many_requests_make_one_batched_write_per_resolution_period() {
         let calls = store.last_used_calls.lock().unwrap();
         assert_eq!(calls.len(), 1, "one write for 20 requests");
         assert_eq!(calls[0].len(), 2);
-        let a_time = calls[0].iter().find(|(id, _)| *id == a.summary.id).unwrap().1;
+        let a_time = calls[0]
+            .iter()
+            .find(|(id, _)| *id == a.summary.id)
+            .unwrap()
+            .1;
         assert_eq!(a_time, last_a, "the latest use is kept");
     }
     let seen_a = keys.get(&a.summary.id).await.unwrap().unwrap();
@@ -49,14 +53,22 @@ async fn many_requests_make_one_batched_write_per_resolution_period() {
 
     // Within the resolution period the stored time is fresh enough: nothing is queued.
     for _ in 0..10 {
-        send(&app, get_with("/me", &[("x-api-key", a.key.expose_secret())])).await;
+        send(
+            &app,
+            get_with("/me", &[("x-api-key", a.key.expose_secret())]),
+        )
+        .await;
     }
     layer.authenticator().flush_last_used().await.unwrap();
     assert_eq!(store.last_used_calls.lock().unwrap().len(), 1);
 
     // After it, the next use is recorded again.
     clock.advance(Duration::from_secs(61));
-    send(&app, get_with("/me", &[("x-api-key", a.key.expose_secret())])).await;
+    send(
+        &app,
+        get_with("/me", &[("x-api-key", a.key.expose_secret())]),
+    )
+    .await;
     layer.authenticator().flush_last_used().await.unwrap();
     let calls = store.last_used_calls.lock().unwrap();
     assert_eq!(calls.len(), 2);
@@ -94,7 +106,9 @@ async fn queued_times_are_flushed_in_the_background() {
 #[tokio::test]
 async fn rejected_requests_record_no_use() {
     let store = Instrumented::default();
-    let keys = ApiKeys::new(Arc::new(store.clone())).prefix(PREFIX).unwrap();
+    let keys = ApiKeys::new(Arc::new(store.clone()))
+        .prefix(PREFIX)
+        .unwrap();
     let created = keys.create(NewKey::new("a")).await.unwrap();
     keys.revoke(&created.summary.id).await.unwrap();
     let layer = keys.auth().layer().unwrap();

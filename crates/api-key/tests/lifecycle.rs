@@ -43,10 +43,7 @@ async fn principal_carries_method_key_id_owner_tenant_scopes_plan_and_expiry() {
     assert_eq!(p["tenant"], "acme");
     assert_eq!(p["plan"], "pro");
     assert_eq!(p["scopes"], "contacts:write reports:read");
-    assert_eq!(
-        p["expires_at"],
-        unix_seconds(f.clock.now()) + 3600
-    );
+    assert_eq!(p["expires_at"], unix_seconds(f.clock.now()) + 3600);
 }
 
 #[tokio::test]
@@ -72,7 +69,10 @@ async fn scopes_of_the_key_decide_scoped_routes() {
         get_with("/reports", &[("x-api-key", reader.key.expose_secret())]),
     )
     .await;
-    assert_eq!((ok.status, ok.body.as_str()), (StatusCode::OK, "reports of acme"));
+    assert_eq!(
+        (ok.status, ok.body.as_str()),
+        (StatusCode::OK, "reports of acme")
+    );
     let denied = send(
         &app,
         get_with("/reports", &[("x-api-key", other.key.expose_secret())]),
@@ -132,10 +132,7 @@ async fn rotation_keeps_the_old_key_working_for_the_grace_period_then_stops_it()
         .await
         .json();
     // The old key's principal says when it stops.
-    assert_eq!(
-        p["expires_at"],
-        unix_seconds(f.clock.now()) + 600
-    );
+    assert_eq!(p["expires_at"], unix_seconds(f.clock.now()) + 600);
 
     f.clock.advance(Duration::from_secs(599));
     assert_eq!(status_of(&f, old_key).await, StatusCode::OK);
@@ -199,7 +196,12 @@ async fn key_expires_at_its_expiry_and_rotation_keeps_the_expiry() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        f.keys.get(&created.summary.id).await.unwrap().unwrap().status,
+        f.keys
+            .get(&created.summary.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         KeyStatus::Expired
     );
 }

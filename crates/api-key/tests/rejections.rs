@@ -62,7 +62,10 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
     let id = &*valid.summary.id;
 
     let cases = [
-        ("unknown_key", forge(PREFIX, "ZZZZZZZZZZZZ", &"s".repeat(30))),
+        (
+            "unknown_key",
+            forge(PREFIX, "ZZZZZZZZZZZZ", &"s".repeat(30)),
+        ),
         ("wrong_secret", forge(PREFIX, id, &"s".repeat(30))),
         ("revoked", revoked.key.expose_secret().to_owned()),
         ("expired", expired.key.expose_secret().to_owned()),
@@ -76,7 +79,10 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
     for (reason, key) in &cases {
         let seen = send(&app, get_with("/me", &[("x-api-key", key)])).await;
         assert_eq!(seen.status, StatusCode::UNAUTHORIZED, "{reason}");
-        let challenge = seen.headers[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+        let challenge = seen.headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(
             challenge,
             r#"ApiKey realm="api", error="invalid_token", error_description="The credentials are not valid.""#
@@ -91,7 +97,10 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
             log.contains(&format!("reason=\"{reason}\"")) && log.contains("method=\"api_key\""),
             "audit for {reason}: {log}"
         );
-        assert!(!log.contains(key.as_str()), "key leaked into the log: {log}");
+        assert!(
+            !log.contains(key.as_str()),
+            "key leaked into the log: {log}"
+        );
     }
 
     // The accepted request's audit event names the key id, never the key.
@@ -105,7 +114,9 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
 #[tokio::test]
 async fn store_failure_is_503_never_401_or_a_pass() {
     let store = Instrumented::default();
-    let keys = ApiKeys::new(Arc::new(store.clone())).prefix(PREFIX).unwrap();
+    let keys = ApiKeys::new(Arc::new(store.clone()))
+        .prefix(PREFIX)
+        .unwrap();
     let created = keys.create(NewKey::new("alice")).await.unwrap();
     let app = routes().layer(keys.auth().layer().unwrap());
     store.down.store(true, Ordering::SeqCst);
@@ -119,7 +130,11 @@ async fn store_failure_is_503_never_401_or_a_pass() {
     assert!(seen.headers.get(header::WWW_AUTHENTICATE).is_none());
     // A key that fails the checksum never needed the store: still a plain 401.
     let k = created.key.expose_secret();
-    let seen = send(&app, get_with("/me", &[("x-api-key", &flip(k, k.len() - 1))])).await;
+    let seen = send(
+        &app,
+        get_with("/me", &[("x-api-key", &flip(k, k.len() - 1))]),
+    )
+    .await;
     assert_eq!(seen.status, StatusCode::UNAUTHORIZED);
 }
 

@@ -48,12 +48,19 @@ async fn header_name_and_scheme_are_configurable() {
     );
     let ok = send(&app, get_with("/me", &[("x-acme-key", &k)])).await;
     assert_eq!(ok.status, StatusCode::OK);
-    let ok = send(&app, get_with("/me", &[("authorization", &format!("AcmeKey {k}"))])).await;
+    let ok = send(
+        &app,
+        get_with("/me", &[("authorization", &format!("AcmeKey {k}"))]),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     // The default places are no longer read: the key is not seen, so the route asks for one.
     let seen = send(&app, get_with("/me", &[("x-api-key", &k)])).await;
     assert_eq!(seen.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(seen.headers[header::WWW_AUTHENTICATE], r#"AcmeKey realm="acme""#);
+    assert_eq!(
+        seen.headers[header::WWW_AUTHENTICATE],
+        r#"AcmeKey realm="acme""#
+    );
 }
 
 #[tokio::test]
@@ -61,7 +68,10 @@ async fn missing_key_is_401_with_an_apikey_challenge() {
     let f = Fixture::new();
     let seen = send(&f.app(), get_with("/me", &[])).await;
     assert_eq!(seen.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(seen.headers[header::WWW_AUTHENTICATE], r#"ApiKey realm="api""#);
+    assert_eq!(
+        seen.headers[header::WWW_AUTHENTICATE],
+        r#"ApiKey realm="api""#
+    );
     // Nothing was presented, so no error code (RFC 6750 §3 style).
     assert!(seen.json().get("error").is_none());
 }
@@ -80,7 +90,11 @@ async fn key_in_both_header_and_authorization_is_400() {
     .await;
     assert_eq!(seen.status, StatusCode::BAD_REQUEST);
     assert_eq!(seen.json()["error"], "invalid_request");
-    let twice = send(&f.app(), get_with("/me", &[("x-api-key", &k), ("x-api-key", &k)])).await;
+    let twice = send(
+        &f.app(),
+        get_with("/me", &[("x-api-key", &k), ("x-api-key", &k)]),
+    )
+    .await;
     assert_eq!(twice.status, StatusCode::BAD_REQUEST);
 }
 
@@ -100,11 +114,18 @@ async fn query_string_key_is_refused_with_a_400_naming_the_header() {
         let p = seen.json();
         assert_eq!(p["error"], "invalid_request");
         let detail = p["detail"].as_str().unwrap();
-        assert!(detail.contains("query string") && detail.contains("X-API-Key"), "{detail}");
+        assert!(
+            detail.contains("query string") && detail.contains("X-API-Key"),
+            "{detail}"
+        );
         assert!(!seen.body.contains(&k));
     }
     // Refused even with a valid header key alongside: the key in the URL is already leaked.
-    let seen = send(&app, get_with(&format!("/me?api_key={k}"), &[("x-api-key", &k)])).await;
+    let seen = send(
+        &app,
+        get_with(&format!("/me?api_key={k}"), &[("x-api-key", &k)]),
+    )
+    .await;
     assert_eq!(seen.status, StatusCode::BAD_REQUEST);
     // Ordinary query strings are untouched.
     let seen = send(&app, get_with("/me?page=2&key=name", &[("x-api-key", &k)])).await;
@@ -116,7 +137,11 @@ async fn a_route_that_opts_in_accepts_the_query_key_and_others_still_refuse_it()
     let f = Fixture::new();
     let k = key(&f).await;
     let header_only = f.auth().layer().unwrap();
-    let with_query = f.auth().dangerous_allow_query_key("api_key").layer().unwrap();
+    let with_query = f
+        .auth()
+        .dangerous_allow_query_key("api_key")
+        .layer()
+        .unwrap();
     let app = Router::new()
         .route(
             "/export.csv",
@@ -175,7 +200,10 @@ async fn api_key_and_another_method_at_once_is_400_and_each_alone_works() {
         .layer(AuthLayer::new(TestBearer));
     let both = send(
         &app,
-        get_with("/me", &[("authorization", "Bearer good"), ("x-api-key", &k)]),
+        get_with(
+            "/me",
+            &[("authorization", "Bearer good"), ("x-api-key", &k)],
+        ),
     )
     .await;
     assert_eq!(both.status, StatusCode::BAD_REQUEST);
@@ -195,4 +223,42 @@ async fn api_key_and_another_method_at_once_is_400_and_each_alone_works() {
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     assert_eq!(offered, [r#"Bearer realm="api""#, r#"ApiKey realm="api""#]);
+}
+
+/// Sends one raw HTTP/1.1 request and returns the status code.
+async fn raw_status(addr: std::net::SocketAddr, target: &str, headers: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req =
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn over_a_real_socket_header_and_authorization_work_and_query_keys_are_refused() {
+    let f = Fixture::new();
+    let k = key(&f).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, f.app()).into_future());
+
+    assert_eq!(
+        raw_status(addr, "/me", &format!("X-API-Key: {k}\r\n")).await,
+        200
+    );
+    assert_eq!(
+        raw_status(addr, "/me", &format!("Authorization: ApiKey {k}\r\n")).await,
+        200
+    );
+    assert_eq!(raw_status(addr, &format!("/me?api_key={k}"), "").await, 400);
+    assert_eq!(
+        raw_status(addr, "/me", "X-API-Key: sk_test_nope\r\n").await,
+        401
+    );
+    assert_eq!(raw_status(addr, "/me", "").await, 401);
+    server.abort();
 }

@@ -27,10 +27,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn abs_diff(a: Duration, b: Duration) -> Duration {
-    if a > b { a - b } else { b - a }
-}
-
 #[tokio::test]
 async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_secret() {
     let f = Fixture::new();
@@ -48,10 +44,18 @@ async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_s
     let secret = "s".repeat(30);
     // (name, key, extra hash inside the timed region)
     let classes: [(&str, String, bool); 6] = [
-        ("wrong_secret", forge(PREFIX, &valid.summary.id, &secret), false),
+        (
+            "wrong_secret",
+            forge(PREFIX, &valid.summary.id, &secret),
+            false,
+        ),
         ("unknown_id", forge(PREFIX, "ZZZZZZZZZZZZ", &secret), false),
         ("bad_checksum", flip(v, v.len() - 1), false),
-        ("malformed", format!("{PREFIX}{}", &v[PREFIX.len() + 5..]), false),
+        (
+            "malformed",
+            format!("{PREFIX}{}", &v[PREFIX.len() + 5..]),
+            false,
+        ),
         ("revoked", revoked.key.expose_secret().to_owned(), false),
         ("probe", forge(PREFIX, &valid.summary.id, &secret), true),
     ];
@@ -113,7 +117,7 @@ async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_s
     // …and none of the rejections differs from a wrong secret by that much.
     for (name, m) in &medians[1..5] {
         assert!(
-            abs_diff(*m, reference) < margin,
+            m.abs_diff(reference) < margin,
             "{name} is distinguishable from wrong_secret; {report}"
         );
     }

@@ -10,7 +10,7 @@ use apiauth_api_key::{
     ApiKeyAuth, ApiKeyRecord, ApiKeyStore, ApiKeys, KeyChange, KeyFilter, MemoryApiKeyStore,
 };
 use apiauth_core::clock::ManualClock;
-use apiauth_core::{Auth, StoreError, Scoped, scope};
+use apiauth_core::{Auth, Scoped, StoreError, scope};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
@@ -108,12 +108,15 @@ impl Fixture {
     }
 }
 
+/// Every batch handed to `record_last_used`, in order.
+pub type Batches = Arc<Mutex<Vec<Vec<(Arc<str>, SystemTime)>>>>;
+
 /// Counts calls and can be switched to fail, around a memory store.
 #[derive(Clone, Default)]
 pub struct Instrumented {
     pub inner: MemoryApiKeyStore,
     pub gets: Arc<AtomicUsize>,
-    pub last_used_calls: Arc<Mutex<Vec<Vec<(Arc<str>, SystemTime)>>>>,
+    pub last_used_calls: Batches,
     pub down: Arc<AtomicBool>,
 }
 
