@@ -17,14 +17,18 @@ use crate::principal::{AuthMethod, Principal};
 /// The `tracing` target of every audit event.
 pub const TARGET: &str = "apiauth::audit";
 
-fn route<B>(req: &Request<B>) -> &str {
+/// The route of a request for audit events: the matched route template when axum's router
+/// has matched one (so ids in paths do not explode the label space), else the raw path.
+pub fn route<B>(req: &Request<B>) -> &str {
     req.extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str)
         .unwrap_or_else(|| req.uri().path())
 }
 
-fn client<B>(req: &Request<B>) -> Option<SocketAddr> {
+/// The peer address of a request, when the server was started with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn client<B>(req: &Request<B>) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
@@ -44,7 +48,9 @@ pub fn accepted<B>(principal: &Principal, req: &Request<B>) {
     );
 }
 
-/// Records a rejected request: the specific reason goes here, never into the response.
+/// Records a rejected request: the specific reason goes here, never into the response. The
+/// subject and credential id come from [`AuthError::with_subject`] and
+/// [`AuthError::with_credential_id`] when the method knew them.
 pub fn rejected<B>(method: AuthMethod, error: &AuthError, req: &Request<B>) {
     tracing::warn!(
         target: TARGET,
@@ -52,6 +58,8 @@ pub fn rejected<B>(method: AuthMethod, error: &AuthError, req: &Request<B>) {
         method = method.as_str(),
         reason = error.reason(),
         status = error.status().as_u16(),
+        subject = error.subject(),
+        credential_id = error.credential_id(),
         route = route(req),
         client = client(req).map(tracing::field::display),
     );

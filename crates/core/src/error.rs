@@ -209,6 +209,8 @@ struct ErrorInner {
     required_scope: Option<String>,
     retry_after: Option<Duration>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    subject: Option<Box<str>>,
+    credential_id: Option<Box<str>>,
 }
 
 impl AuthError {
@@ -225,6 +227,8 @@ impl AuthError {
                 _ => None,
             },
             headers: Vec::new(),
+            subject: None,
+            credential_id: None,
         }))
     }
 
@@ -299,6 +303,36 @@ impl AuthError {
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.0.headers.push((name, value));
         self
+    }
+
+    /// Names the subject the rejected credential claimed (a user id, a key owner), for the
+    /// audit event only: it never reaches the response.
+    pub fn with_subject(mut self, subject: impl Into<Box<str>>) -> Self {
+        self.0.subject = Some(subject.into());
+        self
+    }
+
+    /// Names the public id of the rejected credential (key id, `kid`, `keyid`), for the audit
+    /// event only.
+    pub fn with_credential_id(mut self, id: impl Into<Box<str>>) -> Self {
+        self.0.credential_id = Some(id.into());
+        self
+    }
+
+    /// The subject named for the audit event, if any.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+
+    /// The credential id named for the audit event, if any.
+    pub fn credential_id(&self) -> Option<&str> {
+        self.0.credential_id.as_deref()
+    }
+
+    /// Extra response headers added with [`with_header`](Self::with_header), for custom
+    /// [`ErrorResponder`]s that must keep them (RateLimit fields, for example).
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.0.headers
     }
 
     /// The kind.

@@ -59,8 +59,10 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-/// 401 listing a challenge for every scheme the request passed (RFC 7235 §4.1).
-pub(crate) fn unauthenticated(extensions: &Extensions) -> AuthError {
+/// The 401 an unauthenticated request gets: a challenge for every scheme the request passed
+/// (RFC 7235 §4.1), taken from [`OfferedChallenges`]. For handlers and layers that answer for
+/// themselves.
+pub fn unauthenticated(extensions: &Extensions) -> AuthError {
     let mut e = AuthError::missing_credentials();
     if let Some(offered) = extensions.get::<OfferedChallenges>() {
         for c in &offered.0 {

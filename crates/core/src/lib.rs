@@ -36,7 +36,9 @@ pub mod store;
 pub mod token;
 
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
-pub use extract::{Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped};
+pub use extract::{
+    Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped, unauthenticated,
+};
 pub use layer::{AuthFuture, AuthLayer, AuthService, Authenticator, OfferedChallenges};
 pub use principal::{AuthMethod, Principal, PrincipalBuilder};
 pub use scope::{AllOf, AnyOf, Scope, ScopeParseError, ScopeRequirement, ScopeSet};

@@ -36,7 +36,7 @@ impl Authenticator for Bearer {
                 .credential_id("tok-42")
                 .build())
         } else {
-            Err(AuthError::invalid_credentials("unknown_token"))
+            Err(AuthError::invalid_credentials("unknown_token").with_credential_id("tok-unknown"))
         }
     }
 }
@@ -119,6 +119,8 @@ async fn trace_of_accepted_and_rejected_requests_holds_no_secret() {
         "{out}"
     );
     assert!(out.contains("credential_id=\"tok-42\""), "{out}");
+    // The rejection names the public credential id the method knew, never the secret.
+    assert!(out.contains("credential_id=\"tok-unknown\""), "{out}");
     assert!(
         out.contains("outcome=\"reject\"") && out.contains("reason=\"unknown_token\""),
         "{out}"
