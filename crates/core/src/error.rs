@@ -457,7 +457,7 @@ impl IntoResponse for AuthError {
 /// use axum::{Extension, Router, response::IntoResponse};
 ///
 /// let app: Router = Router::new().layer(Extension(ErrorResponder::new(|e: &AuthError| {
-///     (e.status(), format!("denied: {}", e.0.detail())).into_response()
+///     (e.status(), format!("denied: {}", e.detail())).into_response()
 /// })));
 /// ```
 #[derive(Clone)]
