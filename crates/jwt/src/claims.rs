@@ -1,0 +1,163 @@
+//! Claims for handlers: the whole claim set as a principal attribute, and a typed extractor.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use apiauth_core::{AuthError, AuthRejection, Challenge, ErrorKind, Principal};
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Every claim of a verified JWT, attached to the [`Principal`] as an attribute.
+///
+/// ```
+/// # fn f(p: &apiauth_core::Principal) {
+/// use apiauth_jwt::JwtClaims;
+/// if let Some(claims) = p.attribute::<JwtClaims>() {
+///     let email = claims.get("email").and_then(|v| v.as_str());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct JwtClaims(pub(crate) Arc<Value>);
+
+impl JwtClaims {
+    pub(crate) fn new(map: Map<String, Value>) -> Self {
+        Self(Arc::new(Value::Object(map)))
+    }
+
+    /// One claim.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The claim set as a JSON object.
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// Deserialises the claim set into `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*self.0)
+    }
+}
+
+/// The roles granted by the token, from the claim named by
+/// [`JwtVerifierBuilder::roles_claim`](crate::JwtVerifierBuilder::roles_claim).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles(pub(crate) Arc<[String]>);
+
+impl Roles {
+    /// Whether `role` is granted.
+    pub fn contains(&self, role: &str) -> bool {
+        self.0.iter().any(|r| r == role)
+    }
+
+    /// The roles, in token order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Extracts the verified token's claims as the user's type `T`.
+///
+/// - no authenticated principal: 401 with every offered challenge, like `Auth`;
+/// - a principal without JWT claims (another method authenticated the request), or claims
+///   that do not fit `T`: **403** `insufficient_scope`. The token itself is valid, so a 401
+///   would only send the client to fetch the same token again; what it lacks is a grant for
+///   this resource. The serde error is never shown (it could quote claim values).
+///
+/// ```
+/// use apiauth_jwt::Claims;
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims { sub: String, email: String }
+///
+/// async fn me(Claims(c): Claims<MyClaims>) -> String { c.email }
+/// ```
+pub struct Claims<T>(pub T);
+
+impl<T> Deref for Claims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The rejection of [`Claims`].
+#[derive(Debug)]
+pub struct ClaimsRejection(AuthRejectionKind);
+
+#[derive(Debug)]
+enum AuthRejectionKind {
+    Core(AuthRejection),
+    Error(AuthError, Option<apiauth_core::ErrorResponder>),
+}
+
+impl ClaimsRejection {
+    /// The status the client sees.
+    pub fn status(&self) -> http::StatusCode {
+        match &self.0 {
+            AuthRejectionKind::Core(r) => r.error().status(),
+            AuthRejectionKind::Error(e, _) => e.status(),
+        }
+    }
+}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self.0 {
+            AuthRejectionKind::Core(r) => r.into_response(),
+            AuthRejectionKind::Error(e, responder) => {
+                let mut ext = http::Extensions::new();
+                if let Some(r) = responder {
+                    ext.insert(r);
+                }
+                e.render(&ext)
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Claims<T> {
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let responder = parts
+            .extensions
+            .get::<apiauth_core::ErrorResponder>()
+            .cloned();
+        let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
+            // Delegate to `Auth` so the 401 lists every offered challenge exactly as elsewhere.
+            return match apiauth_core::Auth::from_request_parts(parts, state).await {
+                Err(r) => Err(ClaimsRejection(AuthRejectionKind::Core(r))),
+                Ok(_) => Err(ClaimsRejection(AuthRejectionKind::Error(
+                    AuthError::missing_credentials(),
+                    responder,
+                ))),
+            };
+        };
+        let parsed = principal
+            .attribute::<JwtClaims>()
+            .map(|c| c.deserialize::<T>());
+        match parsed {
+            Some(Ok(t)) => Ok(Claims(t)),
+            _ => {
+                let e = AuthError::new(ErrorKind::InsufficientScope)
+                    .with_detail("The token's claims do not meet this resource's requirements.")
+                    .with_reason("claims_mismatch")
+                    .with_challenge(Challenge::new("Bearer").with_error_attributes());
+                tracing::warn!(
+                    target: apiauth_core::audit::TARGET,
+                    outcome = "forbidden",
+                    method = principal.method().as_str(),
+                    subject = principal.subject(),
+                    credential_id = principal.credential_id(),
+                    reason = e.reason(),
+                );
+                Err(ClaimsRejection(AuthRejectionKind::Error(e, responder)))
+            }
+        }
+    }
+}
