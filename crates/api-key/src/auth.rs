@@ -37,6 +37,7 @@ const QUERY_KEY_NAMES: [&str; 4] = ["api_key", "apikey", "api-key", "x-api-key"]
 ///     .layer()
 ///     .unwrap();
 /// ```
+#[derive(Clone)]
 #[must_use]
 pub struct ApiKeyAuth {
     store: Arc<dyn ApiKeyStore>,

@@ -267,21 +267,25 @@ impl ApiKeys {
             successor: created.summary.id.clone(),
             grace_until,
         };
-        match self.store.update(id, &change).await {
-            Ok(Some(_)) => Ok(created),
-            outcome => {
-                // The old key could not be marked: withdraw the successor rather than leave a
-                // second live key nobody was told about.
-                let _ = self
-                    .store
-                    .update(&created.summary.id, &KeyChange::Revoke { at: now })
-                    .await;
-                match outcome {
-                    Err(e) => Err(e.into()),
-                    _ => Err(ApiKeyError::NotFound),
-                }
+        let outcome = match self.store.update(id, &change).await {
+            // Ours is the recorded successor and the old key was not revoked meanwhile.
+            Ok(Some(r))
+                if r.rotated_to.as_deref() == Some(&*created.summary.id)
+                    && matches!(r.status(now), KeyStatus::Rotating | KeyStatus::Rotated) =>
+            {
+                return Ok(created);
             }
-        }
+            Ok(Some(r)) => ApiKeyError::NotActive(r.status(now)),
+            Ok(None) => ApiKeyError::NotFound,
+            Err(e) => e.into(),
+        };
+        // The old key could not be marked (a concurrent rotation or revocation won, or the
+        // store failed): withdraw the successor rather than leave a live key nobody holds.
+        let _ = self
+            .store
+            .update(&created.summary.id, &KeyChange::Revoke { at: now })
+            .await;
+        Err(outcome)
     }
 
     async fn change(&self, id: &str, change: KeyChange) -> Result<KeySummary, ApiKeyError> {

@@ -103,7 +103,9 @@ pub enum KeyChange {
         #[serde(with = "unix")]
         at: SystemTime,
     },
-    /// Mark as replaced by `successor`, usable until `grace_until`.
+    /// Mark as replaced by `successor`, usable until `grace_until`. A key is rotated once:
+    /// on a key that already has a successor this changes nothing, so of two concurrent
+    /// rotations exactly one wins (the caller sees whose successor was recorded).
     Rotate {
         /// The new key's id.
         successor: Arc<str>,
@@ -153,11 +155,10 @@ impl ApiKeyRecord {
                 successor,
                 grace_until,
             } => {
-                self.rotated_to = Some(successor.clone());
-                self.grace_until = Some(
-                    self.grace_until
-                        .map_or(*grace_until, |t| t.min(*grace_until)),
-                );
+                if self.rotated_to.is_none() {
+                    self.rotated_to = Some(successor.clone());
+                    self.grace_until = Some(*grace_until);
+                }
             }
             KeyChange::SetExpiry { expires_at } => self.expires_at = *expires_at,
         }
@@ -323,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn earlier_revocation_and_grace_end_stand() {
+    fn earlier_revocation_stands_and_a_key_is_rotated_once() {
         let mut r = record();
         let t = r.created_at;
         r.apply(&KeyChange::Revoke { at: t });
@@ -340,5 +341,6 @@ mod tests {
             grace_until: t + Duration::from_secs(9),
         });
         assert_eq!(r.grace_until, Some(t));
+        assert_eq!(r.rotated_to.as_deref(), Some("x"));
     }
 }

@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use apiauth_api_key::{ApiKeyError, KeyStatus, NewKey};
+use apiauth_api_key::{ApiKeyError, ApiKeys, KeyFilter, KeyStatus, NewKey};
 use apiauth_core::ScopeSet;
 use apiauth_core::clock::{Clock, unix_seconds};
 use common::*;
@@ -220,4 +222,45 @@ async fn expiry_can_be_set_and_cleared_later() {
     assert_eq!(status_of(&f, key).await, StatusCode::UNAUTHORIZED);
     f.keys.set_expiry(&created.summary.id, None).await.unwrap();
     assert_eq!(status_of(&f, key).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn of_two_concurrent_rotations_one_wins_and_the_loser_issues_no_live_key() {
+    let store = Instrumented::default();
+    let keys = ApiKeys::new(Arc::new(store.clone()))
+        .prefix(PREFIX)
+        .unwrap();
+    let old = keys.create(NewKey::new("alice")).await.unwrap();
+    store.interleave.store(true, Ordering::SeqCst);
+    let grace = Duration::from_secs(60);
+    let (a, b) = tokio::join!(
+        keys.rotate(&old.summary.id, grace),
+        keys.rotate(&old.summary.id, grace)
+    );
+    store.interleave.store(false, Ordering::SeqCst);
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(e)) | (Err(e), Ok(w)) => (w, e),
+        other => panic!("expected exactly one winner: {other:?}"),
+    };
+    assert!(
+        matches!(loser, ApiKeyError::NotActive(KeyStatus::Rotating)),
+        "{loser:?}"
+    );
+    let app = routes().layer(keys.auth().layer().unwrap());
+    let seen = send(
+        &app,
+        get_with("/me", &[("x-api-key", winner.key.expose_secret())]),
+    )
+    .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    // Every key of alice's is either the original, the recorded successor, or revoked.
+    let all = keys.list(&KeyFilter::all().owner("alice")).await.unwrap();
+    assert_eq!(all.len(), 3, "both rotations issued a successor: {all:?}");
+    let usable: Vec<_> = all
+        .iter()
+        .filter(|k| k.status != KeyStatus::Revoked)
+        .collect();
+    assert_eq!(usable.len(), 2);
+    let recorded = keys.get(&old.summary.id).await.unwrap().unwrap().rotated_to;
+    assert_eq!(recorded, Some(winner.summary.id.clone()));
 }

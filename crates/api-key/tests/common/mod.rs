@@ -118,10 +118,15 @@ pub struct Instrumented {
     pub gets: Arc<AtomicUsize>,
     pub last_used_calls: Batches,
     pub down: Arc<AtomicBool>,
+    /// Yield to the scheduler before every call, so concurrent callers interleave.
+    pub interleave: Arc<AtomicBool>,
 }
 
 impl Instrumented {
-    fn check(&self) -> Result<(), StoreError> {
+    async fn check(&self) -> Result<(), StoreError> {
+        if self.interleave.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable("connection refused".into()))
         } else {
@@ -134,15 +139,15 @@ impl Instrumented {
 impl ApiKeyStore for Instrumented {
     async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.gets.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
+        self.check().await?;
         self.inner.get(id).await
     }
     async fn insert(&self, record: ApiKeyRecord) -> Result<bool, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.insert(record).await
     }
     async fn list(&self, filter: &KeyFilter) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.list(filter).await
     }
     async fn update(
@@ -150,11 +155,11 @@ impl ApiKeyStore for Instrumented {
         id: &str,
         change: &KeyChange,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.update(id, change).await
     }
     async fn record_last_used(&self, batch: &[(Arc<str>, SystemTime)]) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.last_used_calls.lock().unwrap().push(batch.to_vec());
         self.inner.record_last_used(batch).await
     }
