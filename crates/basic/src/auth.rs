@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,7 +11,6 @@ use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::header::authorization_token68;
 use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, audit};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath};
 use http::Request;
 use sha2::{Digest, Sha256};
 
@@ -138,16 +137,7 @@ fn refuse(refusal: Refusal, reasons: (&'static str, &'static str)) -> AuthError 
 }
 
 fn client_ip(req: &Request<Body>) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-fn route(req: &Request<Body>) -> &str {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or_else(|| req.uri().path())
+    audit::client(req).map(|a| a.ip())
 }
 
 fn user_key(user_id: &str) -> [u8; 32] {
@@ -163,7 +153,7 @@ fn audit_lockout(kind: &'static str, user_id: &str, lockout: Duration, req: &Req
         lockout = kind,
         subject = user_id,
         lockout_secs = lockout.as_secs(),
-        route = route(req),
+        route = audit::route(req),
         client = client_ip(req).map(tracing::field::display),
     );
 }
@@ -267,14 +257,10 @@ impl Authenticator for BasicAuth {
                 } else {
                     "unknown_user"
                 };
-                let error = AuthError::invalid_credentials(reason);
-                audit::rejected_with_subject(
-                    AuthMethod::Basic,
-                    &error,
-                    Some(user_id),
-                    Some(user_id),
-                    req,
-                );
+                // The layer's reject event carries the claimed user id (a public part).
+                let error = AuthError::invalid_credentials(reason)
+                    .with_subject(user_id)
+                    .with_credential_id(user_id);
                 let now = inner.clock.now();
                 if let Some(lockout) = user_attempt.fail(now) {
                     audit_lockout("user", user_id, lockout, req);
