@@ -37,8 +37,10 @@ pub(crate) async fn buffer(
             return Err(AuthError::payload_too_large());
         }
         Ok(Err(_)) => {
-            return Err(AuthError::invalid_request("The request body could not be read.")
-                .with_reason("body_read_error"));
+            return Err(
+                AuthError::invalid_request("The request body could not be read.")
+                    .with_reason("body_read_error"),
+            );
         }
         Ok(Ok(c)) => c.to_bytes(),
     };

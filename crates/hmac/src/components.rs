@@ -236,11 +236,7 @@ impl Component {
             } else {
                 &[]
             };
-            if self
-                .params
-                .keys()
-                .any(|k| !allowed.contains(&k.as_str()))
-            {
+            if self.params.keys().any(|k| !allowed.contains(&k.as_str())) {
                 return Err(BaseError("unsupported_component_parameter"));
             }
             match derived {
@@ -570,7 +566,8 @@ impl SignatureInput {
         if let Some(t) = tag {
             params.insert(key("tag"), BareItem::String(string(t)?));
         }
-        let list = InnerList::with_params(components.iter().map(Component::to_item).collect(), params);
+        let list =
+            InnerList::with_params(components.iter().map(Component::to_item).collect(), params);
         Self::from_inner_list(&list).map_err(|e| HmacError::InvalidParameter(e.0.to_owned()))
     }
 

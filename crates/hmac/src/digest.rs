@@ -97,7 +97,12 @@ mod tests {
         assert!(check(&h, b"x").is_err());
         h.insert(CONTENT_DIGEST, "sha-256=abc".parse().unwrap());
         assert!(check(&h, b"x").is_err());
-        h.insert(CONTENT_DIGEST, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, md5=:AA==:".parse().unwrap());
+        h.insert(
+            CONTENT_DIGEST,
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, md5=:AA==:"
+                .parse()
+                .unwrap(),
+        );
         assert!(check(&h, br#"{"hello": "world"}"#).is_ok());
         assert!(check(&h, br#"{"hello": "world!"}"#).is_err());
     }

@@ -380,7 +380,11 @@ impl HttpSignatureVerifier {
         if self.require_nonce && input.nonce.is_none() {
             return Err(mismatch("missing_nonce"));
         }
-        if input.nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        if input
+            .nonce
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_NONCE_LEN)
+        {
             return Err(mismatch("nonce_too_long"));
         }
         if sig.signature.len() != 32 {
@@ -391,7 +395,10 @@ impl HttpSignatureVerifier {
         let key = self.store.key(keyid).await?;
         let Some(key) = key else {
             // Do the same HMAC work as for a known key before answering.
-            let _ = crate::secret::mac_sha256(b"apiauth-hmac-unknown-key", &[&base.unwrap_or_default()]);
+            let _ = crate::secret::mac_sha256(
+                b"apiauth-hmac-unknown-key",
+                &[&base.unwrap_or_default()],
+            );
             return Err(mismatch("unknown_key"));
         };
         let base = base?;
@@ -525,7 +532,9 @@ impl Authenticator for HttpSignatureVerifier {
         let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
         if self.policy.body_digest
             && !body.is_empty()
-            && !sig.input.covers(&Component::field("content-digest").map_err(|_| mismatch("internal"))?)
+            && !sig
+                .input
+                .covers(&Component::field("content-digest").map_err(|_| mismatch("internal"))?)
         {
             return Err(mismatch("content_digest_not_covered"));
         }

@@ -276,7 +276,9 @@ impl Authenticator for WebhookVerifier {
         if value.len() > MAX_HEADER_LEN {
             return Err(malformed("signature_header_too_long"));
         }
-        let value = value.to_str().map_err(|_| malformed("non_ascii_signature"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| malformed("non_ascii_signature"))?;
         match &self.profile.style {
             Style::PrefixedHex(prefix) => {
                 let sig = value

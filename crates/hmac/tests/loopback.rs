@@ -22,7 +22,12 @@ async fn serve(secret: HmacSecret) -> SocketAddr {
     addr
 }
 
-async fn round_trip(client: &reqwest::Client, signer: &Signer, url: &str, body: &str) -> reqwest::Response {
+async fn round_trip(
+    client: &reqwest::Client,
+    signer: &Signer,
+    url: &str,
+    body: &str,
+) -> reqwest::Response {
     let mut req = client
         .post(url)
         .header("content-type", "application/json")
@@ -49,7 +54,10 @@ async fn signed_reqwest_requests_verify_over_loopback_http1_and_http2() {
     assert_eq!(j["body"], r#"{"qty":1}"#);
 
     // HTTP/2 (prior knowledge, cleartext): authority and scheme arrive as pseudo-headers.
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let res = round_trip(&h2, &signer, &url, r#"{"qty":2}"#).await;
     assert_eq!(res.version(), http::Version::HTTP_2);
     assert_eq!(res.status(), StatusCode::OK);
@@ -77,7 +85,10 @@ async fn tampered_or_replayed_requests_fail_over_loopback() {
     sign_reqwest(&mut req, &signer).unwrap();
     let again = req.try_clone().unwrap();
     assert_eq!(client.execute(req).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(client.execute(again).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client.execute(again).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Unsigned.
     let res = client.post(&url).body("{}").send().await.unwrap();

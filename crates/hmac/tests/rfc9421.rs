@@ -43,8 +43,14 @@ fn case(name: &str) -> Value {
 fn verifier() -> HttpSignatureVerifier {
     let secret = HmacSecret::new(shared_secret()).unwrap();
     let keys = MemoryHmacKeyStore::new();
-    keys.insert("test-shared-secret", HmacKey::new("rfc-client").secret(secret.clone()));
-    keys.insert("test-key-rsa-pss", HmacKey::new("rfc-client").secret(secret));
+    keys.insert(
+        "test-shared-secret",
+        HmacKey::new("rfc-client").secret(secret.clone()),
+    );
+    keys.insert(
+        "test-key-rsa-pss",
+        HmacKey::new("rfc-client").secret(secret),
+    );
     let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_618_884_473));
     HttpSignatureVerifier::builder(keys)
         .policy(CoveragePolicy::dangerous_minimal())
@@ -79,7 +85,9 @@ fn test_request(http2: bool, overrides: &[(&str, Vec<u8>)], sig: (&str, &str)) -
             .unwrap_or_else(|| h[1].as_str().unwrap().as_bytes().to_vec());
         b = b.header(name, http::HeaderValue::from_bytes(&value).unwrap());
     }
-    b = b.header("signature-input", sig.0).header("signature", sig.1);
+    b = b
+        .header("signature-input", sig.0)
+        .header("signature", sig.1);
     b.body(Body::from(r["body"].as_str().unwrap().to_owned()))
         .unwrap()
 }
@@ -97,7 +105,12 @@ async fn rfc9421_b25_hmac_example_verifies_and_hands_the_body_on() {
     let app = app(verifier());
     let (input, sig) = b25();
     let res = send(&app, test_request(false, &[], (&input, &sig))).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     let j = res.json();
     assert_eq!(j["subject"], "rfc-client");
     assert_eq!(j["credential_id"], "test-shared-secret");
@@ -165,7 +178,11 @@ async fn any_single_changed_byte_in_a_covered_component_fails_with_one_answer() 
         for i in 0..original.len() {
             let mut changed = original.clone();
             changed[i] = if changed[i] == b'a' { b'b' } else { b'a' };
-            let res = send(&app, test_request(false, &[(name, changed)], (&input, &sig))).await;
+            let res = send(
+                &app,
+                test_request(false, &[(name, changed)], (&input, &sig)),
+            )
+            .await;
             assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{name} byte {i}");
             bodies.push(res.body);
             tried += 1;

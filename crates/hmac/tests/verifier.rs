@@ -66,7 +66,11 @@ fn app_for(clock: &ManualClock) -> Router {
 async fn signed_request_reaches_handler_with_principal_and_unchanged_body() {
     let c = clock();
     let app = app_for(&c);
-    let req = signed(&signer(&c), "http://api.example.com/orders?dry=1", br#"{"qty":1}"#);
+    let req = signed(
+        &signer(&c),
+        "http://api.example.com/orders?dry=1",
+        br#"{"qty":1}"#,
+    );
     assert!(req.headers().contains_key("content-digest"));
     let res = send(&app, copy(&req)).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -82,7 +86,9 @@ async fn signed_request_reaches_handler_with_principal_and_unchanged_body() {
 async fn request_without_signature_gets_401_with_signature_challenge() {
     let c = clock();
     let app = app_for(&c);
-    let req = Request::get("http://api.example.com/orders").body(Body::empty()).unwrap();
+    let req = Request::get("http://api.example.com/orders")
+        .body(Body::empty())
+        .unwrap();
     let res = send(&app, req).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers["www-authenticate"], r#"Signature realm="api""#);
@@ -98,7 +104,10 @@ async fn replayed_nonce_is_rejected() {
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     // Still refused later in the window.
     c.advance(Duration::from_secs(200));
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -107,7 +116,10 @@ async fn stale_created_is_rejected() {
     let app = app_for(&c);
     let req = signed(&signer(&c), "http://api.example.com/orders", b"{}");
     c.advance(Duration::from_secs(301));
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -116,7 +128,10 @@ async fn created_in_the_future_past_the_skew_is_rejected_but_within_it_accepted(
     let app = app_for(&c);
     let ahead = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW + 31));
     let req = signed(&signer(&ahead), "http://api.example.com/orders", b"{}");
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let slightly = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW + 20));
     let req = signed(&signer(&slightly), "http://api.example.com/orders", b"{}");
     assert_eq!(send(&app, copy(&req)).await.status, StatusCode::OK);
@@ -133,7 +148,10 @@ async fn expired_signature_is_rejected() {
         .unwrap();
     let req = signed(&s, "http://api.example.com/orders", b"{}");
     c.advance(Duration::from_secs(41)); // 10 s validity + 30 s skew
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -147,7 +165,10 @@ async fn missing_required_component_is_rejected() {
         .build()
         .unwrap();
     let req = signed(&s, "http://api.example.com/orders", b"{}");
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // `@target-uri` alone satisfies the target requirement.
     let s = Signer::builder("client-1", secret())
@@ -170,7 +191,10 @@ async fn missing_required_component_is_rejected() {
         .body(b"{}".to_vec())
         .unwrap();
     sign_request(&mut req, &signer(&c)).unwrap();
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let s = Signer::builder("client-1", secret())
         .clock(Arc::new(c.clone()))
         .cover(Component::field("date").unwrap())
@@ -188,7 +212,11 @@ async fn missing_required_component_is_rejected() {
 async fn body_digest_mismatch_is_rejected() {
     let c = clock();
     let app = app_for(&c);
-    let mut req = signed(&signer(&c), "http://api.example.com/orders", br#"{"qty":1}"#);
+    let mut req = signed(
+        &signer(&c),
+        "http://api.example.com/orders",
+        br#"{"qty":1}"#,
+    );
     *req.body_mut() = br#"{"qty":9}"#.to_vec();
     let res = send(&app, copy(&req)).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
@@ -202,7 +230,10 @@ async fn body_without_covered_digest_is_rejected() {
     let mut req = signed(&signer(&c), "http://api.example.com/orders", b"");
     assert!(!req.headers().contains_key("content-digest"));
     *req.body_mut() = b"{}".to_vec();
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -220,7 +251,10 @@ async fn body_over_the_limit_is_413_declared_or_streamed() {
     with_len
         .headers_mut()
         .insert("content-length", http::HeaderValue::from(17));
-    assert_eq!(send(&app, with_len).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        send(&app, with_len).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 
     // No Content-Length: the limit holds while streaming.
     let req = signed(&signer(&c), "http://api.example.com/orders", &body);
@@ -228,7 +262,10 @@ async fn body_over_the_limit_is_413_declared_or_streamed() {
         body.chunks(5).map(|c| Ok(c.to_vec())).collect();
     let mut streamed = copy(&req);
     *streamed.body_mut() = Body::from_stream(futures_util::stream::iter(chunks));
-    assert_eq!(send(&app, streamed).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        send(&app, streamed).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 
     // At the limit it passes.
     let req = signed(&signer(&c), "http://api.example.com/orders", &body[..16]);
@@ -244,13 +281,19 @@ async fn unknown_key_id_and_wrong_secret_are_rejected() {
         .build()
         .unwrap();
     let req = signed(&s, "http://api.example.com/orders", b"{}");
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let s = Signer::builder("client-1", HmacSecret::new([9u8; 32]).unwrap())
         .clock(Arc::new(c.clone()))
         .build()
         .unwrap();
     let req = signed(&s, "http://api.example.com/orders", b"{}");
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -278,14 +321,31 @@ async fn rotated_key_old_and_new_both_valid_in_the_overlap_then_only_new() {
             .unwrap()
     };
     let u = "http://api.example.com/orders";
-    assert_eq!(send(&app, copy(&signed(&with(&old), u, b"{}"))).await.status, StatusCode::OK);
-    assert_eq!(send(&app, copy(&signed(&with(&new), u, b"{}"))).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, copy(&signed(&with(&old), u, b"{}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, copy(&signed(&with(&new), u, b"{}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
     c.advance(Duration::from_secs(61));
     assert_eq!(
-        send(&app, copy(&signed(&with(&old), u, b"{}"))).await.status,
+        send(&app, copy(&signed(&with(&old), u, b"{}")))
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(send(&app, copy(&signed(&with(&new), u, b"{}"))).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, copy(&signed(&with(&new), u, b"{}")))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -297,13 +357,19 @@ async fn missing_nonce_is_rejected_by_default_and_allowed_only_dangerously() {
         .build()
         .unwrap();
     let req = signed(&s, "http://api.example.com/orders", b"{}");
-    assert_eq!(send(&app_for(&c), copy(&req)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app_for(&c), copy(&req)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let v = HttpSignatureVerifier::builder(keys())
         .clock(Arc::new(c.clone()))
         .dangerous_allow_missing_nonce()
         .build()
         .unwrap();
-    assert_eq!(send(&common::app(v), copy(&req)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&common::app(v), copy(&req)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -316,24 +382,50 @@ async fn malformed_structured_fields_are_400_and_never_panic() {
         (b"".to_vec(), b"sig1=:AAAA:".to_vec()),
         (b"sig1".to_vec(), b"sig1=:AAAA:".to_vec()),
         (b"sig1=(".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"@method\";created=abc".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"@method\");created=1".to_vec(), b"sig1=:not base64:".to_vec()),
-        (b"sig1=(\"@method\");created=1".to_vec(), b"sig1=\"text\"".to_vec()),
-        (b"sig1=(\"@method\");created=1".to_vec(), b"other=:AAAA:".to_vec()),
+        (
+            b"sig1=(\"@method\";created=abc".to_vec(),
+            b"sig1=:AAAA:".to_vec(),
+        ),
+        (
+            b"sig1=(\"@method\");created=1".to_vec(),
+            b"sig1=:not base64:".to_vec(),
+        ),
+        (
+            b"sig1=(\"@method\");created=1".to_vec(),
+            b"sig1=\"text\"".to_vec(),
+        ),
+        (
+            b"sig1=(\"@method\");created=1".to_vec(),
+            b"other=:AAAA:".to_vec(),
+        ),
         (b"sig1=\"@method\"".to_vec(), b"sig1=:AAAA:".to_vec()),
         (b"sig1=(@method)".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"@method\" \"@method\");created=1".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"Content-Type\");created=1".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"@method\");created=\"1\"".to_vec(), b"sig1=:AAAA:".to_vec()),
-        (b"sig1=(\"@method\");created=99999999999999999999".to_vec(), b"sig1=:AAAA:".to_vec()),
+        (
+            b"sig1=(\"@method\" \"@method\");created=1".to_vec(),
+            b"sig1=:AAAA:".to_vec(),
+        ),
+        (
+            b"sig1=(\"Content-Type\");created=1".to_vec(),
+            b"sig1=:AAAA:".to_vec(),
+        ),
+        (
+            b"sig1=(\"@method\");created=\"1\"".to_vec(),
+            b"sig1=:AAAA:".to_vec(),
+        ),
+        (
+            b"sig1=(\"@method\");created=99999999999999999999".to_vec(),
+            b"sig1=:AAAA:".to_vec(),
+        ),
         (b"sig1=(\"\xff\xfe\")".to_vec(), b"sig1=:AAAA:".to_vec()),
         (long.into_bytes(), b"sig1=:AAAA:".to_vec()),
         (nested.into_bytes(), b"sig1=:AAAA:".to_vec()),
         (b"sig1=(\"@method\");created=1".to_vec(), Vec::new()),
     ];
     for (input, sig) in cases {
-        let mut b = Request::post("http://api.example.com/orders")
-            .header("signature-input", http::HeaderValue::from_bytes(&input).unwrap());
+        let mut b = Request::post("http://api.example.com/orders").header(
+            "signature-input",
+            http::HeaderValue::from_bytes(&input).unwrap(),
+        );
         if !sig.is_empty() {
             b = b.header("signature", http::HeaderValue::from_bytes(&sig).unwrap());
         }
@@ -362,7 +454,10 @@ async fn every_mismatch_answers_one_identical_401_and_the_reason_goes_to_the_aud
     let u = "http://api.example.com/orders";
     let mut bodies = Vec::new();
 
-    let unknown = Signer::builder("nobody", secret()).clock(Arc::new(c.clone())).build().unwrap();
+    let unknown = Signer::builder("nobody", secret())
+        .clock(Arc::new(c.clone()))
+        .build()
+        .unwrap();
     bodies.push(send(&app, copy(&signed(&unknown, u, b"{}"))).await);
     let wrong = Signer::builder("client-1", HmacSecret::new([9u8; 32]).unwrap())
         .clock(Arc::new(c.clone()))
@@ -382,7 +477,10 @@ async fn every_mismatch_answers_one_identical_401_and_the_reason_goes_to_the_aud
     for b in &bodies {
         assert_eq!(b.status, StatusCode::UNAUTHORIZED);
         assert_eq!(b.body, bodies[0].body);
-        assert_eq!(b.headers["www-authenticate"], bodies[0].headers["www-authenticate"]);
+        assert_eq!(
+            b.headers["www-authenticate"],
+            bodies[0].headers["www-authenticate"]
+        );
     }
     let text = logs.text();
     for reason in [
@@ -458,7 +556,12 @@ async fn sf_key_bs_query_param_and_multiple_field_lines_are_covered() {
             Component::field("x-list").unwrap().bs(),
             Component::field("x-multi").unwrap(),
         ])
-        .cover(Component::field("content-digest").unwrap().key("sha-256").unwrap())
+        .cover(
+            Component::field("content-digest")
+                .unwrap()
+                .key("sha-256")
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let build = |query: &str, priority: &str, lines: [&str; 2]| {
@@ -484,12 +587,16 @@ async fn sf_key_bs_query_param_and_multiple_field_lines_are_covered() {
         x
     };
     assert_eq!(
-        send(&app, moved(&req, "http://api.example.com/p?Pet=dog&a=2")).await.status,
+        send(&app, moved(&req, "http://api.example.com/p?Pet=dog&a=2"))
+            .await
+            .status,
         StatusCode::OK
     );
     let req = build("Pet=dog&a=1", "u=1, i", ["one", "two"]);
     assert_eq!(
-        send(&app, moved(&req, "http://api.example.com/p?Pet=cat&a=1")).await.status,
+        send(&app, moved(&req, "http://api.example.com/p?Pet=cat&a=1"))
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 
@@ -523,7 +630,8 @@ async fn http1_and_http2_request_forms_give_the_same_base() {
     // HTTP/1.1 form: origin-form target and a Host header; same signature headers.
     let mut h1 = copy(&req);
     *h1.uri_mut() = "/orders?x=1".parse().unwrap();
-    h1.headers_mut().insert("host", "api.example.com".parse().unwrap());
+    h1.headers_mut()
+        .insert("host", "api.example.com".parse().unwrap());
     assert_eq!(send(&app_for(&c), h1).await.status, StatusCode::OK);
 }
 
@@ -532,7 +640,11 @@ async fn scheme_is_configured_behind_a_tls_terminating_proxy() {
     let c = clock();
     let s = Signer::builder("client-1", secret())
         .clock(Arc::new(c.clone()))
-        .components([Component::method(), Component::target_uri(), Component::scheme()])
+        .components([
+            Component::method(),
+            Component::target_uri(),
+            Component::scheme(),
+        ])
         .build()
         .unwrap();
     let req = signed(&s, "https://api.example.com/orders", b"{}");
@@ -540,23 +652,34 @@ async fn scheme_is_configured_behind_a_tls_terminating_proxy() {
     let behind_proxy = || {
         let mut x = copy(&req);
         *x.uri_mut() = "/orders".parse().unwrap();
-        x.headers_mut().insert("host", "api.example.com".parse().unwrap());
+        x.headers_mut()
+            .insert("host", "api.example.com".parse().unwrap());
         x
     };
-    assert_eq!(send(&app_for(&c), behind_proxy()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app_for(&c), behind_proxy()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let v = HttpSignatureVerifier::builder(keys())
         .clock(Arc::new(c.clone()))
         .scheme("https")
         .build()
         .unwrap();
-    assert_eq!(send(&common::app(v), behind_proxy()).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&common::app(v), behind_proxy()).await.status,
+        StatusCode::OK
+    );
 }
 
 #[test]
 fn debug_output_never_shows_secrets() {
     let c = clock();
     let s = signer(&c);
-    let text = format!("{s:?} {:?} {:?}", secret(), HmacKey::new("x").secret(secret()));
+    let text = format!(
+        "{s:?} {:?} {:?}",
+        secret(),
+        HmacKey::new("x").secret(secret())
+    );
     assert!(!text.contains(std::str::from_utf8(&SECRET).unwrap()));
     assert!(!text.contains("48, 49, 50")); // the bytes as a list
     assert!(text.contains("redacted"));

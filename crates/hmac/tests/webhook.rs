@@ -71,7 +71,11 @@ async fn timestamped_signature_verifies_and_hands_the_body_on() {
     assert_eq!(res.json()["subject"], "partner-x");
 
     // Tampered body, tampered timestamp, wrong secret.
-    let res = send(&app, delivery("webhook-signature", &header, r#"{"event":"void"}"#)).await;
+    let res = send(
+        &app,
+        delivery("webhook-signature", &header, r#"{"event":"void"}"#),
+    )
+    .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     let moved = header.replace(&format!("t={NOW}"), &format!("t={}", NOW + 1));
     let res = send(&app, delivery("webhook-signature", &moved, body)).await;
@@ -111,21 +115,42 @@ async fn several_v1_signatures_during_rotation_and_the_old_secret_retires() {
         WebhookProfile::timestamped().sign(secret, t, body.as_bytes())
     };
     // The sender signs with both while rotating: `t=…,v1=<old>,v1=<new>`.
-    let both = format!("{},{}", sig(&s(1), NOW), &sig(&s(2), NOW)[format!("t={NOW},").len()..]);
+    let both = format!(
+        "{},{}",
+        sig(&s(1), NOW),
+        &sig(&s(2), NOW)[format!("t={NOW},").len()..]
+    );
     assert_eq!(both.matches("v1=").count(), 2);
-    assert_eq!(send(&app, delivery("webhook-signature", &both, body)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, delivery("webhook-signature", &both, body))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let old_only = sig(&s(1), NOW);
-    assert_eq!(send(&app, delivery("webhook-signature", &old_only, body)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, delivery("webhook-signature", &old_only, body))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     c.advance(Duration::from_secs(61));
     let t = NOW + 61;
     let old_only = sig(&s(1), t);
     assert_eq!(
-        send(&app, delivery("webhook-signature", &old_only, body)).await.status,
+        send(&app, delivery("webhook-signature", &old_only, body))
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
     let new_only = sig(&s(2), t);
-    assert_eq!(send(&app, delivery("webhook-signature", &new_only, body)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, delivery("webhook-signature", &new_only, body))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -151,7 +176,10 @@ async fn malformed_webhook_headers_are_400_and_never_panic() {
     ];
     for h in &cases {
         let req = Request::post("http://hooks.example.com/w")
-            .header("webhook-signature", http::HeaderValue::from_bytes(h.as_bytes()).unwrap())
+            .header(
+                "webhook-signature",
+                http::HeaderValue::from_bytes(h.as_bytes()).unwrap(),
+            )
             .body(Body::from("{}"))
             .unwrap();
         let res = send(&app, req).await;
@@ -191,9 +219,16 @@ async fn replayed_delivery_is_rejected_when_a_replay_store_is_set() {
         .unwrap();
     let app = app(v);
     let h = WebhookProfile::timestamped().sign(&s(1), NOW, b"{}");
-    assert_eq!(send(&app, delivery("webhook-signature", &h, "{}")).await.status, StatusCode::OK);
     assert_eq!(
-        send(&app, delivery("webhook-signature", &h, "{}")).await.status,
+        send(&app, delivery("webhook-signature", &h, "{}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, delivery("webhook-signature", &h, "{}"))
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -202,15 +237,24 @@ async fn replayed_delivery_is_rejected_when_a_replay_store_is_set() {
 async fn requests_without_the_webhook_header_pass_on_to_a_401_with_challenge() {
     let c = clock();
     let app = app(timestamped(&c, vec![s(1).into()]));
-    let req = Request::post("http://hooks.example.com/w").body(Body::from("{}")).unwrap();
+    let req = Request::post("http://hooks.example.com/w")
+        .body(Body::from("{}"))
+        .unwrap();
     let res = send(&app, req).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(res.headers["www-authenticate"], r#"Webhook header="webhook-signature""#);
+    assert_eq!(
+        res.headers["www-authenticate"],
+        r#"Webhook header="webhook-signature""#
+    );
 }
 
 #[test]
 fn a_webhook_verifier_needs_a_secret() {
-    assert!(WebhookVerifier::builder(WebhookProfile::github(), "x").build().is_err());
+    assert!(
+        WebhookVerifier::builder(WebhookProfile::github(), "x")
+            .build()
+            .is_err()
+    );
     assert!(WebhookProfile::prefixed_hex("x signature", "sha256=").is_err());
 }
 
