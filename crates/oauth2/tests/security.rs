@@ -163,3 +163,64 @@ async fn unknown_client_ids_cost_what_wrong_secrets_cost() {
         "unknown ids answered much faster: {unknown:?} vs {known:?}"
     );
 }
+
+/// Secret checks are bounded: past the limit a request waits briefly, then gets 503 with
+/// `Retry-After` instead of queuing more argon2 runs; permits come back afterwards.
+#[tokio::test]
+async fn secret_checks_are_bounded_and_saturation_is_503() {
+    let clients = MemoryClientRegistry::new(); // OWASP costs: each check takes a while
+    let secret = clients.register("worker", ScopeSet::parse("a").unwrap());
+    let (listener, addr) = common::listener().await;
+    let base = format!("http://{addr}");
+    let server = AuthorizationServer::builder(base.clone())
+        .dangerous_allow_http_issuer()
+        .audience(AUDIENCE)
+        .clients(Arc::new(clients))
+        .max_concurrent_secret_checks(1)
+        .secret_check_queue_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    common::serve_on(listener, server.router()).await;
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let req = http.post(format!("{base}/oauth/token")).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "worker"),
+            ("client_secret", "ocs_wrong"),
+        ]);
+        tasks.push(tokio::spawn(async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let retry = res.headers().contains_key("retry-after");
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, retry, body)
+        }));
+    }
+    let mut saturated = 0;
+    for t in tasks {
+        let (status, retry, body) = t.await.unwrap();
+        match status {
+            401 => assert_eq!(body["error"], "invalid_client"),
+            503 => {
+                saturated += 1;
+                assert!(retry);
+                assert_eq!(body["error"], "temporarily_unavailable");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(saturated > 0, "eight concurrent checks through one permit");
+    // Permits are returned: a correct request succeeds once the burst is over.
+    let res = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "worker"),
+            ("client_secret", secret.expose_secret()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -260,12 +260,31 @@ pub(crate) async fn authenticate(
     let hash = found
         .as_ref()
         .map_or(state.dummy_hash.as_str(), RegisteredClient::secret_hash);
-    let matches = apiauth_basic::verify_password(hash, &secret)
-        .await
-        .map_err(|_| {
-            tracing::error!(target: TARGET, client_id = %client_id, "stored client secret hash is not a valid argon2 PHC string");
-            OAuthError::unavailable("malformed_secret_hash")
-        })?;
+    // A bounded wait for a bounded number of argon2 runs: saturation is 503, not a queue
+    // that grows with the attack.
+    let permit = tokio::time::timeout(
+        state.secret_check_wait,
+        state.secret_checks.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| OAuthError::unavailable("secret_checks_saturated"))?
+    .map_err(|_| OAuthError::unavailable("secret_checks_closed"))?;
+    let hash = hash.to_owned();
+    // The check runs in its own task holding the permit, so a client that hangs up cannot
+    // free the permit while its argon2 run still occupies a thread.
+    let check = tokio::spawn(async move {
+        let result = apiauth_basic::verify_password(&hash, &secret).await;
+        drop(permit);
+        result
+    });
+    let matches = match check.await {
+        Ok(Ok(m)) => m,
+        Ok(Err(_)) => {
+            tracing::error!(target: TARGET, client_id = found.as_ref().map(RegisteredClient::client_id), "stored client secret hash is not a valid argon2 PHC string");
+            return Err(OAuthError::unavailable("malformed_secret_hash"));
+        }
+        Err(_) => return Err(OAuthError::unavailable("secret_check_aborted")),
+    };
     match found {
         Some(client) if matches => Ok(client),
         Some(_) => {

@@ -49,6 +49,9 @@ pub(crate) struct State {
     pub(crate) clock: SharedClock,
     /// Checked against when the client id is unknown, so that both cases cost one argon2 run.
     pub(crate) dummy_hash: String,
+    /// Bounds the argon2 runs in flight: each holds ~19 MiB and a blocking thread.
+    pub(crate) secret_checks: Arc<tokio::sync::Semaphore>,
+    pub(crate) secret_check_wait: Duration,
     path_prefix: String,
     base: String,
 }
@@ -76,6 +79,8 @@ impl AuthorizationServer {
             rotation: KeyRotation::default(),
             clock: None,
             hasher: None,
+            max_secret_checks: None,
+            secret_check_wait: Duration::from_secs(5),
             allow_http: false,
         }
     }
@@ -186,6 +191,8 @@ pub struct AuthorizationServerBuilder {
     rotation: KeyRotation,
     clock: Option<SharedClock>,
     hasher: Option<PasswordHasher>,
+    max_secret_checks: Option<usize>,
+    secret_check_wait: Duration,
     allow_http: bool,
 }
 
@@ -240,6 +247,21 @@ impl AuthorizationServerBuilder {
     /// against; use the same as the registry so both paths cost the same. Default OWASP.
     pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
         self.hasher = Some(hasher);
+        self
+    }
+
+    /// How many client-secret checks (argon2id runs) may be in flight at once; default twice
+    /// the available cores. Each costs the hasher's memory and a blocking thread, so without a
+    /// bound a flood of bad credentials could exhaust the host.
+    pub fn max_concurrent_secret_checks(mut self, n: usize) -> Self {
+        self.max_secret_checks = Some(n);
+        self
+    }
+
+    /// How long a request waits for a free secret check before it gets 503 with
+    /// `Retry-After`; default 5 s.
+    pub fn secret_check_queue_timeout(mut self, wait: Duration) -> Self {
+        self.secret_check_wait = wait;
         self
     }
 
@@ -314,6 +336,14 @@ impl AuthorizationServerBuilder {
         let hasher = self.hasher.unwrap_or_default();
         let dummy_hash = hasher.hash("apiauth-oauth2 dummy client secret");
         let keys = Keys::new(self.rotation, clock.clone())?;
+        let max_checks = self.max_secret_checks.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
+        });
+        if max_checks == 0 {
+            return Err(ConfigError::Invalid(
+                "max_concurrent_secret_checks must be at least 1",
+            ));
+        }
         Ok(AuthorizationServer {
             state: Arc::new(State {
                 issuer: self.issuer,
@@ -324,6 +354,8 @@ impl AuthorizationServerBuilder {
                 keys,
                 clock,
                 dummy_hash,
+                secret_checks: Arc::new(tokio::sync::Semaphore::new(max_checks)),
+                secret_check_wait: self.secret_check_wait,
                 path_prefix,
                 base,
             }),
