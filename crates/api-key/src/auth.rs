@@ -391,6 +391,25 @@ impl Authenticator for ApiKeyAuthenticator {
         key: PresentedKey,
         _req: &mut Request<Body>,
     ) -> Result<Principal, AuthError> {
+        self.check(&key, AuthMethod::ApiKey).await
+    }
+}
+
+impl ApiKeyAuthenticator {
+    /// Verifies a key that arrived some other way than this authenticator's own sources, for
+    /// example as an RFC 6750 bearer token (`apiauth-bearer`'s opaque tokens): the same format,
+    /// checksum, constant-time hash comparison and status checks, with `method` recorded on the
+    /// principal.
+    pub async fn verify_secret(
+        &self,
+        secret: &str,
+        method: AuthMethod,
+    ) -> Result<Principal, AuthError> {
+        self.check(&PresentedKey::new(secret.as_bytes()), method)
+            .await
+    }
+
+    async fn check(&self, key: &PresentedKey, method: AuthMethod) -> Result<Principal, AuthError> {
         // Every presented value is hashed and compared once, whatever fails, so the work a
         // caller can time is the same for a malformed key, a bad checksum, an unknown id and
         // a wrong secret. Only the store lookup is skipped for keys that fail the checksum:
@@ -429,10 +448,14 @@ impl Authenticator for ApiKeyAuthenticator {
         let now = self.clock.now();
         let status = record.status(now);
         if !status.is_usable() {
-            return Err(AuthError::invalid_credentials(status.reason()));
+            // Only the real key reaches here, so naming its id and owner in the audit event
+            // reveals nothing to the caller (the body is the same for every rejection).
+            return Err(AuthError::invalid_credentials(status.reason())
+                .with_subject(&*record.owner)
+                .with_credential_id(&*record.id));
         }
         self.last_used.note(&record, now);
-        let mut p = Principal::builder(record.owner.clone(), AuthMethod::ApiKey)
+        let mut p = Principal::builder(record.owner.clone(), method)
             .credential_id(record.id.clone())
             .scopes(record.scopes.clone());
         if let Some(t) = &record.tenant {

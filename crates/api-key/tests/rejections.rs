@@ -101,6 +101,14 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
             !log.contains(key.as_str()),
             "key leaked into the log: {log}"
         );
+        if reason == "revoked" {
+            // The real key's rejection names its public id and owner for the audit trail.
+            assert!(
+                log.contains(&format!("credential_id=\"{}\"", revoked.summary.id))
+                    && log.contains("subject=\"r\""),
+                "revoked key not identified in the audit: {log}"
+            );
+        }
     }
 
     // The accepted request's audit event names the key id, never the key.
