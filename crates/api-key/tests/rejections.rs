@@ -101,7 +101,7 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
             !log.contains(key.as_str()),
             "key leaked into the log: {log}"
         );
-        if reason == "revoked" {
+        if *reason == "revoked" {
             // The real key's rejection names its public id and owner for the audit trail.
             assert!(
                 log.contains(&format!("credential_id=\"{}\"", revoked.summary.id))
