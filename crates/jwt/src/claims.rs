@@ -3,7 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use apiauth_core::{AuthError, AuthRejection, Challenge, ErrorKind, Principal};
+use apiauth_core::{AuthError, Challenge, ErrorKind, Principal};
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -85,58 +85,40 @@ impl<T> Deref for Claims<T> {
     }
 }
 
-/// The rejection of [`Claims`].
+/// The rejection of [`Claims`]: an `AuthError` rendered with the router's `ErrorResponder`,
+/// if any.
 #[derive(Debug)]
-pub struct ClaimsRejection(AuthRejectionKind);
-
-#[derive(Debug)]
-enum AuthRejectionKind {
-    Core(AuthRejection),
-    Error(AuthError, Option<apiauth_core::ErrorResponder>),
-}
+pub struct ClaimsRejection(AuthError, Option<apiauth_core::ErrorResponder>);
 
 impl ClaimsRejection {
-    /// The status the client sees.
-    pub fn status(&self) -> http::StatusCode {
-        match &self.0 {
-            AuthRejectionKind::Core(r) => r.error().status(),
-            AuthRejectionKind::Error(e, _) => e.status(),
-        }
+    /// The error behind the rejection.
+    pub fn error(&self) -> &AuthError {
+        &self.0
     }
 }
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match self.0 {
-            AuthRejectionKind::Core(r) => r.into_response(),
-            AuthRejectionKind::Error(e, responder) => {
-                let mut ext = http::Extensions::new();
-                if let Some(r) = responder {
-                    ext.insert(r);
-                }
-                e.render(&ext)
-            }
+        let mut ext = http::Extensions::new();
+        if let Some(r) = self.1 {
+            ext.insert(r);
         }
+        self.0.render(&ext)
     }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Claims<T> {
     type Rejection = ClaimsRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let responder = parts
             .extensions
             .get::<apiauth_core::ErrorResponder>()
             .cloned();
         let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-            // Delegate to `Auth` so the 401 lists every offered challenge exactly as elsewhere.
-            return match apiauth_core::Auth::from_request_parts(parts, state).await {
-                Err(r) => Err(ClaimsRejection(AuthRejectionKind::Core(r))),
-                Ok(_) => Err(ClaimsRejection(AuthRejectionKind::Error(
-                    AuthError::missing_credentials(),
-                    responder,
-                ))),
-            };
+            // The same 401 as `Auth`: every challenge the request passed (RFC 7235 §4.1).
+            let e = apiauth_core::unauthenticated(&parts.extensions);
+            return Err(ClaimsRejection(e, responder));
         };
         let parsed = principal
             .attribute::<JwtClaims>()
@@ -156,7 +138,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Claims<
                     credential_id = principal.credential_id(),
                     reason = e.reason(),
                 );
-                Err(ClaimsRejection(AuthRejectionKind::Error(e, responder)))
+                Err(ClaimsRejection(e, responder))
             }
         }
     }

@@ -523,9 +523,26 @@ impl JwtVerifier {
                 _ => return Err(invalid("wrong_typ")),
             }
         }
+        // From here the claims are the issuer's own words, so a refusal may name whom it
+        // refused in the audit event (never in the response).
+        let attribute = |e: AuthError| {
+            let e = match parsed.claims.get("sub") {
+                Some(Value::String(s)) => e.with_subject(s.as_str()),
+                _ => e,
+            };
+            match (parsed.claims.get("jti"), &parsed.kid) {
+                (Some(Value::String(j)), _) => e.with_credential_id(j.as_str()),
+                (_, Some(k)) => e.with_credential_id(k.as_str()),
+                _ => e,
+            }
+        };
         let now = inner.clock.now();
-        let (principal, jti, exp) = self.validate_claims(issuer, &parsed, now)?;
-        self.check_revoked(jti.as_deref()).await?;
+        let (principal, jti, exp) = self
+            .validate_claims(issuer, &parsed, now)
+            .map_err(attribute)?;
+        self.check_revoked(jti.as_deref())
+            .await
+            .map_err(attribute)?;
         if let (Some(c), Some(k)) = (&inner.cache, cache_key) {
             c.insert(k, principal.clone(), jti, exp, now);
         }

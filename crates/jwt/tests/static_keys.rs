@@ -773,3 +773,33 @@ async fn unsafe_configurations_are_startup_errors() {
     let e = JwtVerifier::builder().build().await.unwrap_err();
     assert!(matches!(e, JwtConfigError::NoIssuer));
 }
+
+#[tokio::test]
+async fn audit_names_the_subject_only_once_the_signature_has_verified() {
+    let app = default_app().await;
+    let now = now_secs();
+    let mut c = good_claims(now);
+    c["aud"] = json!("https://other-api.test");
+    let a = call(&app, "/me", &es256("ec-1", c.clone())).await;
+    a.assert_invalid_token("wrong_aud");
+    let reject = a.log.iter().find(|l| l.contains("outcome=reject")).unwrap();
+    assert!(
+        reject.contains("subject=user-1") && reject.contains("credential_id=jti-1"),
+        "{reject}"
+    );
+
+    // The same claims under a forged signature: nothing the forger wrote is attributed.
+    let forged = sign(
+        json!({"alg": "ES256", "kid": "ec-1"}),
+        c,
+        &ec2_private(),
+        Algorithm::ES256,
+    );
+    let a = call(&app, "/me", &forged).await;
+    a.assert_invalid_token("bad_signature");
+    let reject = a.log.iter().find(|l| l.contains("outcome=reject")).unwrap();
+    assert!(
+        !reject.contains("user-1") && !reject.contains("jti-1"),
+        "{reject}"
+    );
+}
