@@ -29,11 +29,19 @@
 //!     .layer(Bearer::new(Static).realm("api").layer());
 //! ```
 //!
+//! Opaque tokens (personal access tokens, service tokens) are [`OpaqueTokens`]: prefixed,
+//! checksummed secrets stored only as SHA-256, managed with `apiauth_api_key::ApiKeys`.
+//!
 //! Tokens in the query string (`?access_token=`, RFC 6750 §2.3) leak into logs, browser
 //! history and proxies, so they are refused with 400 unless a route opts in with
 //! [`Bearer::dangerous_allow_query_token`]. Form-encoded body tokens (§2.2) are not supported.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+#[cfg(feature = "opaque")]
+mod opaque;
+#[cfg(feature = "opaque")]
+pub use opaque::OpaqueTokens;
 
 use std::borrow::Cow;
 use std::future::Future;
