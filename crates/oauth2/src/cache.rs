@@ -61,6 +61,8 @@ pub trait IntrospectionCache: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+const SWEEP_GAP: Duration = Duration::from_secs(1);
+
 /// Default number of answers [`MemoryIntrospectionCache`] holds.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
@@ -75,6 +77,7 @@ pub struct MemoryIntrospectionCache {
 struct Entries {
     map: HashMap<TokenKey, (IntrospectionResponse, SystemTime)>,
     capacity: usize,
+    last_sweep: Option<SystemTime>,
 }
 
 impl Default for MemoryIntrospectionCache {
@@ -95,6 +98,7 @@ impl MemoryIntrospectionCache {
             inner: Arc::new(Mutex::new(Entries {
                 map: HashMap::new(),
                 capacity,
+                last_sweep: None,
             })),
             clock,
         }
@@ -147,7 +151,15 @@ impl IntrospectionCache for MemoryIntrospectionCache {
         let now = self.clock.now();
         let mut e = self.lock();
         if e.map.len() >= e.capacity && !e.map.contains_key(key) {
-            e.map.retain(|_, (_, until)| *until > now);
+            // Sweep at most once a second, so a full cache under a flood of new tokens does
+            // not turn every request into a scan.
+            let due = e
+                .last_sweep
+                .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= SWEEP_GAP);
+            if due {
+                e.map.retain(|_, (_, until)| *until > now);
+                e.last_sweep = Some(now);
+            }
             if e.map.len() >= e.capacity {
                 return Ok(());
             }

@@ -63,6 +63,29 @@ struct Inner {
 /// One introspection call shared by every request waiting on the same token.
 type Flight = OnceCell<Result<IntrospectionResponse, &'static str>>;
 
+/// A request's share in a [`Flight`]. The last one to leave, finished or cancelled, removes
+/// the flight from the map, so requests that hang up cannot leave entries behind.
+struct FlightGuard<'a> {
+    map: &'a Mutex<HashMap<TokenKey, Arc<Flight>>>,
+    key: TokenKey,
+    flight: Option<Arc<Flight>>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(flight) = self.flight.take() {
+            let ours = map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &flight));
+            // Two references: the map's and ours. Counted and released under the lock, so
+            // two leaving requests cannot both see the other one still there.
+            if ours && (flight.initialized() || Arc::strong_count(&flight) == 2) {
+                map.remove(&self.key);
+            }
+            drop(flight);
+        }
+    }
+}
+
 impl fmt::Debug for IntrospectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionVerifier")
@@ -135,8 +158,11 @@ impl IntrospectionVerifier {
         if let Some(jti) = &a.jti {
             b = b.credential_id(jti.as_str());
         }
-        if let Some(exp) = a.exp {
-            b = b.expires_at(SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
+        if let Some(at) = a
+            .exp
+            .and_then(|exp| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
+        {
+            b = b.expires_at(at);
         }
         Ok(b.attribute(a.clone()).build())
     }
@@ -147,13 +173,20 @@ impl IntrospectionVerifier {
         if let Some(hit) = self.cache_get(&key).await {
             return Ok(hit);
         }
-        let flight = {
+        let guard = {
             let mut map = self
                 .inner
                 .inflight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            map.entry(key).or_default().clone()
+            FlightGuard {
+                map: &self.inner.inflight,
+                key,
+                flight: Some(map.entry(key).or_default().clone()),
+            }
+        };
+        let Some(flight) = guard.flight.as_ref() else {
+            return Err(AuthError::unavailable("introspection_internal"));
         };
         let result = flight
             .get_or_init(|| async {
@@ -167,16 +200,7 @@ impl IntrospectionVerifier {
             })
             .await
             .clone();
-        {
-            let mut map = self
-                .inner
-                .inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if map.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                map.remove(&key);
-            }
-        }
+        drop(guard);
         result.map_err(AuthError::unavailable)
     }
 
@@ -470,5 +494,48 @@ impl IntrospectionVerifierBuilder {
                 inflight: Mutex::new(HashMap::new()),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inflight(v: &IntrospectionVerifier) -> usize {
+        v.inner.inflight.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn a_request_that_hangs_up_leaves_no_flight_behind() {
+        // An endpoint that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        let v = IntrospectionVerifier::builder(format!("http://{addr}/introspect"))
+            .dangerous_allow_http()
+            .dangerous_accept_any_audience()
+            .client_credentials("rs", "secret")
+            .build()
+            .unwrap();
+        let task = {
+            let v = v.clone();
+            tokio::spawn(async move { v.verify("some-token").await })
+        };
+        for _ in 0..500 {
+            if inflight(&v) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(inflight(&v), 1, "the request is in flight");
+        task.abort();
+        let _ = task.await;
+        assert_eq!(inflight(&v), 0);
+        hold.abort();
     }
 }

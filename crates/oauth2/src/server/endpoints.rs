@@ -191,7 +191,9 @@ async fn revoke_inner(state: &State, req: Request<Body>) -> Result<(), OAuthErro
         ));
     }
     let now = state.clock.now();
-    let exp = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(claims.exp);
+    let exp = std::time::SystemTime::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(claims.exp))
+        .ok_or(OAuthError::unavailable("exp_out_of_range"))?;
     if exp > now {
         // Remembered until the token would have expired anyway.
         state.revoked.revoke(&claims.jti, exp).await?;
