@@ -110,12 +110,17 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, AuthError
     }
     let claims =
         crate::json::parse_object(&decode_part(p)?).ok_or_else(|| invalid("malformed_claims"))?;
+    // Both parts came from splitting `token` on '.', so this prefix always exists; `get`
+    // keeps it that way without an index that could panic.
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or_else(|| invalid("malformed_jws"))?;
     Ok(Parsed {
         alg,
         kid,
         header,
         claims,
-        signing_input: &token[..h.len() + 1 + p.len()],
+        signing_input,
         signature: sig,
     })
 }

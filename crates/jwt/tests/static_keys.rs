@@ -803,3 +803,32 @@ async fn audit_names_the_subject_only_once_the_signature_has_verified() {
         "{reject}"
     );
 }
+
+#[tokio::test]
+async fn nested_jwts_and_header_members_of_the_wrong_type_are_refused() {
+    let app = default_app().await;
+    let c = good_claims(now_secs());
+    for (extra, reason) in [
+        (json!({"cty": "JWT"}), "nested_jwt"),
+        (json!({"cty": "jwt"}), "nested_jwt"),
+        (json!({"cty": 1}), "nested_jwt"),
+        (json!({"typ": ["at+jwt"]}), "malformed_typ"),
+    ] {
+        let mut h = json!({"alg": "ES256", "kid": "ec-1"});
+        for (k, v) in extra.as_object().unwrap() {
+            h[k] = v.clone();
+        }
+        let t = sign(h, c.clone(), &ec_private(), Algorithm::ES256);
+        call(&app, "/me", &t).await.assert_invalid_token(reason);
+    }
+    for (alg, reason) in [
+        (json!("es256"), "unsupported_alg"),
+        (json!("HS1"), "unsupported_alg"),
+        (json!(null), "malformed_header"),
+        (json!(["ES256"]), "malformed_header"),
+    ] {
+        let h = b64(json!({"alg": alg, "kid": "ec-1"}).to_string());
+        let t = format!("{h}.{}.c2ln", b64(c.to_string()));
+        call(&app, "/me", &t).await.assert_invalid_token(reason);
+    }
+}
