@@ -47,6 +47,33 @@
 //! # }).unwrap();
 //! ```
 //!
+//! With keys from an identity provider, only the issuer changes:
+//!
+//! ```no_run
+//! use apiauth_bearer::Bearer;
+//! use apiauth_core::{scope, Scoped};
+//! use apiauth_jwt::{Issuer, JwtVerifier};
+//! use axum::{routing::get, Router};
+//!
+//! scope!(ReportsRead = "reports:read");
+//!
+//! # async fn run() -> Result<(), apiauth_jwt::JwtConfigError> {
+//! let verifier = JwtVerifier::builder()
+//!     .issuer(
+//!         Issuer::jwks("https://idp.example", "https://idp.example/.well-known/jwks.json")
+//!             .audience("https://api.example")
+//!             .require_at_jwt(),
+//!     )
+//!     .build()
+//!     .await?; // fails fast if the JWKS cannot be fetched
+//! let app: Router = Router::new()
+//!     .route("/reports", get(|Scoped(p, ..): Scoped<ReportsRead>| async move {
+//!         p.subject().to_owned()
+//!     }))
+//!     .layer(Bearer::new(verifier).layer());
+//! # Ok(()) }
+//! ```
+//!
 //! ## What is checked
 //!
 //! - length (8 KiB by default) before any decoding; exactly three base64url parts, canonical

@@ -89,6 +89,25 @@ impl Issuer {
         Self::new(iss).discovery_url(url)
     }
 
+    /// An issuer found through RFC 8414 authorization server metadata: `jwks_uri` is read
+    /// from `/.well-known/oauth-authorization-server`, inserted before any path of `iss`
+    /// (RFC 8414 §3.1).
+    pub fn oauth_metadata(iss: impl Into<String>) -> Self {
+        let iss = iss.into();
+        let url = match iss.split_once("://") {
+            Some((scheme, rest)) => {
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                format!(
+                    "{scheme}://{host}/.well-known/oauth-authorization-server{}",
+                    path.trim_end_matches('/')
+                )
+            }
+            // Not a URL: `build` reports it as an invalid discovery URL.
+            None => iss.clone(),
+        };
+        Self::new(iss).discovery_url(url)
+    }
+
     /// Fetches keys from `url`.
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.remote = RemoteSource::Jwks(url.into());

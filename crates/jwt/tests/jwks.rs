@@ -83,6 +83,20 @@ async fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
 }
 
 #[tokio::test]
+async fn rfc8414_metadata_is_found_under_the_well_known_path_before_the_issuer_path() {
+    let ec = ec_private();
+    let idp = MockIdp::start(jwks_with(&[(&ec, Algorithm::ES256, "k1")])).await;
+    let iss = format!("{}/tenant-a", idp.base());
+    let v = JwtVerifier::builder()
+        .issuer(Issuer::oauth_metadata(&iss).audience(AUD))
+        .build()
+        .await
+        .unwrap();
+    let a = call(&app(v), "/me", &es(&ec, "k1", &iss)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
 async fn startup_fails_fast_when_the_jwks_is_unreachable_broken_or_too_large() {
     // Nothing listens on this port any more.
     let port = {

@@ -272,6 +272,7 @@ impl MockIdp {
         };
         let s = idp.clone();
         let s2 = idp.clone();
+        let s3 = idp.clone();
         let router = Router::new()
             .route(
                 "/jwks.json",
@@ -303,6 +304,15 @@ impl MockIdp {
                             .clone()
                             .unwrap_or_else(|| s.base());
                         Json(json!({ "issuer": iss, "jwks_uri": s.jwks_url() }))
+                    }
+                }),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server/tenant-a",
+                get(move || {
+                    let s = s3.clone();
+                    async move {
+                        Json(json!({ "issuer": format!("{}/tenant-a", s.base()), "jwks_uri": s.jwks_url() }))
                     }
                 }),
             );
