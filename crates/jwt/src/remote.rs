@@ -242,11 +242,16 @@ impl RemoteKeys {
     }
 
     fn refresh_in_background(self: &Arc<Self>, seen: u64) {
+        // Outside a Tokio runtime there is nowhere to run it; the set is then refreshed
+        // inline once it goes stale.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if self.background.swap(true, Ordering::AcqRel) {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             this.refresh(seen).await;
             this.background.store(false, Ordering::Release);
         });

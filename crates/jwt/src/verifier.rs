@@ -516,6 +516,10 @@ impl JwtVerifier {
     /// Verifies `token` and builds its principal.
     pub async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
+        // Bounded before anything else touches the token, the cache's hash included.
+        if token.len() > inner.max_token_len {
+            return Err(invalid("token_too_large"));
+        }
         let cache_key = inner.cache.as_ref().map(|_| cache::key(token));
         if let (Some(c), Some(k)) = (&inner.cache, &cache_key) {
             if let Some((principal, jti)) = c.get(k, inner.clock.now()) {
