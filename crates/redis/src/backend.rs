@@ -253,6 +253,18 @@ impl RedisBackend {
         crate::RedisUsageMeter::new(self.clone())
     }
 
+    /// The OAuth 2.0 introspection cache, keyed by token hashes.
+    #[cfg(feature = "oauth2")]
+    pub fn introspection_cache(&self) -> crate::RedisIntrospectionCache {
+        crate::RedisIntrospectionCache::new(self.clone())
+    }
+
+    /// The OAuth 2.0 client registry of the authorization server.
+    #[cfg(feature = "oauth2")]
+    pub fn client_registry(&self) -> crate::RedisClientRegistry {
+        crate::RedisClientRegistry::new(self.clone())
+    }
+
     /// `<namespace>:<store>:<id>`, with long or binary-looking ids hashed.
     pub(crate) fn key(&self, store: &str, id: &str) -> String {
         let mut key = String::with_capacity(self.inner.namespace.len() + store.len() + 2 + 65);
@@ -285,7 +297,7 @@ impl RedisBackend {
     }
 
     /// Runs a pipeline (one round trip) under the command timeout.
-    #[cfg_attr(not(feature = "api-key"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "api-key", feature = "oauth2")), allow(dead_code))]
     pub(crate) async fn pipe<T: FromRedisValue>(
         &self,
         op: &'static str,

@@ -21,6 +21,9 @@ pub struct Stores {
     /// API key records (opaque bearer tokens reuse them).
     #[cfg(feature = "api-key")]
     pub api_keys: Arc<dyn apiauth_api_key::ApiKeyStore>,
+    /// OAuth 2.0 introspection answers, keyed by token hashes.
+    #[cfg(feature = "oauth2")]
+    pub introspection_cache: Arc<dyn apiauth_oauth2::IntrospectionCache>,
     /// GCRA rate limiter, for `QuotaLayerBuilder::limiter`.
     #[cfg(feature = "quota")]
     pub rate_limiter: Arc<dyn apiauth_quota::RateLimiter>,
@@ -39,6 +42,8 @@ impl Stores {
             replay: Arc::new(MemoryReplayStore::new()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(apiauth_api_key::MemoryApiKeyStore::new()),
+            #[cfg(feature = "oauth2")]
+            introspection_cache: Arc::new(apiauth_oauth2::MemoryIntrospectionCache::new()),
             #[cfg(feature = "quota")]
             rate_limiter: memory_rate_limiter(),
             #[cfg(feature = "quota")]
@@ -55,6 +60,8 @@ impl RedisBackend {
             replay: Arc::new(self.replay_store()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(self.api_key_store()),
+            #[cfg(feature = "oauth2")]
+            introspection_cache: Arc::new(self.introspection_cache()),
             #[cfg(feature = "quota")]
             rate_limiter: Arc::new(self.rate_limiter()),
             #[cfg(feature = "quota")]

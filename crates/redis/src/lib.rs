@@ -44,6 +44,8 @@
 mod api_key;
 mod backend;
 mod bundle;
+#[cfg(feature = "oauth2")]
+mod oauth2;
 #[cfg(feature = "quota")]
 mod quota;
 mod stores;
@@ -56,6 +58,8 @@ pub use backend::{
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
 pub use bundle::Stores;
+#[cfg(feature = "oauth2")]
+pub use oauth2::{RedisClientRegistry, RedisIntrospectionCache};
 #[cfg(feature = "quota")]
 pub use quota::{RedisRateLimiter, RedisUsageMeter};
 pub use stores::{RedisReplayStore, RedisRevocationList};

@@ -607,3 +607,227 @@ mod quota {
         assert!(keys[0].1 > 0 && keys[0].1 <= 2000, "{keys:?}");
     }
 }
+
+#[cfg(feature = "oauth2")]
+mod oauth2 {
+    use super::*;
+    use apiauth_basic::PasswordHasher;
+    use apiauth_core::ScopeSet;
+    use apiauth_oauth2::{
+        Audience, ClientRegistry, IntrospectionCache, IntrospectionResponse, MemoryClientRegistry,
+        MemoryIntrospectionCache, RegisteredClient, TokenKey,
+    };
+    use apiauth_redis::RedisClientRegistry;
+
+    fn answer(sub: &str) -> IntrospectionResponse {
+        IntrospectionResponse {
+            active: true,
+            scope: Some("invoices:read".into()),
+            client_id: Some("billing".into()),
+            sub: Some(sub.into()),
+            exp: Some(1_900_000_000),
+            aud: Some(Audience::Many(vec!["api".into(), "web".into()])),
+            iss: Some("https://issuer.example".into()),
+            jti: Some("j-1".into()),
+            ..IntrospectionResponse::default()
+        }
+    }
+
+    async fn introspection_cache_contract(cache: Arc<dyn IntrospectionCache>, time: Time) {
+        let (k1, k2) = (TokenKey::of("token-one"), TokenKey::of("token-two"));
+        assert_eq!(cache.get(&k1).await.unwrap(), None);
+        cache
+            .put(&k1, &answer("alice"), Duration::from_secs(2))
+            .await
+            .unwrap();
+        cache
+            .put(
+                &k2,
+                &IntrospectionResponse::inactive(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cache.get(&k1).await.unwrap(), Some(answer("alice")));
+        assert_eq!(
+            cache.get(&k2).await.unwrap(),
+            Some(IntrospectionResponse::inactive())
+        );
+        // A new answer replaces the old one.
+        cache
+            .put(&k2, &answer("bob"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(cache.get(&k2).await.unwrap(), Some(answer("bob")));
+
+        time.advance(Duration::from_millis(2500)).await;
+        assert_eq!(cache.get(&k1).await.unwrap(), None, "gone after its ttl");
+        assert_eq!(cache.get(&k2).await.unwrap(), Some(answer("bob")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn introspection_cache_contract_in_memory() {
+        let clock = ManualClock::starting_now();
+        let cache = MemoryIntrospectionCache::with_capacity(100, Arc::new(clock.clone()));
+        introspection_cache_contract(Arc::new(cache), Time::Manual(clock)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn introspection_cache_contract_on_redis() {
+        let redis = TestRedis::new();
+        let cache = redis.backend(TIMEOUT).introspection_cache();
+        introspection_cache_contract(Arc::new(cache), Time::Real).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn introspection_cache_is_keyed_by_token_hash_and_never_holds_the_token() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let cache = redis.backend_in(&ns, TIMEOUT).introspection_cache();
+        let token = "opaque-bearer-token-value";
+        cache
+            .put(
+                &TokenKey::of(token),
+                &answer("alice"),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        let keys = common::keys_with_ttl(redis.url(), &ns).await;
+        assert_eq!(keys.len(), 1);
+        let (key, ttl) = &keys[0];
+        assert_eq!(
+            key,
+            &format!("{ns}:introspection:{}", TokenKey::of(token).to_hex())
+        );
+        assert!(*ttl > 0 && *ttl <= 30_000);
+        let mut c = common::raw(redis.url()).await;
+        let stored: String = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(!stored.contains(token) && !key.contains(token));
+    }
+
+    /// The management side differs per implementation; the contract drives it through this.
+    #[async_trait::async_trait]
+    trait Manage: Send + Sync {
+        async fn insert(&self, c: RegisteredClient);
+        async fn suspend(&self, id: &str, s: bool) -> bool;
+        async fn remove(&self, id: &str) -> bool;
+    }
+
+    #[async_trait::async_trait]
+    impl Manage for MemoryClientRegistry {
+        async fn insert(&self, c: RegisteredClient) {
+            MemoryClientRegistry::insert(self, c)
+        }
+        async fn suspend(&self, id: &str, s: bool) -> bool {
+            self.set_suspended(id, s)
+        }
+        async fn remove(&self, id: &str) -> bool {
+            MemoryClientRegistry::remove(self, id)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Manage for RedisClientRegistry {
+        async fn insert(&self, c: RegisteredClient) {
+            RedisClientRegistry::insert(self, &c).await.unwrap()
+        }
+        async fn suspend(&self, id: &str, s: bool) -> bool {
+            self.set_suspended(id, s).await.unwrap()
+        }
+        async fn remove(&self, id: &str) -> bool {
+            RedisClientRegistry::remove(self, id).await.unwrap()
+        }
+    }
+
+    fn same(a: &RegisteredClient, b: &RegisteredClient) -> bool {
+        a.client_id() == b.client_id()
+            && a.secret_hash() == b.secret_hash()
+            && a.allowed_scopes() == b.allowed_scopes()
+            && a.may_request_tokens() == b.may_request_tokens()
+            && a.may_introspect() == b.may_introspect()
+            && a.is_suspended() == b.is_suspended()
+    }
+
+    async fn client_registry_contract<R: ClientRegistry + Manage>(r: R) {
+        assert!(r.find("billing").await.unwrap().is_none());
+        let billing = RegisteredClient::new(
+            "billing",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            ScopeSet::parse("invoices:read invoices:write").unwrap(),
+        );
+        let rs = RegisteredClient::new("resource", "$argon2id$x", ScopeSet::empty())
+            .without_token_grant()
+            .allow_introspection();
+        r.insert(billing.clone()).await;
+        r.insert(rs.clone()).await;
+        assert!(same(&r.find("billing").await.unwrap().unwrap(), &billing));
+        assert!(same(&r.find("resource").await.unwrap().unwrap(), &rs));
+
+        assert!(r.suspend("billing", true).await);
+        assert!(r.find("billing").await.unwrap().unwrap().is_suspended());
+        assert!(!r.suspend("nobody", true).await);
+        assert!(
+            r.find("nobody").await.unwrap().is_none(),
+            "suspending creates nothing"
+        );
+        assert!(r.suspend("billing", false).await);
+        assert!(!r.find("billing").await.unwrap().unwrap().is_suspended());
+
+        // Replacing a record replaces every field.
+        let narrowed = RegisteredClient::new("billing", "$argon2id$new", ScopeSet::empty());
+        r.insert(narrowed.clone()).await;
+        assert!(same(&r.find("billing").await.unwrap().unwrap(), &narrowed));
+
+        assert!(r.remove("billing").await);
+        assert!(!r.remove("billing").await);
+        assert!(r.find("billing").await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_registry_contract_in_memory() {
+        client_registry_contract(MemoryClientRegistry::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_registry_contract_on_redis() {
+        let redis = TestRedis::new();
+        client_registry_contract(redis.backend(TIMEOUT).client_registry()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registered_client_secret_is_shown_once_and_stored_only_as_argon2id() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let registry = redis.backend_in(&ns, TIMEOUT).client_registry();
+        // Cheap parameters: this checks what is stored, not argon2's cost.
+        let hasher = PasswordHasher::dangerous_with_params(8, 1, 1).unwrap();
+        let secret = registry
+            .register("worker", ScopeSet::parse("jobs:run").unwrap(), &hasher)
+            .await
+            .unwrap();
+        assert!(
+            secret
+                .expose_secret()
+                .starts_with(apiauth_oauth2::CLIENT_SECRET_PREFIX)
+        );
+        let found = registry.find("worker").await.unwrap().unwrap();
+        assert!(found.secret_hash().starts_with("$argon2id$"));
+        assert!(
+            apiauth_basic::verify_password(found.secret_hash(), secret.expose_secret())
+                .await
+                .unwrap()
+        );
+        let mut c = common::raw(redis.url()).await;
+        let stored: Vec<String> = redis::cmd("HVALS")
+            .arg(format!("{ns}:oauth-client:worker"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|v| !v.contains(secret.expose_secret())));
+    }
+}
