@@ -45,8 +45,9 @@ pub enum RedisBackendError {
     /// The URL is not a `redis://`, `rediss://` or `unix://` URL the client understands.
     #[error("the Redis URL is not valid")]
     InvalidUrl,
-    /// The namespace is empty, too long, or holds spaces, controls or non-ASCII.
-    #[error("the namespace must be 1 to 64 visible ASCII characters")]
+    /// The namespace is empty, longer than 64 bytes, or holds anything but ASCII letters,
+    /// digits, `-`, `_` and `.`.
+    #[error("the namespace must be 1 to 64 of [A-Za-z0-9._-]")]
     InvalidNamespace,
     /// A timeout or delay was zero.
     #[error("{0} must be greater than zero")]
@@ -89,7 +90,8 @@ impl fmt::Debug for RedisBackendBuilder {
 
 impl RedisBackendBuilder {
     /// Prefix of every key this backend writes (`<namespace>:<store>:<id>`), so several apps or
-    /// environments can share one Redis.
+    /// environments can share one Redis: 1 to 64 of ASCII letters, digits, `-`, `_` and `.`
+    /// (`myapp.prod`). Instances that must agree use the same namespace.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
@@ -127,10 +129,13 @@ impl RedisBackendBuilder {
     /// Tokio runtime. Use [`RedisBackend::ping`] for a readiness check.
     pub fn build(self) -> Result<RedisBackend, RedisBackendError> {
         let ns = &self.namespace;
-        if ns.is_empty()
-            || ns.len() > MAX_NAMESPACE_LEN
-            || !ns.bytes().all(|b| b.is_ascii_graphic())
-        {
+        // No `:`, so that no namespace can pose as another one plus a store name.
+        let ns_ok = !ns.is_empty()
+            && ns.len() <= MAX_NAMESPACE_LEN
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ns_ok {
             return Err(RedisBackendError::InvalidNamespace);
         }
         for (name, d) in [
@@ -390,7 +395,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e, RedisBackendError::InvalidUrl);
         assert!(!format!("{e} {e:?}").contains("hunter2"));
-        for ns in ["", "has space", &"n".repeat(65)] {
+        for ns in ["", "has space", "app:revoked", "{tag}", &"n".repeat(65)] {
             let e = RedisBackend::builder("redis://127.0.0.1/")
                 .namespace(ns)
                 .build()
