@@ -51,6 +51,23 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 }
 
+#[async_trait]
+impl<T: RevocationList + ?Sized> RevocationList for Arc<T> {
+    async fn revoke(&self, id: &str, until: SystemTime) -> Result<(), StoreError> {
+        (**self).revoke(id, until).await
+    }
+    async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        (**self).is_revoked(id).await
+    }
+}
+
+#[async_trait]
+impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
+    async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        (**self).insert_if_absent(key, ttl).await
+    }
+}
+
 /// A map of keys to expiry times that drops expired entries and refuses to grow past a cap.
 struct ExpiringSet {
     entries: HashMap<String, SystemTime>,
