@@ -270,6 +270,12 @@ impl RedisBackend {
         crate::RedisClientRegistry::new(self.clone())
     }
 
+    /// The HTTP Basic credential store (argon2 PHC strings, shared generations).
+    #[cfg(feature = "basic")]
+    pub fn credential_store(&self) -> crate::RedisCredentialStore {
+        crate::RedisCredentialStore::new(self.clone())
+    }
+
     /// `<namespace>:<store>:<id>`, with long or binary-looking ids hashed.
     pub(crate) fn key(&self, store: &str, id: &str) -> String {
         let mut key = String::with_capacity(self.inner.namespace.len() + store.len() + 2 + 65);

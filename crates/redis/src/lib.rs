@@ -38,6 +38,7 @@
 //! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<subject>` (`HINCRBY`) | none, or an idle expiry |
 //! | `IntrospectionCache` (feature `oauth2`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
 //! | `ClientRegistry` (feature `oauth2`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
+//! | `CredentialStore` (feature `basic`) | `RedisCredentialStore` | `basic-user:<user_id>`, `basic-generation:counter` | none (removed explicitly) |
 //!
 //! Ids longer than 128 bytes, or with anything but visible ASCII, appear in keys as `#` and
 //! their SHA-256, so a client cannot make a key large.
@@ -58,6 +59,8 @@
 #[cfg(feature = "api-key")]
 mod api_key;
 mod backend;
+#[cfg(feature = "basic")]
+mod basic;
 mod bundle;
 #[cfg(feature = "oauth2")]
 mod oauth2;
@@ -72,6 +75,8 @@ pub use backend::{
     DEFAULT_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MIN_DELAY, DEFAULT_RECONNECT_RETRIES,
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
+#[cfg(feature = "basic")]
+pub use basic::RedisCredentialStore;
 pub use bundle::Stores;
 #[cfg(feature = "oauth2")]
 pub use oauth2::{RedisClientRegistry, RedisIntrospectionCache};

@@ -831,3 +831,122 @@ mod oauth2 {
         assert!(stored.iter().all(|v| !v.contains(secret.expose_secret())));
     }
 }
+
+#[cfg(feature = "basic")]
+mod basic {
+    use super::*;
+    use apiauth_basic::{CredentialRecord, CredentialStore, MemoryCredentialStore};
+    use apiauth_core::ScopeSet;
+    use apiauth_redis::RedisCredentialStore;
+
+    #[async_trait::async_trait]
+    trait Manage: Send + Sync {
+        async fn insert(&self, id: &str, r: CredentialRecord);
+        async fn set_hash(&self, id: &str, phc: &str) -> bool;
+        async fn remove(&self, id: &str) -> bool;
+    }
+
+    #[async_trait::async_trait]
+    impl Manage for MemoryCredentialStore {
+        async fn insert(&self, id: &str, r: CredentialRecord) {
+            MemoryCredentialStore::insert(self, id, r)
+        }
+        async fn set_hash(&self, id: &str, phc: &str) -> bool {
+            self.set_password_hash(id, phc)
+        }
+        async fn remove(&self, id: &str) -> bool {
+            MemoryCredentialStore::remove(self, id)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Manage for RedisCredentialStore {
+        async fn insert(&self, id: &str, r: CredentialRecord) {
+            RedisCredentialStore::insert(self, id, &r).await.unwrap()
+        }
+        async fn set_hash(&self, id: &str, phc: &str) -> bool {
+            self.set_password_hash(id, phc).await.unwrap()
+        }
+        async fn remove(&self, id: &str) -> bool {
+            RedisCredentialStore::remove(self, id).await.unwrap()
+        }
+    }
+
+    async fn credential_store_contract<S: CredentialStore + Manage>(s: S) {
+        assert!(s.get("alice").await.unwrap().is_none());
+        let rec = CredentialRecord::new("user-1", "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA")
+            .tenant("acme")
+            .scopes(ScopeSet::parse("a b").unwrap());
+        s.insert("alice", rec.clone()).await;
+        let got = s.get("alice").await.unwrap().unwrap();
+        assert_eq!(got.subject(), "user-1");
+        assert_eq!(got.password_hash(), rec.password_hash());
+        assert_eq!(got.tenant_id(), Some("acme"));
+        assert_eq!(got.granted_scopes(), rec.granted_scopes());
+        let mut seen = vec![got.current_generation()];
+
+        // Every write gets a generation never used before, even after remove and re-add.
+        assert!(s.set_hash("alice", "$argon2id$new").await);
+        let got = s.get("alice").await.unwrap().unwrap();
+        assert_eq!(got.password_hash(), "$argon2id$new");
+        seen.push(got.current_generation());
+        assert!(!s.set_hash("bob", "$argon2id$x").await);
+        assert!(
+            s.get("bob").await.unwrap().is_none(),
+            "no record is created"
+        );
+        assert!(s.remove("alice").await);
+        assert!(!s.remove("alice").await);
+        assert!(s.get("alice").await.unwrap().is_none());
+        s.insert("alice", rec.clone()).await;
+        let got = s.get("alice").await.unwrap().unwrap();
+        assert_eq!(got.tenant_id(), Some("acme"));
+        seen.push(got.current_generation());
+        s.insert("alice", CredentialRecord::new("user-1", "$argon2id$y"))
+            .await;
+        let got = s.get("alice").await.unwrap().unwrap();
+        assert_eq!(
+            got.tenant_id(),
+            None,
+            "a replaced record keeps nothing of the old one"
+        );
+        seen.push(got.current_generation());
+        let mut unique = seen.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credential_store_contract_in_memory() {
+        credential_store_contract(MemoryCredentialStore::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credential_store_contract_on_redis() {
+        let redis = TestRedis::new();
+        credential_store_contract(redis.backend(TIMEOUT).credential_store()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generations_are_shared_by_every_instance() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let a = redis.backend_in(&ns, TIMEOUT).credential_store();
+        let b = redis.backend_in(&ns, TIMEOUT).credential_store();
+        a.insert_user("u1", "$argon2id$1").await.unwrap();
+        b.insert_user("u2", "$argon2id$2").await.unwrap();
+        let g1 = b.get("u1").await.unwrap().unwrap().current_generation();
+        let g2 = a.get("u2").await.unwrap().unwrap().current_generation();
+        assert_ne!(g1, g2);
+        // A password change on B is seen, with a new generation, on A.
+        assert!(
+            b.set_password_hash("u1", "$argon2id$changed")
+                .await
+                .unwrap()
+        );
+        let r = a.get("u1").await.unwrap().unwrap();
+        assert_eq!(r.password_hash(), "$argon2id$changed");
+        assert!(r.current_generation() > g1.max(g2));
+    }
+}

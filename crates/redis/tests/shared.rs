@@ -138,6 +138,42 @@ mod api_keys {
         assert!(!on_b.body.contains(key));
         assert_eq!(call(&a, key).await.status, 401);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn opaque_bearer_token_revoked_on_a_is_refused_on_b() {
+        use apiauth_bearer::{Bearer, OpaqueTokens};
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        let tokens =
+            |stores: apiauth_redis::Stores| ApiKeys::new(stores.api_keys).prefix("pat_").unwrap();
+        let tokens_a = tokens(redis.backend_in(&ns, TIMEOUT).stores());
+        let tokens_b = tokens(redis.backend_in(&ns, TIMEOUT).stores());
+        let bearer = |t: &ApiKeys| {
+            axum::Router::new()
+                .route(
+                    "/me",
+                    get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+                )
+                .layer(
+                    Bearer::new(OpaqueTokens::new(t).unwrap())
+                        .realm("api")
+                        .layer(),
+                )
+        };
+        let (a, b) = (bearer(&tokens_a), bearer(&tokens_b));
+
+        let created = tokens_a.create(NewKey::new("erin")).await.unwrap();
+        let token = created.key.expose_secret();
+        assert_eq!(get_with_token(&b, token).await.status, 200);
+        tokens_a.revoke(&created.summary.id).await.unwrap();
+        let seen = get_with_token(&b, token).await;
+        assert_eq!(seen.status, 401);
+        assert!(
+            seen.www_authenticate
+                .is_some_and(|h| h.contains("invalid_token"))
+        );
+        assert_eq!(get_with_token(&a, token).await.status, 401);
+    }
 }
 
 #[cfg(feature = "quota")]
@@ -256,5 +292,74 @@ mod quota {
             .body(axum::body::Body::empty())
             .unwrap();
         app.clone().oneshot(req).await.unwrap()
+    }
+}
+
+#[cfg(feature = "basic")]
+mod basic {
+    use super::*;
+    use apiauth_basic::{BasicAuth, PasswordHasher};
+    use apiauth_core::Auth;
+    use apiauth_redis::RedisCredentialStore;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn basic_instance(users: RedisCredentialStore, hasher: PasswordHasher) -> axum::Router {
+        axum::Router::new()
+            .route(
+                "/admin",
+                get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+            )
+            .layer(
+                BasicAuth::builder(users)
+                    .realm("admin")
+                    .password_hasher(hasher)
+                    .layer()
+                    .unwrap(),
+            )
+    }
+
+    async fn status(app: &axum::Router, user: &str, password: &str) -> u16 {
+        use base64::Engine as _;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let req = http::Request::get("/admin")
+            .header("authorization", format!("Basic {creds}"))
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_changed_on_a_ends_the_old_password_on_b_despite_its_cache() {
+        let redis = TestRedis::new();
+        let ns = common::unique_namespace();
+        // Cheap argon2 parameters: this is about shared state, not hashing cost.
+        let hasher = PasswordHasher::dangerous_with_params(8, 1, 1).unwrap();
+        let users_a = redis.backend_in(&ns, TIMEOUT).credential_store();
+        let users_b = redis.backend_in(&ns, TIMEOUT).credential_store();
+        users_a
+            .insert_user("admin", &hasher.hash("old password"))
+            .await
+            .unwrap();
+        let a = basic_instance(users_a.clone(), hasher.clone());
+        let b = basic_instance(users_b, hasher.clone());
+
+        // B verifies (and caches) the old password.
+        assert_eq!(status(&b, "admin", "old password").await, 200);
+        assert_eq!(status(&b, "admin", "old password").await, 200);
+
+        assert!(
+            users_a
+                .set_password_hash("admin", &hasher.hash("new password"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(status(&b, "admin", "old password").await, 401);
+        assert_eq!(status(&b, "admin", "new password").await, 200);
+        assert_eq!(status(&a, "admin", "new password").await, 200);
+
+        users_a.remove("admin").await.unwrap();
+        assert_eq!(status(&b, "admin", "new password").await, 401);
     }
 }
