@@ -34,7 +34,8 @@ if now < earliest then
   return {0, 0, earliest - now}
 end
 local nxt = tat + t
-redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.ceil((nxt - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX',
+  string.format('%d', math.ceil((nxt - now) / 1000)))
 local remaining = math.floor(math.min(now + tau + t - nxt, tau + t) / t)
 return {1, remaining, 0}
 ";
@@ -94,9 +95,11 @@ impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, policy: &QuotaPolicy) -> Result<Decision, StoreError> {
         // Clamp an invalid policy to the tightest valid one rather than divide by zero; layers
         // refuse invalid policies at startup anyway. Periods are kept to whole microseconds,
-        // the resolution of Redis `TIME`; TAT values stay far below 2^53, exact in Lua.
+        // the resolution of Redis `TIME`.
         let limit = policy.burst_size().max(1);
-        let period_us = micros(policy.replenish_period()).clamp(1, 1 << 40);
+        // A whole bucket (`burst * T`) is capped at 2^50 µs (about 35 years) so that every
+        // number the script handles stays exact in Lua's doubles.
+        let period_us = micros(policy.replenish_period()).clamp(1, (1u64 << 50) / u64::from(limit));
         let period = Duration::from_micros(period_us);
         // The policy name is length-prefixed so that no (name, key) pair can pose as another.
         let policy_name = policy.name();

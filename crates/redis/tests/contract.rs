@@ -596,6 +596,23 @@ mod quota {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn extreme_policies_are_answered_not_failed() {
+        let redis = TestRedis::new();
+        let limiter = redis.backend(TIMEOUT).rate_limiter();
+        let huge = QuotaPolicy::with_period(Duration::from_secs(u64::MAX / 4))
+            .burst(u32::MAX)
+            .named("huge");
+        let d = limiter.check("k", &huge).await.unwrap();
+        assert!(d.is_allowed());
+        assert_eq!(d.limit(), u32::MAX);
+        let tiny = QuotaPolicy::with_period(Duration::from_nanos(1)).named("tiny");
+        assert!(limiter.check("k", &tiny).await.unwrap().is_allowed());
+        // Invalid policies are clamped as the in-memory limiter clamps them, never a panic.
+        let zero = QuotaPolicy::per_second(0).named("zero");
+        assert_eq!(limiter.check("k", &zero).await.unwrap().limit(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rate_limit_buckets_expire_once_full_again() {
         let redis = TestRedis::new();
         let ns = common::unique_namespace();
