@@ -27,6 +27,36 @@
 //! # }
 //! ```
 //!
+//! The bundle plugs straight into the method and quota layers:
+//!
+//! ```
+//! use apiauth_api_key::ApiKeys;
+//! use apiauth_core::Auth;
+//! use apiauth_quota::{QuotaLayer, QuotaPolicy};
+//! use apiauth_redis::{RedisBackend, Stores};
+//! use axum::{routing::get, Router};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stores = match std::env::var("APP_REDIS_URL") {
+//!     Ok(url) => RedisBackend::builder(url).namespace("myapp").build()?.stores(),
+//!     Err(_) => Stores::in_memory(),
+//! };
+//! let keys = ApiKeys::new(stores.api_keys.clone());
+//! let quota = QuotaLayer::builder()
+//!     .default_plan(QuotaPolicy::per_second(10).burst(20))
+//!     .limiter(stores.rate_limiter.clone())
+//!     .usage_meter(stores.usage.clone())
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+//!     .layer(quota)
+//!     .layer(keys.auth().layer()?);
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Stores
 //!
 //! | trait | Redis type | keys (under `<namespace>:`) | expiry |
