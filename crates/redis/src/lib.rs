@@ -64,7 +64,7 @@
 //! | `RevocationList` | [`RedisRevocationList`] | `revoked:<id>` | the credential's own expiry |
 //! | `ReplayStore` | [`RedisReplayStore`] | `nonce:<key>` (`SET NX PX`) | the nonce's TTL |
 //! | `ApiKeyStore` (feature `api-key`; opaque tokens too) | `RedisApiKeyStore` | `apikey:<id>`, `apikey-index:all`, `apikey-owner:<o>`, `apikey-tenant:<t>` | end of the key plus a retention (30 days) |
-//! | `RateLimiter` (feature `quota`) | `RedisRateLimiter` | `rate:<policy>:<key>` (GCRA in Lua) | when the bucket is full again |
+//! | `RateLimiter` (feature `quota`) | `RedisRateLimiter` | `rate:<policy name length>:<policy>:<key>` (GCRA in Lua) | when the bucket is full again |
 //! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<subject>` (`HINCRBY`) | none, or an idle expiry |
 //! | `IntrospectionCache` (feature `oauth2`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
 //! | `ClientRegistry` (feature `oauth2`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
@@ -72,6 +72,10 @@
 //!
 //! Ids longer than 128 bytes, or with anything but visible ASCII, appear in keys as `#` and
 //! their SHA-256, so a client cannot make a key large.
+//!
+//! There is deliberately no Redis `HmacKeyStore`: HMAC verification needs the shared secret
+//! itself, and this crate never stores a secret in clear. Keep HMAC secrets in the app's
+//! configuration or secret manager; their replay nonces do go through [`RedisReplayStore`].
 //!
 //! ## Guarantees
 //!
