@@ -111,3 +111,35 @@ async fn tokens_signed_before_a_rotation_keep_working_and_new_ones_verify_too() 
         "the previous key is still published"
     );
 }
+
+#[tokio::test]
+async fn an_in_process_verifier_takes_the_servers_public_keys_without_http() {
+    let a = As::start().await;
+    let mut issuer = Issuer::new(a.server.issuer())
+        .audience(a.server.audience())
+        .require_at_jwt();
+    let jwks = a.server.jwks().unwrap();
+    assert_eq!(jwks.keys.len(), 1, "a fresh server publishes one key");
+    for jwk in &jwks.keys {
+        let json = serde_json::to_string(jwk).unwrap();
+        issuer = issuer.key(apiauth_jwt::JwtKey::jwk(&json).unwrap());
+    }
+    let clock: SharedClock = Arc::new(a.clock.clone());
+    let verifier = JwtVerifier::builder()
+        .issuer(issuer)
+        .revocation_list(Arc::new(a.revoked.clone()))
+        .clock(clock)
+        .build()
+        .await
+        .unwrap();
+    let token = a.token(&a.worker, Some("a")).await;
+    let p = verifier.verify_token(&token).await.unwrap();
+    assert_eq!(p.subject(), "worker");
+    // A token from another server (other keys) is refused.
+    let other = As::start().await;
+    let foreign = other.token(&other.worker, Some("a")).await;
+    assert_eq!(
+        verifier.verify_token(&foreign).await.unwrap_err().status(),
+        401
+    );
+}

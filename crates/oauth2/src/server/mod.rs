@@ -146,6 +146,13 @@ impl AuthorizationServer {
         )
     }
 
+    /// The public keys as served at [`jwks_uri`](Self::jwks_uri): the current and the
+    /// previous signing key. For a resource server in the same process, which can give these
+    /// to `apiauth-jwt` as static keys instead of fetching its own JWKS over HTTP.
+    pub fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, ConfigError> {
+        self.state.keys.jwks()
+    }
+
     /// Replaces the signing key now. The previous key stays in the JWKS until the next
     /// rotation, so tokens it signed stay valid until they expire.
     pub fn rotate_keys(&self) -> Result<(), ConfigError> {
