@@ -350,13 +350,13 @@ impl Authenticator for ApiKeyAuthenticator {
                 found = Some(PresentedKey::new(v.as_bytes()));
             }
         }
-        if let Some(scheme) = &self.scheme {
-            if let Some(t) = authorization_token68(req, scheme)? {
-                if found.is_some() {
-                    return Err(one_place_only());
-                }
-                found = Some(PresentedKey::new(t.as_bytes()));
+        if let Some(scheme) = &self.scheme
+            && let Some(t) = authorization_token68(req, scheme)?
+        {
+            if found.is_some() {
+                return Err(one_place_only());
             }
+            found = Some(PresentedKey::new(t.as_bytes()));
         }
         if let Some(query) = req.uri().query() {
             match &self.query {

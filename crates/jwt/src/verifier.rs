@@ -521,11 +521,11 @@ impl JwtVerifier {
             return Err(invalid("token_too_large"));
         }
         let cache_key = inner.cache.as_ref().map(|_| cache::key(token));
-        if let (Some(c), Some(k)) = (&inner.cache, &cache_key) {
-            if let Some((principal, jti)) = c.get(k, inner.clock.now()) {
-                self.check_revoked(jti.as_deref()).await?;
-                return Ok(principal);
-            }
+        if let (Some(c), Some(k)) = (&inner.cache, &cache_key)
+            && let Some((principal, jti)) = c.get(k, inner.clock.now())
+        {
+            self.check_revoked(jti.as_deref()).await?;
+            return Ok(principal);
         }
         let parsed = token::parse(token, inner.max_token_len)?;
         // The unverified `iss` only chooses whose keys to try; everything is verified below.
@@ -660,16 +660,16 @@ impl JwtVerifier {
             return Err(invalid("expired"));
         }
         // RFC 7519 §4.1.5: not before.
-        if let Some(nbf) = numeric_date(c, "nbf", "malformed_nbf")? {
-            if now_s.saturating_add(leeway) < nbf {
-                return Err(invalid("not_yet_valid"));
-            }
+        if let Some(nbf) = numeric_date(c, "nbf", "malformed_nbf")?
+            && now_s.saturating_add(leeway) < nbf
+        {
+            return Err(invalid("not_yet_valid"));
         }
         // RFC 7519 §4.1.6: a token issued in the future is refused.
-        if let Some(iat) = numeric_date(c, "iat", "malformed_iat")? {
-            if iat > now_s.saturating_add(leeway) {
-                return Err(invalid("issued_in_future"));
-            }
+        if let Some(iat) = numeric_date(c, "iat", "malformed_iat")?
+            && iat > now_s.saturating_add(leeway)
+        {
+            return Err(invalid("issued_in_future"));
         }
         // RFC 7519 §4.1.3: `aud` is a string or an array of strings.
         let aud: Option<Vec<&str>> = match c.get("aud") {
@@ -712,22 +712,22 @@ impl JwtVerifier {
         if let Some(id) = jti.or(parsed.kid.as_deref()) {
             b = b.credential_id(id);
         }
-        if let Some(name) = &inner.tenant_claim {
-            if let Some(t) = optional_string(c, name, "malformed_tenant")? {
-                b = b.tenant(t);
-            }
+        if let Some(name) = &inner.tenant_claim
+            && let Some(t) = optional_string(c, name, "malformed_tenant")?
+        {
+            b = b.tenant(t);
         }
-        if let Some(name) = &inner.plan_claim {
-            if let Some(p) = optional_string(c, name, "malformed_plan")? {
-                b = b.plan(p);
-            }
+        if let Some(name) = &inner.plan_claim
+            && let Some(p) = optional_string(c, name, "malformed_plan")?
+        {
+            b = b.plan(p);
         }
-        if let Some(name) = &inner.roles_claim {
-            if let Some(v) = c.get(name) {
-                let roles = string_array(v).ok_or_else(|| invalid("malformed_roles"))?;
-                let roles: Vec<String> = roles.into_iter().map(str::to_owned).collect();
-                b = b.attribute(Roles(roles.into()));
-            }
+        if let Some(name) = &inner.roles_claim
+            && let Some(v) = c.get(name)
+        {
+            let roles = string_array(v).ok_or_else(|| invalid("malformed_roles"))?;
+            let roles: Vec<String> = roles.into_iter().map(str::to_owned).collect();
+            b = b.attribute(Roles(roles.into()));
         }
         let jti = jti.map(str::to_owned);
         let principal = b.attribute(JwtClaims::new(c.clone())).build();

@@ -136,15 +136,15 @@ impl IntrospectionVerifier {
         if a.nbf.is_some_and(|nbf| nbf > now) {
             return Err(AuthError::invalid_credentials("not_yet_valid"));
         }
-        if let Some(want) = &self.inner.audience {
-            if !a.aud.as_ref().is_some_and(|aud| aud.contains(want)) {
-                return Err(AuthError::invalid_credentials("wrong_audience"));
-            }
+        if let Some(want) = &self.inner.audience
+            && !a.aud.as_ref().is_some_and(|aud| aud.contains(want))
+        {
+            return Err(AuthError::invalid_credentials("wrong_audience"));
         }
-        if let Some(want) = &self.inner.issuer {
-            if a.iss.as_deref() != Some(want.as_str()) {
-                return Err(AuthError::invalid_credentials("wrong_issuer"));
-            }
+        if let Some(want) = &self.inner.issuer
+            && a.iss.as_deref() != Some(want.as_str())
+        {
+            return Err(AuthError::invalid_credentials("wrong_issuer"));
         }
         // Scopes were validated before caching; a parse failure here means a tampered store.
         let scopes = ScopeSet::parse(a.scope.as_deref().unwrap_or(""))

@@ -461,10 +461,10 @@ fn set_ratelimit_headers(h: &mut HeaderMap, d: &Decision) {
     h.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit()));
     h.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining()));
     h.insert(RATELIMIT_RESET, HeaderValue::from(ceil_secs(d.reset())));
-    if let Some(after) = d.retry_after() {
-        if !h.contains_key(RETRY_AFTER) {
-            h.insert(RETRY_AFTER, HeaderValue::from(ceil_secs(after).max(1)));
-        }
+    if let Some(after) = d.retry_after()
+        && !h.contains_key(RETRY_AFTER)
+    {
+        h.insert(RETRY_AFTER, HeaderValue::from(ceil_secs(after).max(1)));
     }
 }
 
@@ -559,12 +559,12 @@ where
             // The handler answered: this request counts.
             let class = StatusClass::of(res.status());
             metric::usage(&route, class, &policy);
-            if let (Some(meter), Some(p)) = (&shared.meter, &principal) {
-                if let Err(e) = meter.record(p.subject(), &route, class).await {
-                    // The handler already ran; replacing its answer would not undo it.
-                    tracing::warn!(error = %e, "usage meter failed");
-                    metric::usage_error();
-                }
+            if let (Some(meter), Some(p)) = (&shared.meter, &principal)
+                && let Err(e) = meter.record(p.subject(), &route, class).await
+            {
+                // The handler already ran; replacing its answer would not undo it.
+                tracing::warn!(error = %e, "usage meter failed");
+                metric::usage_error();
             }
             Ok(res)
         })

@@ -361,7 +361,7 @@ pub(crate) fn ttl_ms_until(until: SystemTime, now: SystemTime) -> Option<u64> {
 pub(crate) fn ttl_ms(d: Duration) -> u64 {
     let ms = d
         .as_millis()
-        .saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0));
+        .saturating_add(u128::from(!d.subsec_nanos().is_multiple_of(1_000_000)));
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
 }
 

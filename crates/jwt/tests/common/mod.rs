@@ -197,10 +197,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
         };
         event.record(&mut f);
         self.log.lock().unwrap().push(f.all);
-        if event.metadata().target() == apiauth_core::audit::TARGET {
-            if let Some(r) = f.reason {
-                self.reasons.lock().unwrap().push(r);
-            }
+        if event.metadata().target() == apiauth_core::audit::TARGET
+            && let Some(r) = f.reason
+        {
+            self.reasons.lock().unwrap().push(r);
         }
     }
 }
