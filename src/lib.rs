@@ -1,8 +1,38 @@
 //! # apiauth
 //!
-//! API authentication for axum and Tower, one layer per method, with extractors for scopes.
-//! This facade re-exports the core and, behind one feature each, every method crate.
-//! See the README for the feature table and examples.
+//! API authentication for axum and Tower: one layer per method, extractors for scopes,
+//! per-identity quotas, and a Redis backend so many instances act as one.
+//!
+//! This facade re-exports [`apiauth_core`] at its root and each method crate under a module,
+//! one cargo feature each (all on by default; trim with `default-features = false`):
+//!
+//! | feature | module | what |
+//! |---|---|---|
+//! | `api-key` | [`api_key`] | prefixed, checksummed API keys, SHA-256 at rest |
+//! | `basic` | [`basic`] | HTTP Basic (RFC 7617) over argon2id |
+//! | `bearer` | [`bearer`] | RFC 6750 transport, `TokenVerifier`, opaque tokens |
+//! | `jwt` | [`jwt`] | JWT verification: static keys, JWKS, OIDC discovery |
+//! | `oauth2` | [`oauth2`] | RFC 7662 introspection and a client-credentials authorization server |
+//! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
+//! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
+//! | `redis` | [`redis`] | Redis implementations of every store |
 #![forbid(unsafe_code)]
 
 pub use apiauth_core::*;
+
+#[cfg(feature = "api-key")]
+pub use apiauth_api_key as api_key;
+#[cfg(feature = "basic")]
+pub use apiauth_basic as basic;
+#[cfg(feature = "bearer")]
+pub use apiauth_bearer as bearer;
+#[cfg(feature = "hmac")]
+pub use apiauth_hmac as hmac;
+#[cfg(feature = "jwt")]
+pub use apiauth_jwt as jwt;
+#[cfg(feature = "oauth2")]
+pub use apiauth_oauth2 as oauth2;
+#[cfg(feature = "quota")]
+pub use apiauth_quota as quota;
+#[cfg(feature = "redis")]
+pub use apiauth_redis as redis;

@@ -1,0 +1,533 @@
+//! Composition: stores, demo tenant, method layers, routes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use apiauth::api_key::{ApiKeyAuthenticator, ApiKeyRecord, ApiKeys, KeyFilter, NewKey};
+use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, PasswordHasher};
+use apiauth::bearer::Bearer;
+use apiauth::hmac::{
+    Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore,
+    WebhookProfile, WebhookVerifier,
+};
+use apiauth::jwt::{Issuer, JwtKey, JwtVerifier};
+use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
+use apiauth::quota::{QuotaLayer, QuotaPolicy, own_usage};
+use apiauth::redis::{RedisBackend, Stores};
+use apiauth::{Auth, AuthLayer, ScopeSet, Scoped, audit, scope};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower_http::trace::TraceLayer;
+
+use crate::cli::Args;
+use crate::data;
+use crate::openapi;
+use crate::transport::{self, TransportPolicy};
+
+scope!(pub CompaniesRead = "companies:read");
+scope!(pub ContactsRead = "contacts:read");
+scope!(pub EnrichWrite = "enrich:write");
+scope!(pub Admin = "admin");
+
+const DATA_SCOPES: &str = "companies:read contacts:read enrich:write";
+const TENANT: &str = "acme";
+
+pub struct Built {
+    pub router: Router,
+    pub credentials: Value,
+    api_keys: Arc<ApiKeyAuthenticator>,
+}
+
+impl Built {
+    /// Writes what must not be lost at exit (queued last-used times).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.api_keys.flush_last_used().await {
+            tracing::warn!("could not flush API key last-used times: {e}");
+        }
+    }
+}
+
+/// Secrets of the demo tenant, all derived from one seed so that instances sharing Redis and
+/// the same `--demo-seed` agree on them.
+struct Seed(Vec<u8>);
+
+impl Seed {
+    fn new(seed: Option<&str>) -> Self {
+        match seed {
+            Some(s) => Self(s.as_bytes().to_vec()),
+            None => {
+                let mut b = [0u8; 32];
+                getrandom::fill(&mut b).expect("OS randomness");
+                Self(b.to_vec())
+            }
+        }
+    }
+
+    fn bytes(&self, label: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"apiauth-saas-demo\0");
+        h.update(&self.0);
+        h.update([0]);
+        h.update(label.as_bytes());
+        h.finalize().into()
+    }
+
+    /// A base62 string of `len` characters derived from `label`.
+    fn text(&self, label: &str, len: usize) -> String {
+        const A: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut out = String::with_capacity(len);
+        let mut round = 0u32;
+        while out.len() < len {
+            for b in self.bytes(&format!("{label}#{round}")) {
+                if b < 248 && out.len() < len {
+                    out.push(A[usize::from(b % 62)] as char);
+                }
+            }
+            round += 1;
+        }
+        out
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    keys: ApiKeys,
+    grace: Duration,
+    metrics: Option<PrometheusHandle>,
+}
+
+pub async fn build(
+    args: &Args,
+    base_url: &str,
+    policy: TransportPolicy,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<Built> {
+    let seed = Seed::new(args.demo_seed.as_deref());
+    let stores = match &args.redis_url {
+        Some(url) => {
+            let backend = RedisBackend::builder(url.clone())
+                .namespace("apiauth-saas")
+                .build()
+                .context("Redis configuration")?;
+            backend
+                .ping()
+                .await
+                .context("Redis is not reachable at --redis-url")?;
+            backend.stores()
+        }
+        None => Stores::in_memory(),
+    };
+
+    // --- API keys: the demo tenant's pro and free keys.
+    let keys = ApiKeys::new(stores.api_keys.clone()).prefix("sk_test_")?;
+    let mut key_creds = serde_json::Map::new();
+    for (plan, scopes) in [("pro", DATA_SCOPES), ("free", "companies:read")] {
+        let generated = keys
+            .format()
+            .derive_from_seed(&seed.bytes(&format!("api-key-{plan}")));
+        let record = ApiKeyRecord {
+            id: generated.id.clone().into(),
+            hash: generated.hash,
+            owner: format!("{TENANT}-{plan}").into(),
+            tenant: Some(TENANT.into()),
+            scopes: ScopeSet::parse(scopes)?,
+            plan: Some(plan.into()),
+            created_at: SystemTime::now(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            rotated_to: None,
+            rotated_from: None,
+            grace_until: None,
+        };
+        // false: another instance with the same seed stored it already.
+        keys.store().insert(record).await?;
+        key_creds.insert(
+            plan.to_owned(),
+            json!({ "id": generated.id, "key": generated.token.expose_secret(), "scopes": scopes }),
+        );
+    }
+    let api_key_auth = Arc::new(keys.auth().realm("saas").build()?);
+
+    // --- HTTP Basic: the admin user.
+    let admin_password = seed.text("admin-password", 24);
+    let hasher = PasswordHasher::default();
+    let users = MemoryCredentialStore::new();
+    users.insert(
+        "admin",
+        CredentialRecord::new("admin", hasher.hash(&admin_password))
+            .tenant(TENANT)
+            .scopes(ScopeSet::parse("admin")?),
+    );
+    let basic = BasicAuth::builder(users)
+        .realm("saas-admin")
+        .password_hasher(hasher.clone())
+        .layer()?;
+
+    // --- OAuth 2.0: the authorization server and the demo client.
+    let client_id = "acme-crm-sync";
+    let client_secret = format!("ocs_{}", seed.text("oauth-client-secret", 40));
+    let client = RegisteredClient::new(
+        client_id,
+        hasher.hash(&client_secret),
+        ScopeSet::parse(DATA_SCOPES)?,
+    );
+    let clients: Arc<dyn apiauth::oauth2::ClientRegistry> = match &args.redis_url {
+        Some(url) => {
+            let registry = RedisBackend::builder(url.clone())
+                .namespace("apiauth-saas")
+                .build()?
+                .client_registry();
+            registry.insert(&client).await?;
+            Arc::new(registry)
+        }
+        None => {
+            let registry = apiauth::oauth2::MemoryClientRegistry::with_hasher(hasher.clone());
+            registry.insert(client);
+            Arc::new(registry)
+        }
+    };
+    let mut auth_server = AuthorizationServer::builder(base_url)
+        .audience(format!("{base_url}/v1"))
+        .clients(clients)
+        .revocation_list(stores.revocations.clone())
+        .password_hasher(hasher.clone())
+        // The resource server below takes the keys in-process; see ARCHITECTURE.md.
+        .key_rotation(KeyRotation::manual());
+    if !policy.tls {
+        auth_server = auth_server.dangerous_allow_http_issuer();
+    }
+    let auth_server = auth_server.build()?;
+
+    // --- JWT: this process verifies its own access tokens with the published keys.
+    let mut issuer = Issuer::new(auth_server.issuer())
+        .audience(auth_server.audience())
+        .require_at_jwt();
+    for jwk in &auth_server.jwks()?.keys {
+        issuer = issuer.key(JwtKey::jwk(&serde_json::to_string(jwk)?)?);
+    }
+    let jwt = JwtVerifier::builder()
+        .issuer(issuer)
+        .revocation_list(stores.revocations.clone())
+        .cache(10_000, Duration::from_secs(60))
+        .build()
+        .await?;
+    let bearer = Bearer::new(jwt).realm("saas").layer();
+
+    // --- HMAC: the partner key for RFC 9421 signatures, and the billing webhook secret.
+    let hmac_secret = seed.bytes("hmac-partner-secret");
+    let hmac_keys = Arc::new(MemoryHmacKeyStore::new());
+    hmac_keys.insert(
+        "acme-partner-1",
+        HmacKey::new(format!("{TENANT}-partner"))
+            .tenant(TENANT)
+            .scopes(ScopeSet::parse(DATA_SCOPES)?)
+            .secret(HmacSecret::new(hmac_secret)?),
+    );
+    let scheme = if policy.tls { "https" } else { "http" };
+    let signatures = HttpSignatureVerifier::builder(hmac_keys.clone())
+        .replay_store(stores.replay.clone())
+        .scheme(scheme)
+        .realm("saas")
+        .build()?;
+    // The CRM webhook: a nonce (the default) and a covered content-digest, always.
+    let crm_signatures = HttpSignatureVerifier::builder(hmac_keys)
+        .replay_store(stores.replay.clone())
+        .policy(CoveragePolicy::recommended().require(Component::field("content-digest")?))
+        .scheme(scheme)
+        .realm("saas-webhooks")
+        .build()?;
+    let webhook_secret = format!("whsec_{}", seed.text("webhook-secret", 40));
+    let billing = WebhookVerifier::builder(WebhookProfile::timestamped(), "billing-provider")
+        .secret(HmacSecret::new(webhook_secret.as_bytes())?)
+        .tolerance(Duration::from_secs(300))
+        .replay_store(stores.replay.clone())
+        .tenant(TENANT)
+        .build()?;
+
+    // --- Quotas and usage.
+    let mut quota = QuotaLayer::builder()
+        .plan("free", QuotaPolicy::per_minute(20).burst(20))
+        .plan("pro", QuotaPolicy::per_second(100).burst(200))
+        .default_plan(QuotaPolicy::per_second(50).burst(100))
+        .anonymous(QuotaPolicy::per_second(5).burst(20))
+        .limiter(stores.rate_limiter.clone())
+        .usage_meter(stores.usage.clone());
+    for (plan, burst, per_second) in &args.quotas {
+        let period = Duration::from_secs_f64(1.0 / per_second);
+        quota = quota.plan(plan.clone(), QuotaPolicy::with_period(period).burst(*burst));
+    }
+    let quota = quota.build()?;
+
+    // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota.
+    let api_key_layer = AuthLayer::new(ApiKeyAuthRef(api_key_auth.clone()));
+    let data = Router::new()
+        .route("/v1/companies/{domain}", get(company))
+        .route("/v1/contacts/search", post(contacts))
+        .route("/v1/enrichments", post(enrich))
+        .route("/v1/usage", get(own_usage))
+        .layer(quota)
+        .layer(AuthLayer::new(signatures))
+        .layer(api_key_layer)
+        .layer(bearer.clone());
+
+    let webhooks = Router::new()
+        .route(
+            "/v1/webhooks/crm",
+            post(crm_webhook).layer(AuthLayer::new(crm_signatures)),
+        )
+        .route(
+            "/v1/webhooks/billing",
+            post(billing_webhook).layer(AuthLayer::new(billing)),
+        );
+
+    let admin = Router::new()
+        .route("/admin/api-keys", post(create_key).get(list_keys))
+        .route("/admin/api-keys/{id}", delete(revoke_key))
+        .route("/admin/api-keys/{id}/rotate", post(rotate_key))
+        .route("/metrics", get(prometheus))
+        .with_state(AdminState {
+            keys: keys.clone(),
+            grace: Duration::from_secs(args.rotation_grace),
+            metrics,
+        })
+        .layer(basic)
+        .layer(bearer);
+
+    let openapi_doc = Arc::new(openapi::document(base_url));
+    let public = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi_doc.clone();
+                async move { Json((*doc).clone()) }
+            }),
+        );
+
+    let router = Router::new()
+        .merge(data)
+        .merge(webhooks)
+        .merge(admin)
+        .merge(auth_server.router())
+        .merge(public)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            transport::enforce(policy, req, next)
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(audit::sensitive_headers_layer());
+
+    let credentials = json!({
+        "base_url": base_url,
+        "tenant": TENANT,
+        "api_keys": key_creds,
+        "admin": { "username": "admin", "password": admin_password, "scopes": "admin" },
+        "oauth_client": {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scopes": DATA_SCOPES,
+            "token_endpoint": auth_server.token_endpoint(),
+        },
+        "hmac": {
+            "key_id": "acme-partner-1",
+            "secret_base64": base64::engine::general_purpose::STANDARD.encode(hmac_secret),
+            "scopes": DATA_SCOPES,
+        },
+        "webhook_secret": webhook_secret,
+    });
+    Ok(Built {
+        router,
+        credentials,
+        api_keys: api_key_auth,
+    })
+}
+
+/// The API key authenticator shared between the layer and shutdown (which flushes its
+/// last-used times).
+struct ApiKeyAuthRef(Arc<ApiKeyAuthenticator>);
+
+impl apiauth::Authenticator for ApiKeyAuthRef {
+    type Credential = apiauth::api_key::PresentedKey;
+    fn method(&self) -> apiauth::AuthMethod {
+        self.0.method()
+    }
+    fn challenge(&self) -> apiauth::Challenge {
+        self.0.challenge()
+    }
+    fn extract(
+        &self,
+        req: &axum::http::Request<axum::body::Body>,
+    ) -> Result<Option<Self::Credential>, apiauth::AuthError> {
+        self.0.extract(req)
+    }
+    async fn verify(
+        &self,
+        c: Self::Credential,
+        req: &mut axum::http::Request<axum::body::Body>,
+    ) -> Result<apiauth::Principal, apiauth::AuthError> {
+        self.0.verify(c, req).await
+    }
+}
+
+async fn company(_: Scoped<CompaniesRead>, domain: Path<String>) -> impl IntoResponse {
+    data::get_company(domain).await
+}
+
+async fn contacts(_: Scoped<ContactsRead>, q: Json<data::ContactSearch>) -> impl IntoResponse {
+    data::search_contacts(q).await
+}
+
+async fn enrich(_: Scoped<EnrichWrite>, q: Json<data::EnrichmentRequest>) -> impl IntoResponse {
+    data::create_enrichment(q).await
+}
+
+fn received(Auth(p): Auth, body: &Bytes) -> Response {
+    let id: String = Sha256::digest(body)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "received": true, "from": p.subject(), "id": format!("evt_{id}") })),
+    )
+        .into_response()
+}
+
+async fn crm_webhook(auth: Auth, body: Bytes) -> Response {
+    received(auth, &body)
+}
+
+async fn billing_webhook(auth: Auth, body: Bytes) -> Response {
+    received(auth, &body)
+}
+
+#[derive(Deserialize)]
+struct CreateKey {
+    owner: String,
+    #[serde(default)]
+    scopes: Option<ScopeSet>,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+fn admin_error(e: apiauth::api_key::ApiKeyError) -> Response {
+    use apiauth::api_key::ApiKeyError as E;
+    let (status, detail) = match &e {
+        E::NotFound => (StatusCode::NOT_FOUND, "No such key."),
+        E::Store(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The key store is unavailable; retry later.",
+        ),
+        _ => (StatusCode::CONFLICT, "The key cannot be changed that way."),
+    };
+    let body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn create_key(
+    Scoped(p, ..): Scoped<Admin>,
+    State(s): State<AdminState>,
+    Json(req): Json<CreateKey>,
+) -> Response {
+    let mut spec = NewKey::new(req.owner).tenant(p.tenant().unwrap_or(TENANT).to_owned());
+    if let Some(scopes) = req.scopes {
+        spec = spec.scopes(scopes);
+    }
+    if let Some(plan) = req.plan {
+        spec = spec.plan(plan);
+    }
+    if let Some(secs) = req.expires_in {
+        spec = spec.expires_in(Duration::from_secs(secs));
+    }
+    match s.keys.create(spec).await {
+        Ok(created) => no_store(
+            (
+                StatusCode::CREATED,
+                Json(json!({ "key": created.key.expose_secret(), "summary": created.summary })),
+            )
+                .into_response(),
+        ),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn list_keys(Scoped(p, ..): Scoped<Admin>, State(s): State<AdminState>) -> Response {
+    let filter = KeyFilter::all().tenant(p.tenant().unwrap_or(TENANT).to_owned());
+    match s.keys.list(&filter).await {
+        Ok(keys) => Json(json!({ "keys": keys })).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn revoke_key(
+    _: Scoped<Admin>,
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.keys.revoke(&id).await {
+        Ok(summary) => Json(json!({ "revoked": summary })).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn rotate_key(
+    _: Scoped<Admin>,
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.keys.rotate(&id, s.grace).await {
+        Ok(created) => no_store(
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "key": created.key.expose_secret(),
+                    "summary": created.summary,
+                    "previous_key_valid_for_seconds": s.grace.as_secs(),
+                })),
+            )
+                .into_response(),
+        ),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn prometheus(_: Scoped<Admin>, State(s): State<AdminState>) -> Response {
+    match s.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}

@@ -1,0 +1,119 @@
+//! HTTPS: TLS serving, a self-signed development certificate, HSTS, and refusing credentials
+//! over plain HTTP.
+
+use std::path::Path;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// How the example learns whether a request arrived over HTTPS.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportPolicy {
+    /// This process terminates TLS itself.
+    pub tls: bool,
+    /// Believe `X-Forwarded-Proto` / `Forwarded: proto=` from the proxy in front.
+    pub trust_forwarded: bool,
+    /// Refuse plain-HTTP requests that carry credentials.
+    pub require_https: bool,
+}
+
+impl TransportPolicy {
+    fn is_https(&self, req: &Request) -> bool {
+        if self.tls {
+            return true;
+        }
+        if !self.trust_forwarded {
+            return false;
+        }
+        let h = req.headers();
+        if let Some(p) = h.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+            // The proxy nearest to us appends last.
+            return p
+                .rsplit(',')
+                .next()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        }
+        if let Some(f) = h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+            // RFC 7239: the last element was added by the nearest proxy.
+            if let Some(last) = f.rsplit(',').next() {
+                return last.split(';').any(|pair| {
+                    pair.trim().split_once('=').is_some_and(|(k, v)| {
+                        k.eq_ignore_ascii_case("proto")
+                            && v.trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+                });
+            }
+        }
+        false
+    }
+}
+
+const CREDENTIAL_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "signature",
+    "signature-input",
+    "webhook-signature",
+];
+
+/// Middleware: HSTS on HTTPS responses; with `require_https`, 400 for plain-HTTP requests that
+/// carry credentials (the credential has leaked already, but it is not honoured).
+pub async fn enforce(policy: TransportPolicy, req: Request, next: Next) -> Response {
+    let https = policy.is_https(&req);
+    if policy.require_https
+        && !https
+        && CREDENTIAL_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h))
+    {
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": "Credentials must be sent over HTTPS.",
+            "error": "invalid_request",
+        });
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    let mut res = next.run(req).await;
+    if https {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    res
+}
+
+/// Loads a rustls server configuration from PEM files, or makes a self-signed one for
+/// `localhost` when `dev` is set.
+pub async fn rustls_config(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    dev: bool,
+) -> anyhow::Result<Option<axum_server::tls_rustls::RustlsConfig>> {
+    use axum_server::tls_rustls::RustlsConfig;
+    if dev {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])?;
+        let config = RustlsConfig::from_pem(
+            cert.cert.pem().into_bytes(),
+            cert.signing_key.serialize_pem().into_bytes(),
+        )
+        .await?;
+        return Ok(Some(config));
+    }
+    match (cert, key) {
+        (Some(c), Some(k)) => Ok(Some(RustlsConfig::from_pem_file(c, k).await?)),
+        _ => Ok(None),
+    }
+}
