@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs tests/interop/interop.py (authlib, PyJWT, http-message-signatures) against the example.
+# Needs python3 with venv and network access to PyPI for the first install.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv="${INTEROP_VENV:-target/interop-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/interop/requirements.txt
+cargo build -q --example saas
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RUST_LOG=warn target/debug/examples/saas --addr "127.0.0.1:$port" --credentials-out "$tmp/creds.json" \
+  >"$tmp/saas.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 200); do
+  if [ -s "$tmp/creds.json" ] && "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+       "http://127.0.0.1:$port/healthz" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+"$venv/bin/python" tests/interop/interop.py "$tmp/creds.json"
