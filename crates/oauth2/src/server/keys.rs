@@ -72,7 +72,23 @@ impl SigningKey {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .map_err(|_| ConfigError::Key("P-256 key generation failed".into()))?;
-        let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
+        Self::from_pkcs8(pkcs8.as_ref(), now)
+    }
+
+    /// A configured P-256 private key, PKCS#8 or RFC 5915 DER; checked by aws-lc.
+    fn from_der(der: &[u8], now: SystemTime) -> Result<Self, ConfigError> {
+        let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map_err(|_| {
+                ConfigError::Key("signing key is not a P-256 private key in DER".into())
+            })?;
+        let pkcs8 = pair
+            .to_pkcs8v1()
+            .map_err(|_| ConfigError::Key("signing key could not be re-encoded".into()))?;
+        Self::from_pkcs8(pkcs8.as_ref(), now)
+    }
+
+    fn from_pkcs8(pkcs8: &[u8], now: SystemTime) -> Result<Self, ConfigError> {
+        let encoding = EncodingKey::from_ec_der(pkcs8);
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
             .map_err(|e| ConfigError::Key(e.to_string()))?;
         // RFC 7638 thumbprint as `kid`: stable, unique per key, reveals nothing private.
@@ -105,8 +121,16 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(rotation: KeyRotation, clock: SharedClock) -> Result<Self, ConfigError> {
-        let current = Arc::new(SigningKey::generate(clock.now())?);
+    /// A ring starting with `configured` (DER) or, without one, a freshly generated key.
+    pub(crate) fn new(
+        rotation: KeyRotation,
+        clock: SharedClock,
+        configured: Option<&[u8]>,
+    ) -> Result<Self, ConfigError> {
+        let current = Arc::new(match configured {
+            Some(der) => SigningKey::from_der(der, clock.now())?,
+            None => SigningKey::generate(clock.now())?,
+        });
         Ok(Self {
             ring: RwLock::new(Ring {
                 current,

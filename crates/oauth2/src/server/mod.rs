@@ -82,6 +82,7 @@ impl AuthorizationServer {
             max_secret_checks: None,
             secret_check_wait: Duration::from_secs(5),
             allow_http: false,
+            signing_key: None,
         }
     }
 
@@ -201,6 +202,8 @@ pub struct AuthorizationServerBuilder {
     max_secret_checks: Option<usize>,
     secret_check_wait: Duration,
     allow_http: bool,
+    // Private key material: never in `Debug`.
+    signing_key: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for AuthorizationServerBuilder {
@@ -235,6 +238,16 @@ impl AuthorizationServerBuilder {
     /// with JWT verifiers so that revocation takes effect there.
     pub fn revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
         self.revoked = Some(list);
+        self
+    }
+
+    /// Signs with this P-256 private key (PKCS#8 or RFC 5915 DER) instead of one generated at
+    /// start. Instances behind one load balancer that are given the same key accept each
+    /// other's tokens and publish the same JWKS. A configured key is not rotated
+    /// automatically (that would give each instance its own): combine it with
+    /// [`KeyRotation::manual`], and roll keys by deploying a new one.
+    pub fn signing_key_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.signing_key = Some(der.into());
         self
     }
 
@@ -342,7 +355,12 @@ impl AuthorizationServerBuilder {
             .unwrap_or_else(|| Arc::new(MemoryRevocationList::with_clock(clock.clone())));
         let hasher = self.hasher.unwrap_or_default();
         let dummy_hash = hasher.hash("apiauth-oauth2 dummy client secret");
-        let keys = Keys::new(self.rotation, clock.clone())?;
+        if self.signing_key.is_some() && self.rotation.interval().is_some() {
+            return Err(ConfigError::Invalid(
+                "a configured signing key needs KeyRotation::manual()",
+            ));
+        }
+        let keys = Keys::new(self.rotation, clock.clone(), self.signing_key.as_deref())?;
         let max_checks = self.max_secret_checks.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
         });
