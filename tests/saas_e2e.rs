@@ -1,5 +1,8 @@
 //! The example SaaS API as a user runs it: a separate process on a free loopback port, its
 //! credentials file, and every route walked with every method over real HTTP.
+//!
+//! `cargo test --workspace` builds the example first; with a `--test` filter, run
+//! `cargo build --example saas` before, or the tests drive a stale binary.
 
 mod support;
 
@@ -822,6 +825,9 @@ async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
         redis.url.as_str(),
         "--demo-seed",
         "shared-demo",
+        // Behind one load balancer: one public URL, one Redis, one seed.
+        "--public-url",
+        "http://api.example.test",
     ];
     let a = Saas::start(&args).await;
     let b = Saas::start(&args).await;
@@ -878,6 +884,7 @@ async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
     // A's Host, so the signature base is the same and only the shared nonce store can refuse it.
     let signer = signer(&a);
     let a_authority = a.base.trim_start_matches("http://").to_owned();
+    assert_eq!(cred(&a, &["base_url"]), "http://api.example.test");
     let to_b_as_a = |req: &http::Request<Vec<u8>>| {
         let mut r = req.clone();
         *r.uri_mut() = b.url("/v1/companies/x.com").parse().unwrap();
@@ -913,6 +920,41 @@ async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
         b.http.execute(to_b_as_a(&req)).await.unwrap().status(),
         401,
         "replayed nonce"
+    );
+    // An access token issued by A is accepted by B (one signing key per seed); revoked on A,
+    // it is refused on B.
+    let t = token(&a, "companies:read").await;
+    assert_eq!(
+        b.http
+            .get(b.url("/v1/companies/x.com"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = a
+        .http
+        .post(a.url("/oauth/revoke"))
+        .basic_auth(
+            cred(&a, &["oauth_client", "client_id"]),
+            Some(cred(&a, &["oauth_client", "client_secret"])),
+        )
+        .form(&[("token", t.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        b.http
+            .get(b.url("/v1/companies/x.com"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
     );
     // One quota across both: the free key's 20-request burst is shared.
     let free = cred(&a, &["api_keys", "free", "key"]);

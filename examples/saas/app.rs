@@ -73,6 +73,30 @@ impl Seed {
         }
     }
 
+    /// A P-256 private key (RFC 5915 DER) derived from the seed, so that every instance
+    /// started with the same seed signs and verifies access tokens with the same key.
+    fn p256_key(&self) -> Vec<u8> {
+        for round in 0u32.. {
+            let d = self.bytes(&format!("oauth-signing-key#{round}"));
+            // ECPrivateKey { version 1, privateKey OCTET STRING, parameters [0] prime256v1 }
+            let mut der = vec![0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
+            der.extend_from_slice(&d);
+            der.extend_from_slice(&[
+                0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+            ]);
+            // A scalar of zero or past the group order (odds about 2^-32) is refused: next.
+            if aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &der,
+            )
+            .is_ok()
+            {
+                return der;
+            }
+        }
+        unreachable!("a valid scalar is found within a few rounds")
+    }
+
     fn bytes(&self, label: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"apiauth-saas-demo\0");
@@ -202,7 +226,9 @@ pub async fn build(
         .clients(clients)
         .revocation_list(stores.revocations.clone())
         .password_hasher(hasher.clone())
-        // The resource server below takes the keys in-process; see ARCHITECTURE.md.
+        // One signing key per demo seed: instances sharing Redis and the seed accept each
+        // other's tokens. A configured key is rolled by deploying a new one (manual rotation).
+        .signing_key_der(seed.p256_key())
         .key_rotation(KeyRotation::manual());
     if !policy.tls {
         auth_server = auth_server.dangerous_allow_http_issuer();

@@ -13,6 +13,12 @@ pub struct Args {
     #[arg(long, env = "SAAS_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// The URL clients use, when it is not the listening address (behind a load balancer or
+    /// proxy). It names the OAuth issuer and audience, so instances behind one URL accept
+    /// each other's tokens.
+    #[arg(long, env = "SAAS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Keep all shared state in Redis (several instances then act as one).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,

@@ -91,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         local.ip().to_string()
     };
-    let base_url = format!("{scheme}://{host}:{}", local.port());
+    let base_url = match &args.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("{scheme}://{host}:{}", local.port()),
+    };
 
     let policy = TransportPolicy {
         tls: tls.is_some(),

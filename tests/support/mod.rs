@@ -141,7 +141,13 @@ impl Saas {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let base = creds["base_url"].as_str().unwrap().to_owned();
+        // The listening address, whatever public URL the credentials name.
+        let scheme = if creds["base_url"].as_str().unwrap().starts_with("https") {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://localhost:{port}");
         loop {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await
                 && r.status() == 200
