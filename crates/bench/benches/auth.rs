@@ -1,1 +1,183 @@
-fn main() {}
+//! Cost per request of each apiauth method, against the bare handler, the crypto floor and
+//! peer crates, all measured in one run (`cargo bench -p apiauth-bench`).
+//!
+//! Each criterion group holds one method: `bare` (the same request to the unguarded
+//! handler), `layer` (the apiauth stack), `floor` (the primitive the method cannot avoid) and
+//! `peer_*`. Ratios are taken within a group, so machine drift between groups does not
+//! enter them. `bench-report` turns the results into the table in docs/BENCHMARKS.md.
+
+#[path = "common/peers.rs"]
+mod peers;
+
+use std::time::Duration;
+
+use apiauth_bench::{
+    Case, HmacFloor, JwtAlg, JwtFloor, Sha256Floor, SignatureFloor, reference_signed_request,
+};
+use axum::Router;
+use axum::body::Body;
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use http::Request;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+/// Fixed batches: signed requests age while a batch waits, and 256 × 10 ms stays far inside
+/// the five-minute `created` window.
+const BATCH: BatchSize = BatchSize::NumIterations(256);
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime")
+}
+
+/// Fails the run (rather than measuring a refusal) unless `router` answers 200.
+fn check(rt: &Runtime, what: &str, router: &Router, req: Request<Body>) {
+    let status = rt
+        .block_on(router.clone().oneshot(req))
+        .map(|r| r.status())
+        .expect("infallible router");
+    assert_eq!(status, 200, "{what} must accept the benchmark request");
+}
+
+fn bench_router(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    id: &str,
+    router: &Router,
+    make: impl Fn() -> Request<Body>,
+) {
+    check(rt, id, router, make());
+    g.bench_function(id, |b| {
+        b.to_async(rt)
+            .iter_batched(&make, |req| router.clone().oneshot(req), BATCH)
+    });
+    // Still accepting after the run: nothing measured was a refusal.
+    check(rt, id, router, make());
+}
+
+/// `bare` and `layer` for a case, with the same requests.
+fn bench_case(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, case: &Case) {
+    let bare = case.unguarded();
+    bench_router(g, rt, "bare", &bare.router, || bare.request());
+    bench_router(g, rt, "layer", &case.router, || case.request());
+}
+
+fn api_key(c: &mut Criterion, rt: &Runtime) {
+    let case = rt.block_on(apiauth_bench::api_key_case()).expect("api key case");
+    let floor = Sha256Floor::new(case.key.as_bytes());
+    let mut g = c.benchmark_group("api_key");
+    bench_case(&mut g, rt, &case.case);
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    g.finish();
+}
+
+fn basic(c: &mut Criterion, rt: &Runtime) {
+    let case = rt.block_on(apiauth_bench::basic()).expect("basic case");
+    let floor = HmacFloor::new(case.credentials.as_bytes());
+    let mut g = c.benchmark_group("basic_cached");
+    bench_case(&mut g, rt, &case.case);
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    g.finish();
+}
+
+fn opaque_bearer(c: &mut Criterion, rt: &Runtime) {
+    let case = rt.block_on(apiauth_bench::opaque_bearer()).expect("opaque case");
+    let floor = Sha256Floor::new(case.key.as_bytes());
+    let mut g = c.benchmark_group("bearer_opaque");
+    bench_case(&mut g, rt, &case.case);
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    g.finish();
+}
+
+fn jwt(c: &mut Criterion, rt: &Runtime) {
+    for alg in [JwtAlg::Hs256, JwtAlg::Es256, JwtAlg::Rs256] {
+        let plain = rt.block_on(apiauth_bench::jwt(alg, false)).expect("jwt case");
+        let cached = rt.block_on(apiauth_bench::jwt(alg, true)).expect("cached jwt case");
+        let floor = JwtFloor::new(alg, &plain.token).expect("jwt floor");
+        let mut g = c.benchmark_group(format!("jwt_{}", alg.name()));
+        bench_case(&mut g, rt, &plain.case);
+        bench_router(&mut g, rt, "layer_cached", &cached.case.router, || {
+            cached.case.request()
+        });
+        g.bench_function("floor", |b| b.iter(|| floor.run()));
+        let peer = peers::axum_jwt_auth(alg).expect("axum-jwt-auth");
+        bench_router(&mut g, rt, "peer_axum_jwt_auth", &peer, || plain.case.request());
+        if alg != JwtAlg::Hs256 {
+            let peer = rt
+                .block_on(peers::tower_oauth2_resource_server(alg))
+                .expect("tower-oauth2-resource-server");
+            bench_router(&mut g, rt, "peer_tower_oauth2_resource_server", &peer, || {
+                plain.case.request()
+            });
+        }
+        g.finish();
+    }
+}
+
+fn hmac(c: &mut Criterion, rt: &Runtime) {
+    let case = rt.block_on(apiauth_bench::hmac()).expect("hmac case");
+    let secret = case.secret.expose_secret().to_vec();
+    let one = reference_signed_request(&secret, apiauth_core::clock::unix_seconds(
+        apiauth_core::clock::Clock::now(&case.clock),
+    ))
+    .expect("signed request");
+    let floor = SignatureFloor::new(&one, &secret).expect("signature floor");
+    let mut g = c.benchmark_group("hmac_1kib");
+    bench_case(&mut g, rt, &case.case);
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    let peer = peers::httpsig_hyper(&secret).expect("httpsig-hyper");
+    bench_router(&mut g, rt, "peer_httpsig_hyper", &peer, || case.case.request());
+    g.finish();
+}
+
+fn introspection(c: &mut Criterion, rt: &Runtime) {
+    let case = rt
+        .block_on(apiauth_bench::introspection())
+        .expect("introspection case");
+    let floor = Sha256Floor::new(case.token.as_bytes());
+    let mut g = c.benchmark_group("introspection_cached");
+    bench_case(&mut g, rt, &case.case);
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    g.finish();
+}
+
+fn full_stack(c: &mut Criterion, rt: &Runtime) {
+    let stack = rt.block_on(apiauth_bench::full_stack()).expect("full stack");
+    let (key, jwt) = (stack.api_key_case(), stack.jwt_case());
+    let bare = key.unguarded();
+    let mut g = c.benchmark_group("full_stack");
+    bench_router(&mut g, rt, "bare", &bare.router, || bare.request());
+    bench_router(&mut g, rt, "api_key", &key.router, || key.request());
+    bench_router(&mut g, rt, "jwt_es256_cached", &jwt.router, || jwt.request());
+    g.finish();
+}
+
+fn all(c: &mut Criterion) {
+    let rt = runtime();
+    api_key(c, &rt);
+    basic(c, &rt);
+    opaque_bearer(c, &rt);
+    jwt(c, &rt);
+    hmac(c, &rt);
+    introspection(c, &rt);
+    full_stack(c, &rt);
+}
+
+fn config() -> Criterion {
+    // 36 functions × (1 s + 4 s + analysis) keeps the whole run near five minutes on two
+    // shared cores; medians over 60 samples are steady enough for ratios.
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(60)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = all
+}
+criterion_main!(benches);

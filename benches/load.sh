@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Load test of the example API on loopback (issue 11): requests/s and p99 for /healthz and
+# for the guarded route with each method, as ratios to /healthz from the same run.
+#
+#   benches/load.sh                 # 10 s per scenario, 1 wrk thread, 32 connections
+#   DURATION=20 CONNECTIONS=64 benches/load.sh
+#
+# Needs the example (`cargo run --example saas`); installs wrk with apt if it is missing.
+# Sends traffic to 127.0.0.1 only, for a bounded time, and stops the server it started.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+PORT=${PORT:-18080}
+DOMAIN_PATH=/v1/companies/example.com
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WORK=$(mktemp -d)
+SERVER_PID=
+
+cleanup() {
+  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk" >&2
+  (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
+fi
+for tool in curl python3; do command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }; done
+
+cd "$ROOT"
+cargo build --release --example saas -q
+cargo build --release -p apiauth-bench --bin sign-requests -q
+
+CREDS=$WORK/credentials.json
+# Quotas far above what two cores can serve, so the quota layer computes but never refuses.
+"$CARGO_TARGET_DIR/release/examples/saas" --addr "127.0.0.1:$PORT" --credentials-out "$CREDS" \
+  --quota pro=100000000:100000000 --quota free=100000000:100000000 \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  [[ -s $CREDS ]] && curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+[[ -s $CREDS ]] || { echo "example did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$CREDS" "$1"; }
+BASE=$(json base_url)
+PRO_KEY=$(json api_keys.pro.key)
+CLIENT_ID=$(json oauth_client.client_id)
+CLIENT_SECRET=$(json oauth_client.client_secret)
+TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
+  -d scope=companies:read "$BASE/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+# Requests/s, p99 and non-2xx count of one wrk run: "rps p99_ms non2xx".
+run() {
+  local out; out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@")
+  echo "$out" >>"$WORK/wrk.log"
+  local rps p99 bad
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' <<<"$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+  echo "$rps ${p99:-?} ${bad:-0}"
+}
+
+# Enough signed requests that none is sent twice at the rate /healthz reached.
+declare -A RESULT
+RESULT[healthz]=$(run "$BASE/healthz")
+HEALTHZ_RPS=${RESULT[healthz]%% *}
+SIGNED=$(awk -v r="$HEALTHZ_RPS" -v d="$DURATION" 'BEGIN {printf "%d", r * d * 1.3 + 10000}')
+"$CARGO_TARGET_DIR/release/sign-requests" "$CREDS" "$DOMAIN_PATH" "$SIGNED" >"$WORK/signed.tsv"
+
+RESULT[api_key]=$(run -H "X-API-Key: $PRO_KEY" "$BASE$DOMAIN_PATH")
+RESULT[jwt]=$(run -H "Authorization: Bearer $TOKEN" "$BASE$DOMAIN_PATH")
+RESULT[hmac]=$(run -s "$ROOT/benches/signed.lua" "$BASE$DOMAIN_PATH" -- "$WORK/signed.tsv" "$DOMAIN_PATH" "$THREADS")
+
+echo
+echo "Loopback load test: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $(nproc) cores, $(date -u +%F)"
+echo
+echo "| route | requests/s | p99 ms | non-2xx | throughput / healthz |"
+echo "|---|---:|---:|---:|---:|"
+for k in healthz api_key jwt hmac; do
+  read -r rps p99 bad <<<"${RESULT[$k]}"
+  ratio=$(awk -v a="$rps" -v b="$HEALTHZ_RPS" 'BEGIN {printf "%.2f", a / b}')
+  echo "| $k | $rps | $p99 | $bad | $ratio |"
+done
