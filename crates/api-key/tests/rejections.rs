@@ -42,6 +42,9 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
 
     let f = Fixture::new();
     let revoked = f.keys.create(NewKey::new("r")).await.unwrap();
@@ -155,6 +158,9 @@ async fn revoked_key_with_a_wrong_secret_is_audited_as_a_wrong_secret() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
     let f = Fixture::new();
     let created = f.keys.create(NewKey::new("alice")).await.unwrap();
     f.keys.revoke(&created.summary.id).await.unwrap();

@@ -49,6 +49,9 @@ async fn failures_and_lockouts_are_audited_without_the_password() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
 
     let r = app_from(
         BasicAuth::builder(alice())

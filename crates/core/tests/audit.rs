@@ -64,6 +64,9 @@ async fn trace_of_accepted_and_rejected_requests_holds_no_secret() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
 
     let app = Router::new()
         .route(

@@ -14,7 +14,7 @@ use apiauth_hmac::{
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
-use common::{NOW, app, capture_logs, clock, copy, send};
+use common::{NOW, app, clock, copy, send};
 use http::{Request, StatusCode};
 
 const SECRET: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
@@ -444,59 +444,6 @@ async fn malformed_structured_fields_are_400_and_never_panic() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&app, req).await.status, StatusCode::BAD_REQUEST);
-}
-
-#[tokio::test]
-async fn every_mismatch_answers_one_identical_401_and_the_reason_goes_to_the_audit_event() {
-    let (logs, _guard) = capture_logs();
-    let c = clock();
-    let app = app_for(&c);
-    let u = "http://api.example.com/orders";
-    let mut bodies = Vec::new();
-
-    let unknown = Signer::builder("nobody", secret())
-        .clock(Arc::new(c.clone()))
-        .build()
-        .unwrap();
-    bodies.push(send(&app, copy(&signed(&unknown, u, b"{}"))).await);
-    let wrong = Signer::builder("client-1", HmacSecret::new([9u8; 32]).unwrap())
-        .clock(Arc::new(c.clone()))
-        .build()
-        .unwrap();
-    bodies.push(send(&app, copy(&signed(&wrong, u, b"{}"))).await);
-    let mut tampered = signed(&signer(&c), u, b"{\"a\":1}");
-    *tampered.body_mut() = b"{\"a\":2}".to_vec();
-    bodies.push(send(&app, copy(&tampered)).await);
-    let req = signed(&signer(&c), u, b"{}");
-    assert_eq!(send(&app, copy(&req)).await.status, StatusCode::OK);
-    bodies.push(send(&app, copy(&req)).await); // replay
-    let old = signed(&signer(&c), u, b"{}");
-    c.advance(Duration::from_secs(400));
-    bodies.push(send(&app, copy(&old)).await); // stale
-
-    for b in &bodies {
-        assert_eq!(b.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(b.body, bodies[0].body);
-        assert_eq!(
-            b.headers["www-authenticate"],
-            bodies[0].headers["www-authenticate"]
-        );
-    }
-    let text = logs.text();
-    for reason in [
-        "unknown_key",
-        "bad_signature",
-        "content_digest_mismatch",
-        "replayed_nonce",
-        "stale_created",
-    ] {
-        assert!(text.contains(reason), "audit lacks {reason}: {text}");
-    }
-    // No secret in any log line, in any encoding.
-    let s = std::str::from_utf8(&SECRET).unwrap();
-    assert!(!text.contains(s));
-    let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
-    assert!(!text.contains(&hex));
 }
 
 struct DownKeys;

@@ -41,6 +41,9 @@ async fn no_secret_or_token_reaches_a_log_line() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
 
     let a = As::start().await;
     let token = a.token(&a.worker, None).await;

@@ -6,14 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use apiauth_quota::metric::{self, AuthMetricsLayer};
+use apiauth_quota::metric::{self};
 use apiauth_quota::{QuotaLayer, QuotaPolicy};
-use axum::body::Body;
-use http::Request;
 use metrics::{
     Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use tracing_subscriber::layer::SubscriberExt;
 
 use common::{app, as_user, send};
 
@@ -120,37 +117,4 @@ async fn rate_limit_rejections_and_usage_are_exported() {
         "{:?}",
         recorder.names()
     );
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn authentication_outcomes_are_counted_by_method_and_reason() {
-    let recorder = TestRecorder::default();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let subscriber = tracing_subscriber::registry().with(AuthMetricsLayer::new());
-    let _sub = tracing::subscriber::set_default(subscriber);
-
-    let app = app(QuotaLayer::builder().build().unwrap(), Default::default());
-    send(&app, as_user("/items/1", "alice", None)).await;
-    send(&app, as_user("/items/2", "bob", None)).await;
-    send(&app, as_user("/items/1", "mallory", None)).await;
-    // Anonymous: no method ran, so no outcome; the extractor-less route just answers.
-    send(&app, Request::get("/items/1").body(Body::empty()).unwrap()).await;
-
-    assert_eq!(
-        recorder
-            .get(r#"apiauth_auth_outcomes_total{method="demo",outcome="accept",reason="none"}"#),
-        2
-    );
-    assert_eq!(
-        recorder.get(
-            r#"apiauth_auth_outcomes_total{method="demo",outcome="reject",reason="unknown_user"}"#
-        ),
-        1
-    );
-    let outcomes: Vec<String> = recorder
-        .names()
-        .into_iter()
-        .filter(|n| n.starts_with("apiauth_auth_outcomes_total"))
-        .collect();
-    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
 }

@@ -111,5 +111,8 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         .json()
         .finish();
     let guard = tracing::subscriber::set_default(sub);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
     (cap, guard)
 }

@@ -211,6 +211,9 @@ pub async fn send(app: &Router, req: Request<Body>) -> Answer {
     let cap = Capture::default();
     let subscriber = tracing_subscriber::registry().with(cap.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests in this binary run in parallel with their own subscribers; tracing caches each
+    // callsite's interest, so recompute it now that this one is installed.
+    tracing::callsite::rebuild_interest_cache();
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
