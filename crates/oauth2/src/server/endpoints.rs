@@ -45,7 +45,7 @@ pub(crate) async fn token(AxState(state): AxState<Arc<State>>, req: Request<Body
     match issue(&state, req).await {
         Ok(res) => res,
         Err(e) => {
-            tracing::warn!(target: TARGET, outcome = "reject", endpoint = "token", reason = e.reason);
+            tracing::warn!(target: TARGET, outcome = "reject", method = "oauth2_client", endpoint = "token", reason = e.reason);
             fail(&state, e)
         }
     }
@@ -108,6 +108,7 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
     tracing::info!(
         target: TARGET,
         outcome = "issue",
+        method = "oauth2_client",
         endpoint = "token",
         subject = client.client_id(),
         credential_id = claims.jti.as_str(),
@@ -166,7 +167,7 @@ pub(crate) async fn revoke(AxState(state): AxState<Arc<State>>, req: Request<Bod
             res
         }
         Err(e) => {
-            tracing::warn!(target: TARGET, outcome = "reject", endpoint = "revoke", reason = e.reason);
+            tracing::warn!(target: TARGET, outcome = "reject", method = "oauth2_client", endpoint = "revoke", reason = e.reason);
             fail(&state, e)
         }
     }
@@ -201,6 +202,7 @@ async fn revoke_inner(state: &State, req: Request<Body>) -> Result<(), OAuthErro
     tracing::info!(
         target: TARGET,
         outcome = "revoke",
+        method = "oauth2_client",
         endpoint = "revoke",
         subject = client.client_id(),
         credential_id = claims.jti.as_str(),
@@ -220,7 +222,7 @@ pub(crate) async fn introspect(
             res
         }
         Err(e) => {
-            tracing::warn!(target: TARGET, outcome = "reject", endpoint = "introspect", reason = e.reason);
+            tracing::warn!(target: TARGET, outcome = "reject", method = "oauth2_client", endpoint = "introspect", reason = e.reason);
             fail(&state, e)
         }
     }
