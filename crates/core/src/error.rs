@@ -21,6 +21,9 @@ pub enum ErrorKind {
     InvalidCredentials,
     /// Authenticated but lacking a scope: 403 `insufficient_scope` (RFC 6750 §3.1).
     InsufficientScope,
+    /// Authenticated but refused for another reason (claims that do not fit, a tenant
+    /// mismatch): 403 with no RFC 6750 error code.
+    Forbidden,
     /// The body is larger than the layer will buffer to verify it: 413.
     PayloadTooLarge,
     /// Too many requests or too many failed attempts: 429 with `Retry-After`.
@@ -38,7 +41,7 @@ impl ErrorKind {
                 StatusCode::UNAUTHORIZED
             }
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::InsufficientScope | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "The request is malformed.",
             ErrorKind::InvalidCredentials => "The credentials are not valid.",
             ErrorKind::InsufficientScope => "The credentials do not grant the required scope.",
+            ErrorKind::Forbidden => "The credentials do not grant access to this resource.",
             ErrorKind::PayloadTooLarge => "The request body is too large.",
             ErrorKind::TooManyRequests => "Too many requests; retry later.",
             ErrorKind::Unavailable => "Authentication is temporarily unavailable; retry later.",
@@ -255,6 +259,13 @@ impl AuthError {
         let mut e = Self::new(ErrorKind::InsufficientScope).with_reason("insufficient_scope");
         e.0.required_scope = Some(required.into());
         e
+    }
+
+    /// 403 without an RFC 6750 error code; `detail` is shown to the caller.
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Forbidden)
+            .with_detail(detail)
+            .with_reason("forbidden")
     }
 
     /// 413: the body is larger than the layer will read.

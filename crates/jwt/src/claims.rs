@@ -3,7 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use apiauth_core::{AuthError, Challenge, ErrorKind, Principal};
+use apiauth_core::{AuthError, Principal};
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -126,10 +126,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Claims<
         match parsed {
             Some(Ok(t)) => Ok(Claims(t)),
             _ => {
-                let e = AuthError::new(ErrorKind::InsufficientScope)
-                    .with_detail("The token's claims do not meet this resource's requirements.")
-                    .with_reason("claims_mismatch")
-                    .with_challenge(Challenge::new("Bearer").with_error_attributes());
+                let e = AuthError::forbidden(
+                    "The token's claims do not meet this resource's requirements.",
+                )
+                .with_reason("claims_mismatch");
                 tracing::warn!(
                     target: apiauth_core::audit::TARGET,
                     outcome = "forbidden",

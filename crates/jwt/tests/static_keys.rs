@@ -618,7 +618,12 @@ async fn claims_extractor_gives_typed_claims_401_when_anonymous_and_403_on_a_bad
     c.as_object_mut().unwrap().remove("tenant_id");
     let a = call(&app, "/claims", &es256("ec-1", c)).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert_eq!(a.json()["error"], "insufficient_scope");
+    // A plain 403: no RFC 6750 code, since no scope would have helped.
+    assert!(a.json().get("error").is_none(), "{}", a.body);
+    assert_eq!(
+        a.json()["detail"],
+        "The token's claims do not meet this resource's requirements."
+    );
     assert_eq!(a.reasons, ["claims_mismatch"]);
 
     let anon = send(
