@@ -58,15 +58,19 @@ fn bench_router(
     check(rt, id, router, make());
 }
 
-/// `bare` and `layer` for a case, with the same requests.
+/// `bare`, `layer` (the method layer alone: its own overhead) and `layer_guarded` (with
+/// core's `Auth` required, refusing a missing credential as the peers do), same requests.
 fn bench_case(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, case: &Case) {
     let bare = case.unguarded();
     bench_router(g, rt, "bare", &bare.router, || bare.request());
-    bench_router(g, rt, "layer", &case.router, || case.request());
+    bench_router(g, rt, "layer", &case.layer_only, || case.request());
+    bench_router(g, rt, "layer_guarded", &case.router, || case.request());
 }
 
 fn api_key(c: &mut Criterion, rt: &Runtime) {
-    let case = rt.block_on(apiauth_bench::api_key_case()).expect("api key case");
+    let case = rt
+        .block_on(apiauth_bench::api_key_case())
+        .expect("api key case");
     let floor = Sha256Floor::new(case.key.as_bytes());
     let mut g = c.benchmark_group("api_key");
     bench_case(&mut g, rt, &case.case);
@@ -84,7 +88,9 @@ fn basic(c: &mut Criterion, rt: &Runtime) {
 }
 
 fn opaque_bearer(c: &mut Criterion, rt: &Runtime) {
-    let case = rt.block_on(apiauth_bench::opaque_bearer()).expect("opaque case");
+    let case = rt
+        .block_on(apiauth_bench::opaque_bearer())
+        .expect("opaque case");
     let floor = Sha256Floor::new(case.key.as_bytes());
     let mut g = c.benchmark_group("bearer_opaque");
     bench_case(&mut g, rt, &case.case);
@@ -94,8 +100,12 @@ fn opaque_bearer(c: &mut Criterion, rt: &Runtime) {
 
 fn jwt(c: &mut Criterion, rt: &Runtime) {
     for alg in [JwtAlg::Hs256, JwtAlg::Es256, JwtAlg::Rs256] {
-        let plain = rt.block_on(apiauth_bench::jwt(alg, false)).expect("jwt case");
-        let cached = rt.block_on(apiauth_bench::jwt(alg, true)).expect("cached jwt case");
+        let plain = rt
+            .block_on(apiauth_bench::jwt(alg, false))
+            .expect("jwt case");
+        let cached = rt
+            .block_on(apiauth_bench::jwt(alg, true))
+            .expect("cached jwt case");
         let floor = JwtFloor::new(alg, &plain.token).expect("jwt floor");
         let mut g = c.benchmark_group(format!("jwt_{}", alg.name()));
         bench_case(&mut g, rt, &plain.case);
@@ -104,14 +114,20 @@ fn jwt(c: &mut Criterion, rt: &Runtime) {
         });
         g.bench_function("floor", |b| b.iter(|| floor.run()));
         let peer = peers::axum_jwt_auth(alg).expect("axum-jwt-auth");
-        bench_router(&mut g, rt, "peer_axum_jwt_auth", &peer, || plain.case.request());
+        bench_router(&mut g, rt, "peer_axum_jwt_auth", &peer, || {
+            plain.case.request()
+        });
         if alg != JwtAlg::Hs256 {
             let peer = rt
                 .block_on(peers::tower_oauth2_resource_server(alg))
                 .expect("tower-oauth2-resource-server");
-            bench_router(&mut g, rt, "peer_tower_oauth2_resource_server", &peer, || {
-                plain.case.request()
-            });
+            bench_router(
+                &mut g,
+                rt,
+                "peer_tower_oauth2_resource_server",
+                &peer,
+                || plain.case.request(),
+            );
         }
         g.finish();
     }
@@ -120,16 +136,19 @@ fn jwt(c: &mut Criterion, rt: &Runtime) {
 fn hmac(c: &mut Criterion, rt: &Runtime) {
     let case = rt.block_on(apiauth_bench::hmac()).expect("hmac case");
     let secret = case.secret.expose_secret().to_vec();
-    let one = reference_signed_request(&secret, apiauth_core::clock::unix_seconds(
-        apiauth_core::clock::Clock::now(&case.clock),
-    ))
+    let one = reference_signed_request(
+        &secret,
+        apiauth_core::clock::unix_seconds(apiauth_core::clock::Clock::now(&case.clock)),
+    )
     .expect("signed request");
     let floor = SignatureFloor::new(&one, &secret).expect("signature floor");
     let mut g = c.benchmark_group("hmac_1kib");
     bench_case(&mut g, rt, &case.case);
     g.bench_function("floor", |b| b.iter(|| floor.run()));
     let peer = peers::httpsig_hyper(&secret).expect("httpsig-hyper");
-    bench_router(&mut g, rt, "peer_httpsig_hyper", &peer, || case.case.request());
+    bench_router(&mut g, rt, "peer_httpsig_hyper", &peer, || {
+        case.case.request()
+    });
     g.finish();
 }
 
@@ -145,13 +164,17 @@ fn introspection(c: &mut Criterion, rt: &Runtime) {
 }
 
 fn full_stack(c: &mut Criterion, rt: &Runtime) {
-    let stack = rt.block_on(apiauth_bench::full_stack()).expect("full stack");
+    let stack = rt
+        .block_on(apiauth_bench::full_stack())
+        .expect("full stack");
     let (key, jwt) = (stack.api_key_case(), stack.jwt_case());
     let bare = key.unguarded();
     let mut g = c.benchmark_group("full_stack");
     bench_router(&mut g, rt, "bare", &bare.router, || bare.request());
     bench_router(&mut g, rt, "api_key", &key.router, || key.request());
-    bench_router(&mut g, rt, "jwt_es256_cached", &jwt.router, || jwt.request());
+    bench_router(&mut g, rt, "jwt_es256_cached", &jwt.router, || {
+        jwt.request()
+    });
     g.finish();
 }
 

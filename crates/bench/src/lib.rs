@@ -49,11 +49,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
 use http::Request;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
 pub use floor::{HmacFloor, JwtFloor, Sha256Floor, SignatureFloor};
@@ -125,8 +125,11 @@ type MakeRequest = Arc<dyn Fn() -> Request<Body> + Send + Sync>;
 /// A guarded router plus requests for it.
 #[derive(Clone)]
 pub struct Case {
-    /// The router: a method layer in front of [`ok`], or `ok` alone.
+    /// The router: a method layer in front of [`ok`] with core's `Auth` required (see
+    /// [`guarded`]), or `ok` alone.
     pub router: Router,
+    /// The method layer in front of [`ok`] and nothing else: the method's own cost.
+    pub layer_only: Router,
     valid: MakeRequest,
     tampered: MakeRequest,
 }
@@ -139,12 +142,13 @@ impl fmt::Debug for Case {
 
 impl Case {
     fn new(
-        router: Router,
+        routers: Routers,
         valid: impl Fn() -> Request<Body> + Send + Sync + 'static,
         tampered: impl Fn() -> Request<Body> + Send + Sync + 'static,
     ) -> Self {
         Self {
-            router,
+            router: routers.guarded,
+            layer_only: routers.layer_only,
             valid: Arc::new(valid),
             tampered: Arc::new(tampered),
         }
@@ -164,6 +168,7 @@ impl Case {
     pub fn unguarded(&self) -> Case {
         Case {
             router: bare_router(),
+            layer_only: bare_router(),
             valid: self.valid.clone(),
             tampered: self.tampered.clone(),
         }
@@ -180,9 +185,19 @@ pub fn bare_router() -> Router {
     Router::new().route(ROUTE, get(ok).post(ok))
 }
 
-/// [`ok`] behind `layer`, with core's [`Auth`] extractor run as middleware so that a request
-/// with no credential is refused (401), as peer middleware does.
-pub fn guarded<L>(layer: L) -> Router
+/// The two routers of a case.
+#[derive(Clone, Debug)]
+pub struct Routers {
+    /// [`ok`] behind the layer, with core's [`Auth`] extractor run as middleware so that a
+    /// request with no credential is refused (401), as peer middleware does.
+    pub guarded: Router,
+    /// [`ok`] behind the layer alone. apiauth layers pass a request without their credential
+    /// on (so several methods can be stacked); this measures the method by itself.
+    pub layer_only: Router,
+}
+
+/// Both routers for `layer`.
+pub fn guarded<L>(layer: L) -> Routers
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
     L::Service: tower::Service<Request<Body>, Error = std::convert::Infallible>
@@ -193,9 +208,12 @@ where
     <L::Service as tower::Service<Request<Body>>>::Response: axum::response::IntoResponse + 'static,
     <L::Service as tower::Service<Request<Body>>>::Future: Send + 'static,
 {
-    bare_router()
-        .route_layer(axum::middleware::from_extractor::<Auth>())
-        .layer(layer)
+    Routers {
+        guarded: bare_router()
+            .route_layer(axum::middleware::from_extractor::<Auth>())
+            .layer(layer.clone()),
+        layer_only: bare_router().layer(layer),
+    }
 }
 
 fn get_with(name: &'static str, value: String) -> Request<Body> {
@@ -205,15 +223,16 @@ fn get_with(name: &'static str, value: String) -> Request<Body> {
         .unwrap_or_default()
 }
 
-/// Changes the last character of `s` (ASCII credentials only).
+/// Changes one character of `s`, ten from the end (ASCII credentials only): inside the
+/// signature of a JWT and the secret of a key, and never the last base64 character, whose
+/// low bits may not count.
 pub fn tamper(s: &str) -> String {
-    let mut out = s.to_owned();
-    match out.pop() {
-        Some('A') => out.push('B'),
-        Some(_) => out.push('A'),
-        None => {}
+    let mut bytes = s.as_bytes().to_vec();
+    let i = bytes.len().saturating_sub(10);
+    if let Some(b) = bytes.get_mut(i) {
+        *b = if *b == b'A' { b'B' } else { b'A' };
     }
-    out
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 async fn expect_status(router: &Router, req: Request<Body>, want: u16) -> Result<(), BenchError> {
@@ -265,10 +284,10 @@ pub async fn api_key() -> Result<Case, BenchError> {
 /// [`api_key`], also handing back the key (for the floor).
 pub async fn api_key_case() -> Result<ApiKeyCase, BenchError> {
     let (keys, key) = api_key_parts().await?;
-    let router = guarded(keys.auth().realm("api").layer()?);
+    let routers = guarded(keys.auth().realm("api").layer()?);
     let (k1, k2) = (key.clone(), key.clone());
     let case = Case::new(
-        router,
+        routers,
         move || get_with("x-api-key", k1.clone()),
         move || get_with("x-api-key", tamper(&k2)),
     );
@@ -283,10 +302,10 @@ pub async fn opaque_bearer() -> Result<ApiKeyCase, BenchError> {
         .create(NewKey::new("bench-user").scopes(scopes()))
         .await?;
     let token = created.key.expose_secret().to_owned();
-    let router = guarded(Bearer::new(OpaqueTokens::new(&tokens)?).layer());
+    let routers = guarded(Bearer::new(OpaqueTokens::new(&tokens)?).layer());
     let (t1, t2) = (token.clone(), token.clone());
     let case = Case::new(
-        router,
+        routers,
         move || get_with("authorization", format!("Bearer {t1}")),
         move || get_with("authorization", format!("Bearer {}", tamper(&t2))),
     );
@@ -503,12 +522,7 @@ pub async fn hmac() -> Result<HmacCase, BenchError> {
             .clock(shared)
             .build()?,
     );
-    let (k1, k2, c1, c2) = (
-        secret.clone(),
-        secret.clone(),
-        clock.clone(),
-        clock.clone(),
-    );
+    let (k1, k2, c1, c2) = (secret.clone(), secret.clone(), clock.clone(), clock.clone());
     let case = Case::new(
         guarded(AuthLayer::new(verifier)),
         move || {
@@ -554,7 +568,10 @@ pub async fn hmac() -> Result<HmacCase, BenchError> {
 /// order instead of using the received serialization (RFC 9421 §3.2), so it refuses valid
 /// signatures whose parameters come in another order, `apiauth-hmac`'s among them. Signing
 /// in its order lets every verifier get the very same request.
-pub fn reference_signed_request(secret: &[u8], created: u64) -> Result<Request<Vec<u8>>, BenchError> {
+pub fn reference_signed_request(
+    secret: &[u8],
+    created: u64,
+) -> Result<Request<Vec<u8>>, BenchError> {
     static NONCES: AtomicU64 = AtomicU64::new(0);
     let body = signed_body();
     let digest = B64.encode(Sha256::digest(&body));
@@ -750,7 +767,10 @@ impl FullStack {
     pub fn api_key_case(&self) -> Case {
         let (k1, k2) = (self.api_key.clone(), self.api_key.clone());
         Case::new(
-            self.router.clone(),
+            Routers {
+                guarded: self.router.clone(),
+                layer_only: self.router.clone(),
+            },
             move || get_with("x-api-key", k1.clone()),
             move || get_with("x-api-key", tamper(&k2)),
         )
@@ -760,7 +780,10 @@ impl FullStack {
     pub fn jwt_case(&self) -> Case {
         let (t1, t2) = (self.jwt.clone(), self.jwt.clone());
         Case::new(
-            self.router.clone(),
+            Routers {
+                guarded: self.router.clone(),
+                layer_only: self.router.clone(),
+            },
             move || get_with("authorization", format!("Bearer {t1}")),
             move || get_with("authorization", format!("Bearer {}", tamper(&t2))),
         )

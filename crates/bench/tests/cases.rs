@@ -35,6 +35,17 @@ async fn assert_guards(case: &Case) {
         "tampered"
     );
     assert_eq!(status(&case.router, no_credential()).await, 401, "missing");
+    // The method layer alone verifies just the same.
+    assert_eq!(
+        status(&case.layer_only, case.request()).await,
+        200,
+        "layer valid"
+    );
+    assert_eq!(
+        status(&case.layer_only, case.tampered_request()).await,
+        401,
+        "layer tampered"
+    );
     let bare = case.unguarded();
     assert_eq!(
         status(&bare.router, bare.tampered_request()).await,
