@@ -37,9 +37,13 @@ cargo build --release -p apiauth-bench --bin sign-requests -q
 
 CREDS=$WORK/credentials.json
 # Quotas far above what two cores can serve, so the quota layer computes but never refuses.
-"$CARGO_TARGET_DIR/release/examples/saas" --addr "127.0.0.1:$PORT" --credentials-out "$CREDS" \
-  --quota pro=100000000:100000000 --quota free=100000000:100000000 \
-  >"$WORK/server.log" 2>&1 &
+# Audit events go to the log at info level; RUST_LOG=warn (the default here) measures the
+# auth path rather than the terminal. Set RUST_LOG=info to include them.
+QUOTAS=()
+# "default" only takes effect once the example maps it to the default plan (see BENCHMARKS.md).
+for plan in ${PLANS:-pro free default}; do QUOTAS+=(--quota "$plan=100000000:100000000"); done
+RUST_LOG=${RUST_LOG:-warn} "$CARGO_TARGET_DIR/release/examples/saas" --addr "127.0.0.1:$PORT" \
+  --credentials-out "$CREDS" "${QUOTAS[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   [[ -s $CREDS ]] && curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
