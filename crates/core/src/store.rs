@@ -3,7 +3,8 @@
 //! Each trait is small and async so that a networked implementation (`apiauth-redis`) can
 //! stand in for the in-memory one: then every instance behind a load balancer agrees.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -69,40 +70,68 @@ impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
 }
 
 /// A map of keys to expiry times that drops expired entries and refuses to grow past a cap.
+///
+/// Expiries also sit in a min-heap, so each insert drops what has expired in O(log n)
+/// amortised, under the lock, without ever scanning the whole map.
 struct ExpiringSet {
     entries: HashMap<String, SystemTime>,
+    // (expiry, key); an extended entry leaves a stale item behind, skipped when popped.
+    queue: BinaryHeap<Reverse<(SystemTime, String)>>,
     capacity: usize,
-    inserts_since_sweep: usize,
 }
 
 impl ExpiringSet {
     fn new(capacity: usize) -> Self {
         Self {
             entries: HashMap::new(),
+            queue: BinaryHeap::new(),
             capacity,
-            inserts_since_sweep: 0,
         }
     }
 
-    fn sweep(&mut self, now: SystemTime) {
-        self.entries.retain(|_, exp| *exp > now);
-        self.inserts_since_sweep = 0;
+    fn drop_expired(&mut self, now: SystemTime) {
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse((exp, _))| *exp <= now)
+        {
+            let Some(Reverse((exp, key))) = self.queue.pop() else {
+                break;
+            };
+            // Only if the entry was not extended past this item's expiry.
+            if self
+                .entries
+                .get(&key)
+                .is_some_and(|current| *current <= exp)
+            {
+                self.entries.remove(&key);
+            }
+        }
+        // Stale items from extensions are bounded by rebuilding when they dominate.
+        if self.queue.len() > 2 * self.entries.len() + 1024 {
+            self.queue = self
+                .entries
+                .iter()
+                .map(|(k, e)| Reverse((*e, k.clone())))
+                .collect();
+        }
     }
 
-    /// Inserts or extends `key`; sweeps now and then so the cost is amortised.
+    /// Inserts or extends `key`.
     fn insert(&mut self, key: &str, until: SystemTime, now: SystemTime) -> Result<(), StoreError> {
-        self.inserts_since_sweep += 1;
-        if self.inserts_since_sweep >= 1024 || self.entries.len() >= self.capacity {
-            self.sweep(now);
-        }
+        self.drop_expired(now);
         if let Some(exp) = self.entries.get_mut(key) {
-            *exp = (*exp).max(until);
+            if until > *exp {
+                *exp = until;
+                self.queue.push(Reverse((until, key.to_owned())));
+            }
             return Ok(());
         }
         if self.entries.len() >= self.capacity {
             return Err(StoreError::CapacityExceeded);
         }
         self.entries.insert(key.to_owned(), until);
+        self.queue.push(Reverse((until, key.to_owned())));
         Ok(())
     }
 
@@ -314,6 +343,46 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_extended_revocation_outlives_its_first_expiry_and_the_queue_stays_bounded() {
+        let clock = ManualClock::starting_now();
+        let list = MemoryRevocationList::with_clock(Arc::new(clock.clone()));
+        let t0 = clock.now();
+        list.revoke("k", t0 + Duration::from_secs(10))
+            .await
+            .unwrap();
+        list.revoke("k", t0 + Duration::from_secs(100))
+            .await
+            .unwrap();
+        // A later revoke never shortens an earlier one.
+        list.revoke("k", t0 + Duration::from_secs(5)).await.unwrap();
+        clock.advance(Duration::from_secs(50));
+        list.revoke("other", clock.now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(
+            list.is_revoked("k").await.unwrap(),
+            "the stale heap item must not drop it"
+        );
+        clock.advance(Duration::from_secs(51));
+        list.revoke("other2", clock.now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(!list.is_revoked("k").await.unwrap());
+        // Extending one key many times does not grow the queue without bound.
+        for i in 0..10_000u64 {
+            list.revoke("hot", clock.now() + Duration::from_secs(1000 + i))
+                .await
+                .unwrap();
+        }
+        let set = list.set.lock().unwrap();
+        assert!(
+            set.queue.len() <= 2 * set.entries.len() + 1025,
+            "{}",
+            set.queue.len()
+        );
     }
 
     #[tokio::test]
