@@ -291,7 +291,13 @@ pub async fn build(
         .usage_meter(stores.usage.clone());
     for (plan, burst, per_second) in &args.quotas {
         let period = Duration::from_secs_f64(1.0 / per_second);
-        quota = quota.plan(plan.clone(), QuotaPolicy::with_period(period).burst(*burst));
+        let policy = QuotaPolicy::with_period(period).burst(*burst);
+        // `default` is the plan of principals that name none (OAuth clients, partner keys).
+        quota = if plan == "default" {
+            quota.default_plan(policy)
+        } else {
+            quota.plan(plan.clone(), policy)
+        };
     }
     let quota = quota.build()?;
 

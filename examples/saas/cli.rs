@@ -36,7 +36,8 @@ pub struct Args {
     #[arg(long, default_value_t = 3600)]
     pub rotation_grace: u64,
 
-    /// Override a plan's quota: PLAN=BURST:PER_SECOND (repeatable), e.g. free=20:0.333.
+    /// Override a plan's quota: PLAN=BURST:PER_SECOND (repeatable), e.g. free=20:0.333;
+    /// PLAN `default` is the quota of callers without a plan (OAuth clients, partner keys).
     #[arg(long = "quota", value_parser = parse_quota)]
     pub quotas: Vec<(String, u32, f64)>,
 

@@ -88,10 +88,6 @@ pub trait Authenticator: Send + Sync + 'static {
 #[derive(Clone, Debug, Default)]
 pub struct OfferedChallenges(pub Vec<Arc<Challenge>>);
 
-/// Marks that a method layer found its credential on this request (rule 5).
-#[derive(Clone, Copy, Debug)]
-struct CredentialPresented(#[allow(dead_code)] AuthMethod);
-
 /// A Tower layer that authenticates requests with one [`Authenticator`].
 #[must_use]
 pub struct AuthLayer<A> {
@@ -194,16 +190,15 @@ where
                 }
                 Err(e) => return Ok(reject(&shared, method, e, &req)),
             };
-            // Rule 5: a second method's credentials on the same request.
-            if req.extensions().get::<CredentialPresented>().is_some()
-                || req.extensions().get::<Principal>().is_some()
-            {
+            // Rule 5: a second method's credentials on the same request. An outer layer that
+            // found its credential either inserted a principal or answered already, so the
+            // principal alone marks that a credential was presented.
+            if req.extensions().get::<Principal>().is_some() {
                 let e =
                     AuthError::invalid_request("Use only one authentication method per request.")
                         .with_reason("multiple_methods");
                 return Ok(reject(&shared, method, e, &req));
             }
-            req.extensions_mut().insert(CredentialPresented(method));
             match auth.verify(credential, &mut req).await {
                 Ok(principal) => {
                     audit::accepted(&principal, &req);
