@@ -34,7 +34,8 @@
 //!
 //! Tokens in the query string (`?access_token=`, RFC 6750 §2.3) leak into logs, browser
 //! history and proxies, so they are refused with 400 unless a route opts in with
-//! [`Bearer::dangerous_allow_query_token`]. Form-encoded body tokens (§2.2) are not supported.
+//! [`Bearer::dangerous_allow_query_token`]. Form-encoded body tokens (§2.2) are read only on
+//! routes that opt in with [`Bearer::allow_form_body_token`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -74,8 +75,31 @@ impl<V: TokenVerifier> TokenVerifier for Arc<V> {
     }
 }
 
-/// Largest token accepted from the query string; header size is bounded by the server.
+/// Largest token accepted from the query string or a form body; header size is bounded by
+/// the server.
 const MAX_QUERY_TOKEN: usize = 16 * 1024;
+
+/// Largest form body read to find an `access_token` (RFC 6750 §2.2).
+const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// Where the token is, as [`Bearer`]'s `extract` found it.
+#[derive(Clone)]
+pub enum BearerCredential {
+    /// In `Authorization` or, where allowed, the query string.
+    Token(String),
+    /// Possibly in an `application/x-www-form-urlencoded` body (RFC 6750 §2.2): read by
+    /// `verify`, which hands the same bytes on.
+    FormBody,
+}
+
+impl std::fmt::Debug for BearerCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BearerCredential::Token(_) => f.write_str("Token([redacted])"),
+            BearerCredential::FormBody => f.write_str("FormBody"),
+        }
+    }
+}
 
 /// The bearer-token method: configuration plus the [`Authenticator`] implementation.
 #[must_use]
@@ -83,6 +107,7 @@ pub struct Bearer<V> {
     verifier: V,
     realm: Cow<'static, str>,
     allow_query: bool,
+    allow_form: bool,
 }
 
 impl<V: TokenVerifier> Bearer<V> {
@@ -92,6 +117,7 @@ impl<V: TokenVerifier> Bearer<V> {
             verifier,
             realm: Cow::Borrowed("api"),
             allow_query: false,
+            allow_form: false,
         }
     }
 
@@ -105,6 +131,15 @@ impl<V: TokenVerifier> Bearer<V> {
     /// browser history and `Referer` headers; enable it only on the routes that must have it.
     pub fn dangerous_allow_query_token(mut self) -> Self {
         self.allow_query = true;
+        self
+    }
+
+    /// Also accepts `access_token` in an `application/x-www-form-urlencoded` body of a
+    /// non-GET request (RFC 6750 §2.2). The body (at most 64 KiB) is read to find it and handed
+    /// on unchanged. Such a request claims this method even when the body turns out to hold no
+    /// token (then 401), so put this layer outermost on the routes that allow it.
+    pub fn allow_form_body_token(mut self) -> Self {
+        self.allow_form = true;
         self
     }
 
@@ -126,8 +161,60 @@ fn query_token(req: &Request<Body>) -> Option<Cow<'_, str>> {
         .map(|(_, v)| v)
 }
 
+/// RFC 6750 §2.2: a form-encoded body on a method that defines one (never GET).
+fn is_form_post(req: &Request<Body>) -> bool {
+    let method = req.method();
+    if method == http::Method::GET || method == http::Method::HEAD {
+        return false;
+    }
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+fn malformed_form() -> AuthError {
+    AuthError::invalid_request("The form-encoded access token is malformed.")
+        .with_reason("malformed_form_token")
+}
+
+impl<V: TokenVerifier> Bearer<V> {
+    /// Reads the form body (bounded), takes its single `access_token` and puts the body back.
+    async fn token_from_form(&self, req: &mut Request<Body>) -> Result<String, AuthError> {
+        let body = std::mem::take(req.body_mut());
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BODY)
+            .await
+            .map_err(|_| AuthError::payload_too_large())?;
+        // §2.2: the body consists entirely of ASCII characters.
+        if !bytes.is_ascii() {
+            *req.body_mut() = Body::from(bytes);
+            return Err(malformed_form());
+        }
+        let mut tokens = form_urlencoded::parse(&bytes)
+            .filter(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned());
+        let first = tokens.next();
+        let second = tokens.next();
+        *req.body_mut() = Body::from(bytes);
+        match (first, second) {
+            (None, _) => Err(AuthError::missing_credentials()),
+            (Some(_), Some(_)) => Err(AuthError::invalid_request(
+                "Send the access token in one place only.",
+            )
+            .with_reason("token_twice_in_form")),
+            (Some(t), None) if t.len() <= MAX_QUERY_TOKEN && is_token68(&t) => Ok(t),
+            (Some(_), None) => Err(malformed_form()),
+        }
+    }
+}
+
 impl<V: TokenVerifier> Authenticator for Bearer<V> {
-    type Credential = String;
+    type Credential = BearerCredential;
 
     fn method(&self) -> AuthMethod {
         self.verifier.method()
@@ -137,12 +224,20 @@ impl<V: TokenVerifier> Authenticator for Bearer<V> {
         Challenge::bearer(self.realm.clone())
     }
 
-    fn extract(&self, req: &Request<Body>) -> Result<Option<String>, AuthError> {
+    fn extract(&self, req: &Request<Body>) -> Result<Option<BearerCredential>, AuthError> {
         let header = authorization_token68(req, "Bearer")?;
         let query = query_token(req);
         match (header, query) {
+            // Only when no other method has authenticated this request already (rule 5).
+            (None, None)
+                if self.allow_form
+                    && is_form_post(req)
+                    && req.extensions().get::<Principal>().is_none() =>
+            {
+                Ok(Some(BearerCredential::FormBody))
+            }
             (None, None) => Ok(None),
-            (Some(t), None) => Ok(Some(t.to_owned())),
+            (Some(t), None) => Ok(Some(BearerCredential::Token(t.to_owned()))),
             // RFC 6750 §2: clients MUST NOT use more than one method to transmit the token.
             (Some(_), Some(_)) => Err(AuthError::invalid_request(
                 "Send the access token in one place only.",
@@ -157,12 +252,20 @@ impl<V: TokenVerifier> Authenticator for Bearer<V> {
                     return Err(AuthError::invalid_request("The access token is malformed.")
                         .with_reason("malformed_query_token"));
                 }
-                Ok(Some(t.into_owned()))
+                Ok(Some(BearerCredential::Token(t.into_owned())))
             }
         }
     }
 
-    async fn verify(&self, token: String, _: &mut Request<Body>) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        credential: BearerCredential,
+        req: &mut Request<Body>,
+    ) -> Result<Principal, AuthError> {
+        let token = match credential {
+            BearerCredential::Token(t) => t,
+            BearerCredential::FormBody => self.token_from_form(req).await?,
+        };
         self.verifier.verify(&token).await
     }
 }

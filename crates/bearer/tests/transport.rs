@@ -160,3 +160,105 @@ async fn missing_scope_is_403_with_bearer_insufficient_scope() {
         StatusCode::OK
     );
 }
+
+fn form_app() -> Router {
+    Router::new()
+        .route(
+            "/submit",
+            axum::routing::post(|Auth(p): Auth, body: String| async move {
+                format!("{} sent {body}", p.subject())
+            }),
+        )
+        .layer(
+            Bearer::new(Fixed)
+                .realm("example")
+                .allow_form_body_token()
+                .layer(),
+        )
+}
+
+fn form(method: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri("/submit")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn call_text(app: Router, req: Request<Body>) -> (StatusCode, String) {
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn form_body_token_is_accepted_on_an_opted_in_route_and_the_body_handed_on() {
+    let (s, body) = call_text(form_app(), form("POST", "x=1&access_token=t0k3n&y=2")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, "alice sent x=1&access_token=t0k3n&y=2");
+    let (s, _) = call_text(form_app(), form("POST", "access_token=nope")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn form_body_token_rules_of_rfc6750_section_2_2() {
+    // No token in the form: 401 with the challenge, no error code.
+    let res = form_app().oneshot(form("POST", "x=1")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()[header::WWW_AUTHENTICATE],
+        r#"Bearer realm="example""#
+    );
+    // Twice, malformed or non-ASCII: 400.
+    for bad in [
+        "access_token=t0k3n&access_token=t0k3n",
+        "access_token=a%20b",
+        "access_token=t0k3n&z=%C3%A9\u{e9}",
+    ] {
+        assert_eq!(
+            call_text(form_app(), form("POST", bad)).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    // GET never carries a form token; other content types are not looked at.
+    assert_eq!(
+        call_text(form_app(), form("GET", "access_token=t0k3n"))
+            .await
+            .0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let json = Request::post("/submit")
+        .header("content-type", "application/json")
+        .body(Body::from("access_token=t0k3n"))
+        .unwrap();
+    assert_eq!(
+        call_text(form_app(), json).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A body past 64 KiB is not read: 413.
+    let big = format!("access_token=t0k3n&pad={}", "a".repeat(70 * 1024));
+    assert_eq!(
+        call_text(form_app(), form("POST", &big)).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn form_body_tokens_are_ignored_unless_the_route_opts_in() {
+    let app = Router::new()
+        .route(
+            "/submit",
+            axum::routing::post(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
+        .layer(Bearer::new(Fixed).layer());
+    assert_eq!(
+        call_text(app, form("POST", "access_token=t0k3n")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
