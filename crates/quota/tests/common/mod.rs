@@ -1,6 +1,8 @@
 //! Shared test fixtures: a toy authentication method and a router behind the quota layer.
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
