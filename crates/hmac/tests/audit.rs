@@ -6,59 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiauth_core::ScopeSet;
-use apiauth_core::clock::ManualClock;
-use apiauth_hmac::{
-    HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore, Signer, sign_request,
-};
-use axum::Router;
-use common::{app, capture_logs, clock, copy, send};
-use http::{Request, StatusCode};
-
-const SECRET: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
-
-fn secret() -> HmacSecret {
-    HmacSecret::new(SECRET).unwrap()
-}
-
-fn keys() -> MemoryHmacKeyStore {
-    let keys = MemoryHmacKeyStore::new();
-    keys.insert(
-        "client-1",
-        HmacKey::new("acme")
-            .tenant("tenant-a")
-            .scopes(ScopeSet::from_tokens(["orders:write"]).unwrap())
-            .secret(secret()),
-    );
-    keys
-}
-
-fn verifier(clock: &ManualClock) -> HttpSignatureVerifier {
-    HttpSignatureVerifier::builder(keys())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn signer(clock: &ManualClock) -> Signer {
-    Signer::builder("client-1", secret())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn signed(signer: &Signer, uri: &str, body: &[u8]) -> Request<Vec<u8>> {
-    let mut req = Request::post(uri)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .unwrap();
-    sign_request(&mut req, signer).unwrap();
-    req
-}
-
-fn app_for(clock: &ManualClock) -> Router {
-    app(verifier(clock))
-}
+use apiauth_hmac::{HmacSecret, Signer};
+use common::{SECRET, app_for, capture_logs, clock, copy, secret, send, signed, signer};
+use http::StatusCode;
 
 #[tokio::test]
 async fn every_mismatch_answers_one_identical_401_and_the_reason_goes_to_the_audit_event() {

@@ -6,61 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use apiauth_core::clock::{ManualClock, SharedClock};
-use apiauth_core::{ReplayStore, ScopeSet, StoreError};
+use apiauth_core::{ReplayStore, StoreError};
 use apiauth_hmac::{
     Component, CoveragePolicy, HmacKey, HmacKeyStore, HmacSecret, HttpSignatureVerifier,
     MemoryHmacKeyStore, RotatingSecret, Signer, sign_request,
 };
 use async_trait::async_trait;
-use axum::Router;
 use axum::body::Body;
-use common::{NOW, app, clock, copy, send};
+use common::{NOW, SECRET, app_for, clock, copy, keys, secret, send, signed, signer};
 use http::{Request, StatusCode};
-
-const SECRET: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
-
-fn secret() -> HmacSecret {
-    HmacSecret::new(SECRET).unwrap()
-}
-
-fn keys() -> MemoryHmacKeyStore {
-    let keys = MemoryHmacKeyStore::new();
-    keys.insert(
-        "client-1",
-        HmacKey::new("acme")
-            .tenant("tenant-a")
-            .scopes(ScopeSet::from_tokens(["orders:write"]).unwrap())
-            .secret(secret()),
-    );
-    keys
-}
-
-fn verifier(clock: &ManualClock) -> HttpSignatureVerifier {
-    HttpSignatureVerifier::builder(keys())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn signer(clock: &ManualClock) -> Signer {
-    Signer::builder("client-1", secret())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn signed(signer: &Signer, uri: &str, body: &[u8]) -> Request<Vec<u8>> {
-    let mut req = Request::post(uri)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .unwrap();
-    sign_request(&mut req, signer).unwrap();
-    req
-}
-
-fn app_for(clock: &ManualClock) -> Router {
-    app(verifier(clock))
-}
 
 #[tokio::test]
 async fn signed_request_reaches_handler_with_principal_and_unchanged_body() {

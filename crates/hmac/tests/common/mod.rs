@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use apiauth_core::clock::ManualClock;
-use apiauth_core::{Auth, AuthLayer, Authenticator};
-use apiauth_hmac::VerifiedSignature;
+use apiauth_core::{Auth, AuthLayer, Authenticator, ScopeSet};
+use apiauth_hmac::{
+    HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore, Signer, VerifiedSignature,
+    sign_request,
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -115,4 +118,51 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     // callsite's interest, so recompute it now that this one is installed.
     tracing::callsite::rebuild_interest_cache();
     (cap, guard)
+}
+
+// --- A key store with one client, its verifier and signer on a shared clock.
+
+pub const SECRET: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
+
+pub fn secret() -> HmacSecret {
+    HmacSecret::new(SECRET).unwrap()
+}
+
+pub fn keys() -> MemoryHmacKeyStore {
+    let keys = MemoryHmacKeyStore::new();
+    keys.insert(
+        "client-1",
+        HmacKey::new("acme")
+            .tenant("tenant-a")
+            .scopes(ScopeSet::from_tokens(["orders:write"]).unwrap())
+            .secret(secret()),
+    );
+    keys
+}
+
+pub fn verifier(clock: &ManualClock) -> HttpSignatureVerifier {
+    HttpSignatureVerifier::builder(keys())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
+pub fn signer(clock: &ManualClock) -> Signer {
+    Signer::builder("client-1", secret())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
+pub fn signed(signer: &Signer, uri: &str, body: &[u8]) -> Request<Vec<u8>> {
+    let mut req = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .unwrap();
+    sign_request(&mut req, signer).unwrap();
+    req
+}
+
+pub fn app_for(clock: &ManualClock) -> Router {
+    app(verifier(clock))
 }
