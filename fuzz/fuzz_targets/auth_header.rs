@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use apiauth_api_key::{ApiKeyAuth, ApiKeyAuthenticator, MemoryApiKeyStore};
 use apiauth_basic::{CredentialEncoding, parse_authorization_with};
-use apiauth_bearer::{Bearer, TokenVerifier};
+use apiauth_bearer::{Bearer, BearerCredential, TokenVerifier};
 use apiauth_core::header::{authorization_token68, is_token68};
 use apiauth_core::{Auth, AuthError, AuthLayer, AuthMethod, Authenticator, Principal};
 use apiauth_fuzz::{block_on, get_with_authorization, seen};
@@ -136,15 +136,18 @@ fn check_bearer_and_api_key(req: &http::Request<Body>, query: Option<&str>) {
                 || p.contains("%"))
     });
     match f.bearer.extract(req) {
-        Ok(Some(t)) => {
+        Ok(Some(BearerCredential::Token(t))) => {
             assert!(is_token68(&t));
             assert_eq!(header.as_ref().ok().copied().flatten(), Some(t.as_str()));
         }
+        // Form-body tokens are read only on routes that opt in; this layer does not.
+        Ok(Some(BearerCredential::FormBody)) => panic!("form body claimed without opting in"),
         Ok(None) => assert!(matches!(header, Ok(None))),
         Err(e) => assert_eq!(e.status(), 400),
     }
     match f.bearer_query.extract(req) {
-        Ok(Some(t)) => {
+        Ok(Some(BearerCredential::FormBody)) => panic!("form body claimed without opting in"),
+        Ok(Some(BearerCredential::Token(t))) => {
             assert!(is_token68(&t) && t.len() <= 16 * 1024);
             let from_header = header.as_ref().ok().copied().flatten();
             assert!(from_header == Some(t.as_str()) || has_query_token);
