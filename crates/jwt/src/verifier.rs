@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apiauth_bearer::TokenVerifier;
 use apiauth_core::clock::{SharedClock, SystemClock, unix_seconds};
-use apiauth_core::{AuthError, AuthMethod, Principal, RevocationList, ScopeSet};
+use apiauth_core::{AuthError, AuthMethod, Principal, PrincipalBuilder, RevocationList, ScopeSet};
 use serde_json::{Map, Value};
 
 use crate::cache::{self, TokenCache};
@@ -527,7 +527,7 @@ impl JwtVerifier {
             self.check_revoked(jti.as_deref()).await?;
             return Ok(principal);
         }
-        let parsed = token::parse(token, inner.max_token_len)?;
+        let mut parsed = token::parse(token, inner.max_token_len)?;
         // The unverified `iss` only chooses whose keys to try; everything is verified below.
         let iss = match parsed.claims.get("iss") {
             Some(Value::String(s)) => s.as_str(),
@@ -548,24 +548,21 @@ impl JwtVerifier {
         }
         // From here the claims are the issuer's own words, so a refusal may name whom it
         // refused in the audit event (never in the response).
-        let attribute = |e: AuthError| {
-            let e = match parsed.claims.get("sub") {
-                Some(Value::String(s)) => e.with_subject(s.as_str()),
-                _ => e,
-            };
-            match (parsed.claims.get("jti"), &parsed.kid) {
-                (Some(Value::String(j)), _) => e.with_credential_id(j.as_str()),
-                (_, Some(k)) => e.with_credential_id(k.as_str()),
-                _ => e,
-            }
-        };
         let now = inner.clock.now();
-        let (principal, jti, exp) = self
+        let (builder, jti, exp) = self
             .validate_claims(issuer, &parsed, now)
-            .map_err(attribute)?;
-        self.check_revoked(jti.as_deref())
-            .await
-            .map_err(attribute)?;
+            .map_err(|e| attribute_to_claims(e, &parsed))?;
+        // The claims move into the principal: no copy of the map per token.
+        let principal = builder
+            .attribute(JwtClaims::new(std::mem::take(&mut parsed.claims)))
+            .build();
+        self.check_revoked(jti.as_deref()).await.map_err(|e| {
+            let e = e.with_subject(principal.subject());
+            match principal.credential_id() {
+                Some(id) => e.with_credential_id(id),
+                None => e,
+            }
+        })?;
         if let (Some(c), Some(k)) = (&inner.cache, cache_key) {
             c.insert(k, principal.clone(), jti, exp, now);
         }
@@ -649,7 +646,7 @@ impl JwtVerifier {
         issuer: &IssuerState,
         parsed: &Parsed<'_>,
         now: SystemTime,
-    ) -> Result<(Principal, Option<String>, SystemTime), AuthError> {
+    ) -> Result<(PrincipalBuilder, Option<String>, SystemTime), AuthError> {
         let inner = &*self.inner;
         let c = &parsed.claims;
         let now_s = i64::try_from(unix_seconds(now)).unwrap_or(i64::MAX);
@@ -730,8 +727,20 @@ impl JwtVerifier {
             b = b.attribute(Roles(roles.into()));
         }
         let jti = jti.map(str::to_owned);
-        let principal = b.attribute(JwtClaims::new(c.clone())).build();
-        Ok((principal, jti, exp_time))
+        Ok((b, jti, exp_time))
+    }
+}
+
+/// Names the subject and credential id of verified claims on a refusal, for the audit event.
+fn attribute_to_claims(e: AuthError, parsed: &Parsed<'_>) -> AuthError {
+    let e = match parsed.claims.get("sub") {
+        Some(Value::String(s)) => e.with_subject(s.as_str()),
+        _ => e,
+    };
+    match (parsed.claims.get("jti"), &parsed.kid) {
+        (Some(Value::String(j)), _) => e.with_credential_id(j.as_str()),
+        (_, Some(k)) => e.with_credential_id(k.as_str()),
+        _ => e,
     }
 }
 
