@@ -143,130 +143,101 @@ impl ExpiringSet {
 /// Default cap of the in-memory stores: about 100 MB at worst for 64-byte keys.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
-/// In-memory [`RevocationList`]. Bounded: expired entries are dropped; past `capacity` live
-/// entries, `revoke` fails with [`StoreError::CapacityExceeded`].
+/// The shared part of the in-memory stores: a bounded expiring set behind a lock, and a clock.
 #[derive(Clone)]
-pub struct MemoryRevocationList {
+struct Bounded {
     set: Arc<Mutex<ExpiringSet>>,
     clock: SharedClock,
 }
 
-impl Default for MemoryRevocationList {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MemoryRevocationList {
-    /// An empty list on the system clock.
-    pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemClock))
-    }
-
-    /// An empty list on `clock`.
-    pub fn with_clock(clock: SharedClock) -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY, clock)
-    }
-
-    /// An empty list holding at most `capacity` live entries.
-    pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
+impl Bounded {
+    fn new(capacity: usize, clock: SharedClock) -> Self {
         Self {
             set: Arc::new(Mutex::new(ExpiringSet::new(capacity))),
             clock,
         }
     }
 
-    /// Number of entries held, live or not yet swept.
-    pub fn len(&self) -> usize {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entries
-            .len()
-    }
-
-    /// Whether the list holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringSet> {
+        // A panic elsewhere while holding the lock leaves the set consistent: every method
+        // finishes its writes before it could panic.
+        self.set.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The constructors and size accessors both in-memory stores share.
+macro_rules! bounded_store {
+    ($name:ident, $what:literal) => {
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $name {
+            #[doc = concat!("An empty ", $what, " on the system clock.")]
+            pub fn new() -> Self {
+                Self::with_clock(Arc::new(SystemClock))
+            }
+
+            #[doc = concat!("An empty ", $what, " on `clock`.")]
+            pub fn with_clock(clock: SharedClock) -> Self {
+                Self::with_capacity(DEFAULT_CAPACITY, clock)
+            }
+
+            #[doc = concat!("An empty ", $what, " holding at most `capacity` live entries.")]
+            pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
+                Self(Bounded::new(capacity, clock))
+            }
+
+            /// Number of entries held, live or not yet dropped.
+            pub fn len(&self) -> usize {
+                self.0.lock().entries.len()
+            }
+
+            /// Whether nothing is held.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
+}
+
+/// In-memory [`RevocationList`]. Bounded: expired entries are dropped; past `capacity` live
+/// entries, `revoke` fails with [`StoreError::CapacityExceeded`].
+#[derive(Clone)]
+pub struct MemoryRevocationList(Bounded);
+
+bounded_store!(MemoryRevocationList, "list");
 
 #[async_trait]
 impl RevocationList for MemoryRevocationList {
     async fn revoke(&self, id: &str, until: SystemTime) -> Result<(), StoreError> {
-        let now = self.clock.now();
+        let now = self.0.clock.now();
         if until <= now {
             return Ok(()); // already expired: nothing to remember
         }
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, until, now)
+        self.0.lock().insert(id, until, now)
     }
 
     async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        Ok(self
-            .set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_live(id, now))
+        let now = self.0.clock.now();
+        Ok(self.0.lock().is_live(id, now))
     }
 }
 
 /// In-memory [`ReplayStore`]. Bounded like [`MemoryRevocationList`]; when full of live
 /// entries it fails closed ([`StoreError::CapacityExceeded`], a 503), never open.
 #[derive(Clone)]
-pub struct MemoryReplayStore {
-    set: Arc<Mutex<ExpiringSet>>,
-    clock: SharedClock,
-}
+pub struct MemoryReplayStore(Bounded);
 
-impl Default for MemoryReplayStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MemoryReplayStore {
-    /// An empty store on the system clock.
-    pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemClock))
-    }
-
-    /// An empty store on `clock`.
-    pub fn with_clock(clock: SharedClock) -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY, clock)
-    }
-
-    /// An empty store holding at most `capacity` live entries.
-    pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
-        Self {
-            set: Arc::new(Mutex::new(ExpiringSet::new(capacity))),
-            clock,
-        }
-    }
-
-    /// Number of entries held, live or not yet swept.
-    pub fn len(&self) -> usize {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entries
-            .len()
-    }
-
-    /// Whether the store holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+bounded_store!(MemoryReplayStore, "store");
 
 #[async_trait]
 impl ReplayStore for MemoryReplayStore {
     async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.0.clock.now();
+        let mut set = self.0.lock();
         if set.is_live(key, now) {
             return Ok(false);
         }
@@ -377,7 +348,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let set = list.set.lock().unwrap();
+        let set = list.0.lock();
         assert!(
             set.queue.len() <= 2 * set.entries.len() + 1025,
             "{}",
