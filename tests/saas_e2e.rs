@@ -992,3 +992,45 @@ async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
         429
     );
 }
+
+#[tokio::test]
+async fn tls_cert_and_key_files_serve_https() {
+    let dir = support::TempDir::new("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let s = Saas::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ])
+    .await;
+    assert!(s.base.starts_with("https://"));
+    let res = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("strict-transport-security"));
+    // The OAuth issuer is the https URL (no insecure-issuer exception needed).
+    let meta: Value = s
+        .http
+        .get(s.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(meta["issuer"].as_str().unwrap().starts_with("https://"));
+    let t = token(&s, "companies:read").await;
+    assert_eq!(
+        s.http
+            .get(s.url("/v1/companies/acme.com"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
