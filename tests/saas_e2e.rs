@@ -1034,3 +1034,37 @@ async fn tls_cert_and_key_files_serve_https() {
         200
     );
 }
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = Saas::start(&[]).await;
+    let secret = cred(&s, &["webhook_secret"]).to_owned();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = br#"{"type":"invoice.paid","id":"in_1"}"#;
+    let sig = billing_signature(&secret, now, body);
+    let addr = s
+        .base
+        .trim_start_matches("http://")
+        .replace("localhost", "127.0.0.1");
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/webhooks/billing HTTP/1.1\r\nHost: {addr}\r\nWebhook-Signature: t={now},v1={sig}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..10]).await.unwrap();
+    // The request is in flight (its body half sent) when the signal arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.signal_term();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.write_all(&body[10..]).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let status = s.wait();
+    assert!(status.success(), "{status:?}");
+}
