@@ -544,6 +544,41 @@ async fn admin_manages_api_keys_create_rotate_revoke() {
             .status(),
         403
     );
+    // A bearer token with the admin scope (the admin console client) is the other way in.
+    let res = s
+        .http
+        .post(s.url("/oauth/token"))
+        .basic_auth(
+            cred(&s, &["admin_oauth_client", "client_id"]),
+            Some(cred(&s, &["admin_oauth_client", "client_secret"])),
+        )
+        .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let admin_token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = s
+        .http
+        .get(s.url("/admin/api-keys"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(&id));
+    // Admin scope is for the admin API only: data routes still want their own scope.
+    let res = s
+        .http
+        .get(s.url("/v1/companies/acme.com"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     // Metrics are admin-only too.
     assert_eq!(
         s.http.get(s.url("/metrics")).send().await.unwrap().status(),
@@ -748,6 +783,7 @@ async fn no_secret_reaches_any_log_line_even_at_trace() {
         token_signature,
         cred(&s, &["admin", "password"]),
         cred(&s, &["oauth_client", "client_secret"]),
+        cred(&s, &["admin_oauth_client", "client_secret"]),
         cred(&s, &["hmac", "secret_base64"]),
         cred(&s, &["webhook_secret"]),
     ] {

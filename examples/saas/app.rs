@@ -206,6 +206,14 @@ pub async fn build(
         hasher.hash(&client_secret),
         ScopeSet::parse(DATA_SCOPES)?,
     );
+    // An operator's console: may obtain `admin` tokens for the admin API.
+    let admin_client_id = "acme-admin-console";
+    let admin_client_secret = format!("ocs_{}", seed.text("oauth-admin-client-secret", 40));
+    let admin_client = RegisteredClient::new(
+        admin_client_id,
+        hasher.hash(&admin_client_secret),
+        ScopeSet::parse("admin")?,
+    );
     let clients: Arc<dyn apiauth::oauth2::ClientRegistry> = match &args.redis_url {
         Some(url) => {
             let registry = RedisBackend::builder(url.clone())
@@ -213,11 +221,13 @@ pub async fn build(
                 .build()?
                 .client_registry();
             registry.insert(&client).await?;
+            registry.insert(&admin_client).await?;
             Arc::new(registry)
         }
         None => {
             let registry = apiauth::oauth2::MemoryClientRegistry::with_hasher(hasher.clone());
             registry.insert(client);
+            registry.insert(admin_client);
             Arc::new(registry)
         }
     };
@@ -369,6 +379,11 @@ pub async fn build(
             "client_secret": client_secret,
             "scopes": DATA_SCOPES,
             "token_endpoint": auth_server.token_endpoint(),
+        },
+        "admin_oauth_client": {
+            "client_id": admin_client_id,
+            "client_secret": admin_client_secret,
+            "scopes": "admin",
         },
         "hmac": {
             "key_id": "acme-partner-1",
