@@ -650,7 +650,16 @@ async fn cache_hits_still_check_revocation_and_never_outlive_exp() {
         .await
         .unwrap();
     let app = app(v.clone());
-    let now = now_secs();
+    // "Now" from the verifier's own clock: with zero leeway, the system time read a moment
+    // later could already be the next second, and `iat`/`nbf` would be in the future.
+    let clock_secs = || {
+        clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let now = clock_secs();
     let mut c = good_claims(now);
     c["exp"] = json!(now + 30);
     let t = es256("ec-1", c);
@@ -663,7 +672,7 @@ async fn cache_hits_still_check_revocation_and_never_outlive_exp() {
     call(&app, "/me", &t).await.assert_invalid_token("expired");
 
     // Revoked while cached: refused on the hit.
-    let now = now_secs() + 31;
+    let now = clock_secs();
     let mut c = good_claims(now);
     c["jti"] = json!("jti-2");
     let t = es256("ec-1", c);
