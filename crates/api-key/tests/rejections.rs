@@ -3,48 +3,19 @@
 
 mod common;
 
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiauth_api_key::{ApiKeys, NewKey};
 use apiauth_core::audit::sensitive_headers_layer;
+use apiauth_testkit::LogCapture;
 use common::*;
 use http::{StatusCode, header};
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn take(&self) -> String {
-        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-    }
-}
-
 #[tokio::test]
 async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one_body() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = LogCapture::start();
 
     let f = Fixture::new();
     let revoked = f.keys.create(NewKey::new("r")).await.unwrap();
@@ -95,7 +66,7 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
             Some((body, _)) => assert_eq!(&seen.body, body, "{reason} answers differently"),
         }
         assert!(!seen.body.contains(reason));
-        let log = buf.take();
+        let log = logs.take_text();
         assert!(
             log.contains(&format!("reason=\"{reason}\"")) && log.contains("method=\"api_key\""),
             "audit for {reason}: {log}"
@@ -117,7 +88,7 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
     // The accepted request's audit event names the key id, never the key.
     let seen = send(&app, get_with("/me", &[("x-api-key", v)])).await;
     assert_eq!(seen.status, StatusCode::OK);
-    let log = buf.take();
+    let log = logs.take_text();
     assert!(log.contains("outcome=\"accept\"") && log.contains(&format!("credential_id=\"{id}\"")));
     assert!(!log.contains(v), "{log}");
 }
@@ -151,16 +122,7 @@ async fn store_failure_is_503_never_401_or_a_pass() {
 
 #[tokio::test]
 async fn revoked_key_with_a_wrong_secret_is_audited_as_a_wrong_secret() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = LogCapture::start();
     let f = Fixture::new();
     let created = f.keys.create(NewKey::new("alice")).await.unwrap();
     f.keys.revoke(&created.summary.id).await.unwrap();
@@ -168,6 +130,6 @@ async fn revoked_key_with_a_wrong_secret_is_audited_as_a_wrong_secret() {
     let seen = send(&f.app(), get_with("/me", &[("x-api-key", &guess)])).await;
     assert_eq!(seen.status, StatusCode::UNAUTHORIZED);
     // The audit reports `revoked` only for the real key, not for a guess at its id.
-    let log = buf.take();
+    let log = logs.take_text();
     assert!(log.contains("reason=\"wrong_secret\""), "{log}");
 }

@@ -1,13 +1,12 @@
-//! Audit events for failures and lock-outs, and no secret in them. Alone in its binary: a
-//! thread-local subscriber must not race other tests for `tracing`'s per-callsite interest.
+//! Audit events for failures and lock-outs, and no secret in them. Logs are captured with
+//! `apiauth_testkit::LogCapture`.
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiauth_basic::{BasicAuth, LockoutPolicy, MemoryCredentialStore};
+use apiauth_testkit::LogCapture;
 use common::{app_from, cheap, me};
 use http::StatusCode;
 
@@ -26,32 +25,9 @@ fn alice() -> MemoryCredentialStore {
     s
 }
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn failures_and_lockouts_are_audited_without_the_password() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = LogCapture::start();
 
     let r = app_from(
         BasicAuth::builder(alice())
@@ -78,7 +54,7 @@ async fn failures_and_lockouts_are_audited_without_the_password() {
         StatusCode::UNAUTHORIZED
     );
 
-    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let out = logs.text();
     let audit: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("apiauth::audit"))

@@ -1,12 +1,10 @@
 //! Audit events are emitted for accepts and rejects, and a TRACE-level trace of the whole
 //! request holds no secret when the sensitive-headers layer is in place.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use apiauth_core::audit::sensitive_headers_layer;
 use apiauth_core::header::authorization_token68;
 use apiauth_core::{Auth, AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal};
+use apiauth_testkit::LogCapture;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -41,32 +39,9 @@ impl Authenticator for Bearer {
     }
 }
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn trace_of_accepted_and_rejected_requests_holds_no_secret() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = LogCapture::start();
 
     let app = Router::new()
         .route(
@@ -109,7 +84,7 @@ async fn trace_of_accepted_and_rejected_requests_holds_no_secret() {
         .unwrap();
     assert_eq!(bad.status(), 401);
 
-    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let out = logs.text();
     // The trace did record the headers (as Sensitive) and both audit events…
     assert!(
         out.contains("authorization"),

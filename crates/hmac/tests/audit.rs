@@ -1,5 +1,4 @@
-//! The audit trail of rejected signatures, alone in its binary: `tracing` caches per-callsite
-//! interest, and a capture subscriber shared with parallel tests in one binary can miss events.
+//! The audit trail of rejected signatures.
 
 mod common;
 
@@ -12,7 +11,7 @@ use http::StatusCode;
 
 #[tokio::test]
 async fn every_mismatch_answers_one_identical_401_and_the_reason_goes_to_the_audit_event() {
-    let (logs, _guard) = capture_logs();
+    let logs = capture_logs();
     let c = clock();
     let app = app_for(&c);
     let u = "http://api.example.com/orders";

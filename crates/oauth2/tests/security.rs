@@ -2,48 +2,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apiauth_core::ScopeSet;
 use apiauth_oauth2::{AuthorizationServer, MemoryClientRegistry};
+use apiauth_testkit::LogCapture;
 use common::{AUDIENCE, As};
-
-/// Collects formatted log lines in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 // One thread: the server tasks run where the subscriber is installed.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_or_token_reaches_a_log_line() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let captured = LogCapture::start();
 
     let a = As::start().await;
     let token = a.token(&a.worker, None).await;

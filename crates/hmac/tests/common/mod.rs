@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use apiauth_core::clock::ManualClock;
@@ -78,46 +78,9 @@ pub fn copy(req: &Request<Vec<u8>>) -> Request<Body> {
     b.body(Body::from(req.body().clone())).unwrap()
 }
 
-/// Captures `tracing` output (the audit events) for the current thread.
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Installs a subscriber capturing every event on this thread until the guard drops.
-pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let cap = Captured::default();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(cap.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .json()
-        .finish();
-    let guard = tracing::subscriber::set_default(sub);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
-    (cap, guard)
+/// Captures `tracing` output (the audit events) on this thread until dropped.
+pub fn capture_logs() -> apiauth_testkit::LogCapture {
+    apiauth_testkit::LogCapture::start()
 }
 
 // --- A key store with one client, its verifier and signer on a shared clock.

@@ -2,7 +2,6 @@
 //! audit events the request produced, and a mock JWKS/OIDC server on loopback.
 #![allow(dead_code)]
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,8 +20,6 @@ use http_body_util::BodyExt;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 
 pub const ISS: &str = "https://issuer.test";
 pub const AUD: &str = "https://api.test";
@@ -163,63 +160,29 @@ impl Answer {
     }
 }
 
-#[derive(Clone, Default)]
-struct Capture {
-    reasons: Arc<Mutex<Vec<String>>>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-struct Fields {
-    reason: Option<String>,
-    all: String,
-}
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "reason" {
-            self.reason = Some(value.to_owned());
-        }
-        self.all.push_str(&format!("{}={value} ", field.name()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "reason" {
-            self.reason = Some(format!("{value:?}"));
-        }
-        self.all.push_str(&format!("{}={value:?} ", field.name()));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut f = Fields {
-            reason: None,
-            all: String::new(),
-        };
-        event.record(&mut f);
-        self.log.lock().unwrap().push(f.all);
-        if event.metadata().target() == apiauth_core::audit::TARGET
-            && let Some(r) = f.reason
-        {
-            self.reasons.lock().unwrap().push(r);
-        }
-    }
-}
-
 /// Sends `req` through `app` and collects the answer and the audit events. The capture is
 /// thread-local, so tests using it run on the current-thread runtime.
 pub async fn send(app: &Router, req: Request<Body>) -> Answer {
-    let cap = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(cap.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests in this binary run in parallel with their own subscribers; tracing caches each
-    // callsite's interest, so recompute it now that this one is installed.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = apiauth_testkit::LogCapture::start();
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    let reasons = cap.reasons.lock().unwrap().clone();
-    let log = cap.log.lock().unwrap().clone();
+    let events = logs.take_events();
+    let reasons = events
+        .iter()
+        .filter(|e| e.target == apiauth_core::audit::TARGET)
+        .filter_map(|e| e.field("reason").map(str::to_owned))
+        .collect();
+    let log = events
+        .iter()
+        .map(|e| {
+            e.fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v} "))
+                .collect::<String>()
+        })
+        .collect();
     Answer {
         status,
         headers,
