@@ -47,16 +47,19 @@ impl fmt::Debug for TokenKey {
 /// [`MemoryIntrospectionCache`]. The verifier re-checks `active`, `exp`, `nbf`, `aud` and
 /// `iss` on every hit and the route checks scopes, so a cache only has to keep entries no
 /// longer than `ttl`.
+///
+/// Answers travel as `Arc`s: an in-process cache hands out a shared answer without copying its
+/// strings on every request.
 #[async_trait]
 pub trait IntrospectionCache: Send + Sync + 'static {
     /// The live answer stored under `key`, if any.
-    async fn get(&self, key: &TokenKey) -> Result<Option<IntrospectionResponse>, StoreError>;
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<IntrospectionResponse>>, StoreError>;
 
     /// Stores `answer` under `key` for `ttl`.
     async fn put(
         &self,
         key: &TokenKey,
-        answer: &IntrospectionResponse,
+        answer: &Arc<IntrospectionResponse>,
         ttl: Duration,
     ) -> Result<(), StoreError>;
 }
@@ -75,7 +78,7 @@ pub struct MemoryIntrospectionCache {
 }
 
 struct Entries {
-    map: HashMap<TokenKey, (IntrospectionResponse, SystemTime)>,
+    map: HashMap<TokenKey, (Arc<IntrospectionResponse>, SystemTime)>,
     capacity: usize,
     last_sweep: Option<SystemTime>,
 }
@@ -129,7 +132,7 @@ impl fmt::Debug for MemoryIntrospectionCache {
 
 #[async_trait]
 impl IntrospectionCache for MemoryIntrospectionCache {
-    async fn get(&self, key: &TokenKey) -> Result<Option<IntrospectionResponse>, StoreError> {
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<IntrospectionResponse>>, StoreError> {
         let now = self.clock.now();
         let mut e = self.lock();
         match e.map.get(key) {
@@ -145,7 +148,7 @@ impl IntrospectionCache for MemoryIntrospectionCache {
     async fn put(
         &self,
         key: &TokenKey,
-        answer: &IntrospectionResponse,
+        answer: &Arc<IntrospectionResponse>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
@@ -178,7 +181,7 @@ mod tests {
     async fn entries_expire_and_capacity_is_a_hard_bound() {
         let clock = ManualClock::starting_now();
         let cache = MemoryIntrospectionCache::with_capacity(2, Arc::new(clock.clone()));
-        let a = IntrospectionResponse::inactive();
+        let a = Arc::new(IntrospectionResponse::inactive());
         for t in ["a", "b", "c"] {
             cache
                 .put(&TokenKey::of(t), &a, Duration::from_secs(10))

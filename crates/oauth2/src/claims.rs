@@ -1,5 +1,8 @@
 //! The RFC 7662 §2.2 introspection response, shared by both halves of the crate.
 
+use std::sync::Arc;
+
+use apiauth_core::Principal;
 use serde::{Deserialize, Serialize};
 
 /// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
@@ -69,5 +72,14 @@ impl IntrospectionResponse {
     /// `{"active": false}`: all RFC 7662 §2.2 lets an inactive answer say.
     pub fn inactive() -> Self {
         Self::default()
+    }
+
+    /// The answer `principal` was built from, when an
+    /// [`IntrospectionVerifier`](crate::IntrospectionVerifier) authenticated it. The verifier
+    /// attaches the answer as an `Arc<IntrospectionResponse>` attribute, shared with its cache.
+    pub fn of(principal: &Principal) -> Option<&IntrospectionResponse> {
+        principal
+            .attribute::<Arc<IntrospectionResponse>>()
+            .map(|a| &**a)
     }
 }

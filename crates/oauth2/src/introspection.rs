@@ -61,7 +61,7 @@ struct Inner {
 }
 
 /// One introspection call shared by every request waiting on the same token.
-type Flight = OnceCell<Result<IntrospectionResponse, &'static str>>;
+type Flight = OnceCell<Result<Arc<IntrospectionResponse>, &'static str>>;
 
 /// A request's share in a [`Flight`]. The last one to leave, finished or cancelled, removes
 /// the flight from the map, so requests that hang up cannot leave entries behind.
@@ -125,7 +125,7 @@ impl IntrospectionVerifier {
 
     /// Checks a (possibly cached) answer against the clock and configuration and builds the
     /// principal. Runs on every request, cached or not.
-    fn evaluate(&self, a: &IntrospectionResponse) -> Result<Principal, AuthError> {
+    fn evaluate(&self, a: &Arc<IntrospectionResponse>) -> Result<Principal, AuthError> {
         if !a.active {
             return Err(AuthError::invalid_credentials("inactive"));
         }
@@ -164,11 +164,12 @@ impl IntrospectionVerifier {
         {
             b = b.expires_at(at);
         }
-        Ok(b.attribute(a.clone()).build())
+        // Shared with the cache: no copy of the answer per request.
+        Ok(b.attribute(Arc::clone(a)).build())
     }
 
     /// The answer for `token`: from the cache, or from one shared introspection call.
-    async fn answer(&self, token: &str) -> Result<IntrospectionResponse, AuthError> {
+    async fn answer(&self, token: &str) -> Result<Arc<IntrospectionResponse>, AuthError> {
         let key = TokenKey::of(token);
         if let Some(hit) = self.cache_get(&key).await {
             return Ok(hit);
@@ -194,7 +195,7 @@ impl IntrospectionVerifier {
                 if let Some(hit) = self.cache_get(&key).await {
                     return Ok(hit);
                 }
-                let fetched = self.fetch(token).await?;
+                let fetched = Arc::new(self.fetch(token).await?);
                 self.cache_put(&key, &fetched).await;
                 Ok(fetched)
             })
@@ -204,7 +205,7 @@ impl IntrospectionVerifier {
         result.map_err(AuthError::unavailable)
     }
 
-    async fn cache_get(&self, key: &TokenKey) -> Option<IntrospectionResponse> {
+    async fn cache_get(&self, key: &TokenKey) -> Option<Arc<IntrospectionResponse>> {
         // A cache is an optimisation: when it fails, ask the endpoint (still a real decision).
         match self.inner.cache.get(key).await {
             Ok(hit) => hit,
@@ -215,7 +216,7 @@ impl IntrospectionVerifier {
         }
     }
 
-    async fn cache_put(&self, key: &TokenKey, answer: &IntrospectionResponse) {
+    async fn cache_put(&self, key: &TokenKey, answer: &Arc<IntrospectionResponse>) {
         let ttl = if answer.active {
             let now = unix_seconds(self.inner.clock.now());
             let left = answer.exp.map_or(self.inner.cache_ttl, |exp| {

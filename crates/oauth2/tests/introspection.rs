@@ -46,6 +46,13 @@ fn api(verifier: IntrospectionVerifier) -> Router {
             get(|Auth(p): Auth| async move { p.subject().to_owned() }),
         )
         .route(
+            "/client",
+            get(|Auth(p): Auth| async move {
+                let a = IntrospectionResponse::of(&p).expect("the answer is attached");
+                format!("{:?} {:?}", a.client_id, a.iss.is_some())
+            }),
+        )
+        .route(
             "/a",
             get(|Scoped(p, ..): Scoped<A>| async move { p.scopes().to_string() }),
         )
@@ -98,6 +105,12 @@ async fn active_token_is_accepted_and_the_answer_is_reused() {
         let res = call(&app, "/me", &token).await;
         assert_eq!(res.status, 200);
         assert_eq!(res.body, "worker");
+    }
+    assert_eq!(a.introspection_count(), 1);
+    // The handler can read the answer the principal was built from, fresh or cached.
+    for _ in 0..2 {
+        let res = call(&app, "/client", &token).await;
+        assert_eq!(res.body, r#"Some("worker") true"#);
     }
     assert_eq!(a.introspection_count(), 1);
     // Past the cache TTL the endpoint is asked again.
@@ -418,7 +431,7 @@ fn startup_refuses_plain_http_and_a_missing_audience() {
 /// that only the verifier's own checks stand between a stale answer and the route).
 #[derive(Default)]
 struct ForgetfulTtlCache {
-    inner: std::sync::Mutex<Vec<(TokenKey, IntrospectionResponse, Duration)>>,
+    inner: std::sync::Mutex<Vec<(TokenKey, Arc<IntrospectionResponse>, Duration)>>,
 }
 
 impl ForgetfulTtlCache {
@@ -435,7 +448,7 @@ impl IntrospectionCache for ForgetfulTtlCache {
     async fn get(
         &self,
         key: &TokenKey,
-    ) -> Result<Option<IntrospectionResponse>, apiauth_core::StoreError> {
+    ) -> Result<Option<Arc<IntrospectionResponse>>, apiauth_core::StoreError> {
         Ok(self
             .inner
             .lock()
@@ -447,7 +460,7 @@ impl IntrospectionCache for ForgetfulTtlCache {
     async fn put(
         &self,
         key: &TokenKey,
-        answer: &IntrospectionResponse,
+        answer: &Arc<IntrospectionResponse>,
         ttl: Duration,
     ) -> Result<(), apiauth_core::StoreError> {
         self.inner.lock().unwrap().push((*key, answer.clone(), ttl));

@@ -1,6 +1,7 @@
 //! [`IntrospectionCache`] and [`ClientRegistry`] on Redis.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use apiauth_basic::PasswordHasher;
@@ -43,26 +44,26 @@ impl fmt::Debug for RedisIntrospectionCache {
 
 #[async_trait]
 impl IntrospectionCache for RedisIntrospectionCache {
-    async fn get(&self, key: &TokenKey) -> Result<Option<IntrospectionResponse>, StoreError> {
+    async fn get(&self, key: &TokenKey) -> Result<Option<Arc<IntrospectionResponse>>, StoreError> {
         let json: Option<String> = self
             .backend
             .query("introspection_get", redis::cmd("GET").arg(self.key(key)))
             .await?;
         // An entry we cannot read is a miss: the verifier then asks the authorization server,
         // which is always a correct answer.
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok().map(Arc::new)))
     }
 
     async fn put(
         &self,
         key: &TokenKey,
-        answer: &IntrospectionResponse,
+        answer: &Arc<IntrospectionResponse>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
         if ttl.is_zero() {
             return Ok(()); // nothing to keep
         }
-        let json = serde_json::to_string(answer)
+        let json = serde_json::to_string(&**answer)
             .map_err(|_| StoreError::Unavailable("redis: answer not serialisable".into()))?;
         let _: () = self
             .backend

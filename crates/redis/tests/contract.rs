@@ -636,8 +636,8 @@ mod oauth2 {
     };
     use apiauth_redis::RedisClientRegistry;
 
-    fn answer(sub: &str) -> IntrospectionResponse {
-        IntrospectionResponse {
+    fn answer(sub: &str) -> Arc<IntrospectionResponse> {
+        Arc::new(IntrospectionResponse {
             active: true,
             scope: Some("invoices:read".into()),
             client_id: Some("billing".into()),
@@ -647,7 +647,7 @@ mod oauth2 {
             iss: Some("https://issuer.example".into()),
             jti: Some("j-1".into()),
             ..IntrospectionResponse::default()
-        }
+        })
     }
 
     async fn introspection_cache_contract(cache: Arc<dyn IntrospectionCache>, time: Time) {
@@ -660,7 +660,7 @@ mod oauth2 {
         cache
             .put(
                 &k2,
-                &IntrospectionResponse::inactive(),
+                &Arc::new(IntrospectionResponse::inactive()),
                 Duration::from_secs(60),
             )
             .await
@@ -668,7 +668,7 @@ mod oauth2 {
         assert_eq!(cache.get(&k1).await.unwrap(), Some(answer("alice")));
         assert_eq!(
             cache.get(&k2).await.unwrap(),
-            Some(IntrospectionResponse::inactive())
+            Some(Arc::new(IntrospectionResponse::inactive()))
         );
         // A new answer replaces the old one.
         cache
