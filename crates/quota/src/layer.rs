@@ -217,7 +217,7 @@ impl QuotaLayerBuilder {
         if self.ipv6_prefix > 128 {
             return Err(QuotaConfigError::Ipv6Prefix(self.ipv6_prefix));
         }
-        let mut policies = HashMap::new();
+        let mut policies = Policies::default();
         let mut add = |tier: Tier, group: Option<&str>, p: QuotaPolicy| {
             let name = match (&tier, group) {
                 (Tier::Plan(plan), None) => format!("plan:{plan}"),
@@ -231,7 +231,17 @@ impl QuotaLayerBuilder {
                 return Err(QuotaConfigError::InvalidPolicy(name));
             }
             let p = p.named(name);
-            policies.insert((group.map(str::to_owned), tier), p.clone());
+            let tiers = match group {
+                None => &mut policies.global,
+                Some(g) => policies.groups.entry(g.to_owned()).or_default(),
+            };
+            match tier {
+                Tier::Plan(plan) => {
+                    tiers.plans.insert(plan, p.clone());
+                }
+                Tier::Default => tiers.default = Some(p.clone()),
+                Tier::Anonymous => tiers.anonymous = Some(p.clone()),
+            }
             Ok(p)
         };
         let default_plan = add(Tier::Default, None, self.default_plan)?;
@@ -290,6 +300,21 @@ impl QuotaLayerBuilder {
             }),
         })
     }
+}
+
+/// The configured policies, layer-wide and per route group, looked up on every request by
+/// borrowed names (no allocation on the request path).
+#[derive(Default)]
+struct Policies {
+    global: Tiers,
+    groups: HashMap<String, Tiers>,
+}
+
+#[derive(Default)]
+struct Tiers {
+    plans: HashMap<String, QuotaPolicy>,
+    default: Option<QuotaPolicy>,
+    anonymous: Option<QuotaPolicy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -351,7 +376,11 @@ impl QuotaLayer {
 
 impl fmt::Debug for QuotaLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&str> = self.shared.policies.values().map(|p| p.name()).collect();
+        let mut names: Vec<&str> = std::iter::once(&self.shared.policies.global)
+            .chain(self.shared.policies.groups.values())
+            .flat_map(|t| t.plans.values().chain(&t.default).chain(&t.anonymous))
+            .map(QuotaPolicy::name)
+            .collect();
         names.sort_unstable();
         f.debug_struct("QuotaLayer")
             .field("policies", &names)
@@ -363,7 +392,7 @@ impl fmt::Debug for QuotaLayer {
 struct Shared {
     limiter: Arc<dyn RateLimiter>,
     meter: Option<Arc<dyn UsageMeter>>,
-    policies: HashMap<(Option<String>, Tier), QuotaPolicy>,
+    policies: Policies,
     default_plan: QuotaPolicy,
     anonymous: QuotaPolicy,
     routes: HashMap<String, String>,
@@ -386,18 +415,22 @@ impl Shared {
         }
     }
 
+    /// The policy of a request: anonymous requests take their route group's anonymous policy,
+    /// else the layer's; principals take, in order, their plan in the route group, the group's
+    /// default, their plan layer-wide, the layer's default.
     fn policy(&self, route: Option<&str>, principal: Option<&Principal>) -> &QuotaPolicy {
-        let group = route.and_then(|r| self.routes.get(r)).cloned();
-        let get = |g: &Option<String>, t: Tier| self.policies.get(&(g.clone(), t));
+        let group = route
+            .and_then(|r| self.routes.get(r))
+            .and_then(|g| self.policies.groups.get(g));
+        let global = &self.policies.global;
         let found = match principal {
-            None => get(&group, Tier::Anonymous),
+            None => group.and_then(|g| g.anonymous.as_ref()),
             Some(p) => {
-                let plan = p.plan().map(|s| Tier::Plan(s.to_owned()));
-                plan.clone()
-                    .and_then(|t| get(&group, t))
-                    .or_else(|| get(&group, Tier::Default))
-                    .or_else(|| plan.and_then(|t| get(&None, t)))
-                    .or_else(|| get(&None, Tier::Default))
+                let plan = p.plan();
+                group
+                    .and_then(|g| plan.and_then(|n| g.plans.get(n)).or(g.default.as_ref()))
+                    .or_else(|| plan.and_then(|n| global.plans.get(n)))
+                    .or(global.default.as_ref())
             }
         };
         found.unwrap_or(match principal {
@@ -517,11 +550,10 @@ where
         Box::pin(async move {
             shared.ensure_sweeper();
             let principal = req.extensions().get::<Principal>().cloned();
-            let route: Arc<str> = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or_else(|| Arc::from(UNMATCHED_ROUTE), |m| Arc::from(m.as_str()));
-            let matched = (&*route != UNMATCHED_ROUTE).then_some(&*route);
+            // A clone of `MatchedPath` shares its string: no copy per request.
+            let matched_path = req.extensions().get::<MatchedPath>().cloned();
+            let matched = matched_path.as_ref().map(MatchedPath::as_str);
+            let route = matched.unwrap_or(UNMATCHED_ROUTE);
             let policy = shared.policy(matched, principal.as_ref()).clone();
             let key = shared.key(principal.as_ref(), &req);
 
@@ -558,9 +590,9 @@ where
 
             // The handler answered: this request counts.
             let class = StatusClass::of(res.status());
-            metric::usage(&route, class, &policy);
+            metric::usage(route, class, &policy);
             if let (Some(meter), Some(p)) = (&shared.meter, &principal)
-                && let Err(e) = meter.record(p.subject(), &route, class).await
+                && let Err(e) = meter.record(p.subject(), route, class).await
             {
                 // The handler already ran; replacing its answer would not undo it.
                 tracing::warn!(error = %e, "usage meter failed");

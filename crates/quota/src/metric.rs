@@ -51,11 +51,11 @@ pub fn describe() {
 }
 
 pub(crate) fn rejected(policy: &QuotaPolicy) {
-    counter!(RATE_LIMITED, "policy" => policy.name().to_owned()).increment(1);
+    counter!(RATE_LIMITED, "policy" => policy.shared_name()).increment(1);
 }
 
 pub(crate) fn limiter_error(policy: &QuotaPolicy) {
-    counter!(LIMITER_ERRORS, "policy" => policy.name().to_owned()).increment(1);
+    counter!(LIMITER_ERRORS, "policy" => policy.shared_name()).increment(1);
 }
 
 pub(crate) fn usage(route: &str, class: StatusClass, policy: &QuotaPolicy) {
@@ -63,7 +63,7 @@ pub(crate) fn usage(route: &str, class: StatusClass, policy: &QuotaPolicy) {
         USAGE,
         "route" => route.to_owned(),
         "status_class" => class.as_str(),
-        "policy" => policy.name().to_owned()
+        "policy" => policy.shared_name()
     )
     .increment(1);
 }

@@ -86,6 +86,11 @@ impl QuotaPolicy {
         &self.name
     }
 
+    /// The name as a shared string, for metric labels without a copy.
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        Arc::clone(&self.name)
+    }
+
     /// How many requests a full bucket holds (the `RateLimit-Limit`).
     pub fn burst_size(&self) -> u32 {
         self.burst

@@ -181,6 +181,61 @@ async fn route_group_has_its_own_quota_and_bucket() {
     assert_eq!(b.status, 200);
 }
 
+/// Which policy a request gets: its plan in the route group, then the group's default, then its
+/// plan layer-wide, then the layer's default; anonymous requests take the group's anonymous
+/// policy, else the layer's.
+#[tokio::test]
+async fn route_group_policies_take_precedence_in_a_fixed_order() {
+    let (l, _) = limiter();
+    let quota = QuotaLayer::builder()
+        .plan("free", QuotaPolicy::per_minute(10))
+        .default_plan(QuotaPolicy::per_minute(20))
+        .anonymous(QuotaPolicy::per_minute(30))
+        .route_group(
+            RouteGroup::new("export")
+                .route("/export")
+                .plan("pro", QuotaPolicy::per_minute(2))
+                .default_plan(QuotaPolicy::per_minute(3))
+                .anonymous(QuotaPolicy::per_minute(4)),
+        )
+        .limiter(l)
+        .build()
+        .unwrap();
+    let app = app(quota, Default::default());
+    let limit = |a: Answer| (a.status, a.rate().0);
+    let anon = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    // In the group: the group's plan, else the group's default (before the layer's plan).
+    assert_eq!(
+        limit(send(&app, as_user("/export", "p", Some("pro"))).await),
+        (StatusCode::OK, 2)
+    );
+    assert_eq!(
+        limit(send(&app, as_user("/export", "f", Some("free"))).await),
+        (StatusCode::OK, 3)
+    );
+    assert_eq!(
+        limit(send(&app, as_user("/export", "n", None)).await),
+        (StatusCode::OK, 3)
+    );
+    assert_eq!(
+        limit(send(&app, anon("/export")).await),
+        (StatusCode::OK, 4)
+    );
+    // Elsewhere: the layer's plan, else its default; the group's plans do not leak out.
+    assert_eq!(
+        limit(send(&app, as_user("/items/1", "f", Some("free"))).await),
+        (StatusCode::OK, 10)
+    );
+    assert_eq!(
+        limit(send(&app, as_user("/items/1", "p", Some("pro"))).await),
+        (StatusCode::OK, 20)
+    );
+    assert_eq!(
+        limit(send(&app, anon("/items/1")).await),
+        (StatusCode::OK, 30)
+    );
+}
+
 #[tokio::test]
 async fn tenant_keying_shares_one_bucket_per_tenant() {
     let (l, _) = limiter();
