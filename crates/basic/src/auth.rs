@@ -5,18 +5,19 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::header::authorization_token68;
 use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, audit};
 use axum::body::Body;
 use http::Request;
-use sha2::{Digest, Sha256};
 
 use crate::cache::{Fingerprint, VerificationCache};
 use crate::error::BasicError;
-use crate::lockout::{LockoutPolicy, Refusal, Tracker, address_key};
+use crate::lockout::{
+    Admission, AttemptId, LockoutKey, LockoutPolicy, LockoutStore, MemoryLockoutStore,
+};
 use crate::parse::{BasicCredentials, CredentialEncoding, decode_credentials};
 use crate::password::{PasswordChecker, PasswordHasher};
 use crate::store::{CredentialRecord, CredentialStore};
@@ -38,8 +39,9 @@ struct Inner {
     max_credentials_len: usize,
     checker: PasswordChecker,
     cache: Option<VerificationCache>,
-    users: Tracker<[u8; 32]>,
-    addresses: Tracker<IpAddr>,
+    lockouts: Arc<dyn LockoutStore>,
+    user_lockout: LockoutPolicy,
+    address_lockout: LockoutPolicy,
     clock: SharedClock,
     cache_hits: AtomicU64,
 }
@@ -50,8 +52,8 @@ impl fmt::Debug for BasicAuth {
             .field("realm", &self.inner.realm)
             .field("encoding", &self.inner.encoding)
             .field("cache", &self.inner.cache.is_some())
-            .field("user_lockout", self.inner.users.policy())
-            .field("address_lockout", self.inner.addresses.policy())
+            .field("user_lockout", &self.inner.user_lockout)
+            .field("address_lockout", &self.inner.address_lockout)
             .finish_non_exhaustive()
     }
 }
@@ -94,6 +96,7 @@ impl BasicAuth {
             user_lockout: LockoutPolicy::per_user(),
             address_lockout: LockoutPolicy::per_address(),
             tracker_capacity: 100_000,
+            lockout_store: None,
             clock: Arc::new(SystemClock),
             max_concurrent_verifications: None,
             queue_timeout: Duration::from_secs(5),
@@ -124,25 +127,71 @@ impl BasicAuth {
     }
 }
 
-/// 429 with `Retry-After`, and no argon2 run. `reasons`: (locked out, attempts in flight).
-fn refuse(refusal: Refusal, reasons: (&'static str, &'static str)) -> AuthError {
-    match refusal {
-        Refusal::LockedOut(left) => AuthError::too_many_requests(left).with_reason(reasons.0),
-        // Enough guesses are already being checked to reach the limit; they settle in well
-        // under a second.
-        Refusal::AttemptsInFlight => {
-            AuthError::too_many_requests(Duration::from_secs(1)).with_reason(reasons.1)
+/// One attempt admitted by the lock-out store, settled exactly once: [`fail`](Self::fail),
+/// or dropped (a success, a credential store outage, a client that went away), which releases
+/// it without counting a failure.
+struct Attempt {
+    store: Arc<dyn LockoutStore>,
+    key: LockoutKey,
+    id: AttemptId,
+    policy: LockoutPolicy,
+    open: bool,
+}
+
+impl Attempt {
+    /// Admits one attempt for `key`, or answers why not: 429 with `Retry-After` (and no
+    /// argon2 run) when locked out, 503 with `Retry-After` when the store cannot answer.
+    /// `reasons`: (locked out, attempts in flight).
+    async fn admit(
+        store: &Arc<dyn LockoutStore>,
+        key: LockoutKey,
+        policy: LockoutPolicy,
+        now: SystemTime,
+        reasons: (&'static str, &'static str),
+    ) -> Result<Self, AuthError> {
+        match store.admit(&key, &policy, now).await {
+            Ok(Admission::Admitted(id)) => Ok(Self {
+                store: store.clone(),
+                key,
+                id,
+                policy,
+                open: true,
+            }),
+            Ok(Admission::LockedOut(left)) => {
+                Err(AuthError::too_many_requests(left).with_reason(reasons.0))
+            }
+            // Enough guesses are already being checked to reach the limit; they settle in
+            // well under a second.
+            Ok(Admission::AttemptsInFlight) => {
+                Err(AuthError::too_many_requests(Duration::from_secs(1)).with_reason(reasons.1))
+            }
+            // Fail closed: no pass, no 401, and no failure counted for an outage.
+            Err(_) => Err(AuthError::unavailable("lockout_store_unavailable")),
+        }
+    }
+
+    /// Counts a failure. `Some(lockout)` if it started a lock-out.
+    async fn fail(mut self, now: SystemTime) -> Result<Option<Duration>, AuthError> {
+        let result = self
+            .store
+            .record_failure(&self.key, self.id, &self.policy, now)
+            .await;
+        // Settled, whatever the answer; cancelled before this line, `Drop` releases it.
+        self.open = false;
+        result.map_err(|_| AuthError::unavailable("lockout_store_unavailable"))
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.open {
+            self.store.release(&self.key, self.id);
         }
     }
 }
 
 fn client_ip(req: &Request<Body>) -> Option<IpAddr> {
     audit::client(req).map(|a| a.ip())
-}
-
-fn user_key(user_id: &str) -> [u8; 32] {
-    // Fixed-size keys keep the counters' memory bounded whatever length of name is sent.
-    Sha256::digest(user_id.as_bytes()).into()
 }
 
 fn audit_lockout(kind: &'static str, user_id: &str, lockout: Duration, req: &Request<Body>) {
@@ -202,18 +251,27 @@ impl Authenticator for BasicAuth {
         let now = inner.clock.now();
 
         // Lock-outs first: a locked-out attempt costs no store lookup and no argon2 run.
-        let ip = client_ip(req).map(address_key);
-        let address_attempt =
-            match ip {
-                Some(ip) => Some(inner.addresses.admit(ip, now).map_err(|r| {
-                    refuse(r, ("address_locked_out", "address_attempts_in_flight"))
-                })?),
-                None => None,
-            };
-        let user_attempt = inner
-            .users
-            .admit(user_key(user_id), now)
-            .map_err(|r| refuse(r, ("user_locked_out", "user_attempts_in_flight")))?;
+        let address_attempt = match client_ip(req) {
+            Some(ip) => Some(
+                Attempt::admit(
+                    &inner.lockouts,
+                    LockoutKey::address(ip),
+                    inner.address_lockout,
+                    now,
+                    ("address_locked_out", "address_attempts_in_flight"),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let user_attempt = Attempt::admit(
+            &inner.lockouts,
+            LockoutKey::user(user_id),
+            inner.user_lockout,
+            now,
+            ("user_locked_out", "user_attempts_in_flight"),
+        )
+        .await?;
 
         let cached = inner
             .cache
@@ -262,12 +320,21 @@ impl Authenticator for BasicAuth {
                     .with_subject(user_id)
                     .with_credential_id(user_id);
                 let now = inner.clock.now();
-                if let Some(lockout) = user_attempt.fail(now) {
+                // Both counters are settled even if one store call fails; a failure that
+                // could not be recorded is 503 (fail closed), never a 401.
+                let user = user_attempt.fail(now).await;
+                let address = match address_attempt {
+                    Some(a) => a.fail(now).await,
+                    None => Ok(None),
+                };
+                if let Ok(Some(lockout)) = user {
                     audit_lockout("user", user_id, lockout, req);
                 }
-                if let Some(lockout) = address_attempt.and_then(|a| a.fail(now)) {
+                if let Ok(Some(lockout)) = address {
                     audit_lockout("address", user_id, lockout, req);
                 }
+                user?;
+                address?;
                 Err(error)
             }
         }
@@ -287,6 +354,7 @@ pub struct BasicAuthBuilder {
     user_lockout: LockoutPolicy,
     address_lockout: LockoutPolicy,
     tracker_capacity: usize,
+    lockout_store: Option<Arc<dyn LockoutStore>>,
     clock: SharedClock,
     max_concurrent_verifications: Option<usize>,
     queue_timeout: Duration,
@@ -359,9 +427,20 @@ impl BasicAuthBuilder {
         self
     }
 
-    /// Most user-ids and most addresses tracked at once (each). Default 100 000.
+    /// Most user-ids and most addresses tracked at once (each) by the default in-memory
+    /// lock-out store. Default 100 000. Ignored with [`lockout_store`](Self::lockout_store).
     pub fn tracker_capacity(mut self, capacity: usize) -> Self {
         self.tracker_capacity = capacity;
+        self
+    }
+
+    /// Where failed attempts are counted. Default: a [`MemoryLockoutStore`] of
+    /// [`tracker_capacity`](Self::tracker_capacity), local to this process. Behind several
+    /// instances give them one shared store (apiauth-redis's `RedisLockoutStore`), so the
+    /// failure budget is one for all of them rather than one per instance. An
+    /// `Arc<dyn LockoutStore>` works too. Layers given the same store share its counters.
+    pub fn lockout_store(mut self, store: impl LockoutStore) -> Self {
+        self.lockout_store = Some(Arc::new(store));
         self
     }
 
@@ -411,8 +490,11 @@ impl BasicAuthBuilder {
                 max_credentials_len: self.max_credentials_len,
                 checker,
                 cache,
-                users: Tracker::new(self.user_lockout, self.tracker_capacity),
-                addresses: Tracker::new(self.address_lockout, self.tracker_capacity),
+                lockouts: self.lockout_store.unwrap_or_else(|| {
+                    Arc::new(MemoryLockoutStore::with_capacity(self.tracker_capacity))
+                }),
+                user_lockout: self.user_lockout,
+                address_lockout: self.address_lockout,
                 clock: self.clock,
                 cache_hits: AtomicU64::new(0),
             }),

@@ -11,7 +11,11 @@
 //! - successful checks are cached for a short time under an HMAC of the credentials, and a
 //!   changed or removed user ends its cache entries at once (the record's generation);
 //! - failures are counted per user-id and per client address; past the limit, 429 with
-//!   `Retry-After` and no argon2 run. Each failure and each lock-out is an audit event.
+//!   `Retry-After` and no argon2 run. Each failure and each lock-out is an audit event. The
+//!   counters live in a [`LockoutStore`]: [`MemoryLockoutStore`] for one process by default,
+//!   or a shared one ([`BasicAuthBuilder::lockout_store`]; apiauth-redis has
+//!   `RedisLockoutStore`) so that instances behind a load balancer share one failure budget.
+//!   A lock-out store that cannot answer means 503 with `Retry-After`, never a pass.
 //!
 //! ```
 //! use apiauth_basic::{BasicAuth, MemoryCredentialStore, PasswordHasher};
@@ -49,7 +53,9 @@ mod store;
 
 pub use auth::{BasicAuth, BasicAuthBuilder, BasicStats, PresentedCredentials};
 pub use error::BasicError;
-pub use lockout::LockoutPolicy;
+pub use lockout::{
+    Admission, AttemptId, LockoutKey, LockoutPolicy, LockoutStore, MemoryLockoutStore,
+};
 pub use parse::{
     BasicCredentials, CredentialEncoding, decode_credentials, parse_authorization,
     parse_authorization_with,

@@ -4,11 +4,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use apiauth_basic::{
-    BasicAuth, CredentialRecord, CredentialStore, LockoutPolicy, MemoryCredentialStore,
-    PasswordHasher,
+    Admission, AttemptId, BasicAuth, CredentialRecord, CredentialStore, LockoutKey, LockoutPolicy,
+    LockoutStore, MemoryCredentialStore, MemoryLockoutStore, PasswordHasher,
 };
 use apiauth_core::StoreError;
 use apiauth_core::clock::ManualClock;
@@ -349,5 +349,99 @@ async fn verifier_busy_past_the_queue_timeout_is_503() {
     assert_eq!(
         statuses,
         [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE]
+    );
+}
+
+#[tokio::test]
+async fn two_layers_given_one_lockout_store_share_one_failure_budget() {
+    // What a shared (Redis) store does across instances, with the in-memory store.
+    let shared = Arc::new(MemoryLockoutStore::new());
+    let instance = |store: Arc<MemoryLockoutStore>| {
+        app(BasicAuth::builder(alice())
+            .password_hasher(cheap())
+            .user_lockout(policy(4, 30))
+            .lockout_store(store)
+            .layer()
+            .unwrap())
+    };
+    let (a, b) = (instance(shared.clone()), instance(shared));
+    for r in [&a, &b, &a, &b] {
+        assert_eq!(
+            me(r, "alice", "guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for r in [&a, &b] {
+        let seen = me(r, "alice", "correct horse").await;
+        assert_eq!(seen.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(seen.headers[header::RETRY_AFTER], "30");
+    }
+}
+
+/// A lock-out store that is down for admissions, or only for recording failures.
+struct BrokenLockouts {
+    admit_fails: bool,
+}
+
+#[async_trait]
+impl LockoutStore for BrokenLockouts {
+    async fn admit(
+        &self,
+        _: &LockoutKey,
+        _: &LockoutPolicy,
+        _: SystemTime,
+    ) -> Result<Admission, StoreError> {
+        if self.admit_fails {
+            return Err(StoreError::Unavailable("lockout backend refused".into()));
+        }
+        Ok(Admission::Admitted(AttemptId::new(7)))
+    }
+
+    async fn record_failure(
+        &self,
+        _: &LockoutKey,
+        _: AttemptId,
+        _: &LockoutPolicy,
+        _: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        Err(StoreError::Unavailable("lockout backend refused".into()))
+    }
+
+    fn release(&self, _: &LockoutKey, _: AttemptId) {}
+}
+
+#[tokio::test]
+async fn lockout_store_down_is_503_with_retry_after_never_a_pass_or_a_401() {
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .lockout_store(BrokenLockouts { admit_fails: true })
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    for pass in ["correct horse", "wrong"] {
+        let a = me(&r, "alice", pass).await;
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(a.headers[header::RETRY_AFTER], "1");
+        assert!(a.headers.get(header::WWW_AUTHENTICATE).is_none());
+        assert!(!a.body.contains("lockout backend"));
+    }
+    // Refused before argon2.
+    assert_eq!(auth.stats().password_verifications, 0);
+}
+
+#[tokio::test]
+async fn failure_that_cannot_be_recorded_is_503_not_401() {
+    let r = app(BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .lockout_store(BrokenLockouts { admit_fails: false })
+        .layer()
+        .unwrap());
+    let a = me(&r, "alice", "wrong").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.headers[header::RETRY_AFTER], "1");
+    // Successes record nothing, so they still pass.
+    assert_eq!(
+        me(&r, "alice", "correct horse").await.status,
+        StatusCode::OK
     );
 }
