@@ -276,6 +276,13 @@ impl RedisBackend {
         crate::RedisCredentialStore::new(self.clone())
     }
 
+    /// The HTTP Basic lock-out counters (failures per user-id and per client address),
+    /// shared by every instance.
+    #[cfg(feature = "basic")]
+    pub fn lockout_store(&self) -> crate::RedisLockoutStore {
+        crate::RedisLockoutStore::new(self.clone())
+    }
+
     /// `<namespace>:<store>:<id>`, with long or binary-looking ids hashed.
     pub(crate) fn key(&self, store: &str, id: &str) -> String {
         let mut key = String::with_capacity(self.inner.namespace.len() + store.len() + 2 + 65);

@@ -30,6 +30,9 @@ pub struct Stores {
     /// Request counters per subject, route and status class.
     #[cfg(feature = "quota")]
     pub usage: Arc<dyn apiauth_quota::UsageMeter>,
+    /// HTTP Basic failure counters and lock-outs, for `BasicAuthBuilder::lockout_store`.
+    #[cfg(feature = "basic")]
+    pub lockouts: Arc<dyn apiauth_basic::LockoutStore>,
 }
 
 impl Stores {
@@ -48,6 +51,8 @@ impl Stores {
             rate_limiter: memory_rate_limiter(),
             #[cfg(feature = "quota")]
             usage: Arc::new(apiauth_quota::MemoryUsageMeter::new()),
+            #[cfg(feature = "basic")]
+            lockouts: Arc::new(apiauth_basic::MemoryLockoutStore::new()),
         }
     }
 }
@@ -66,6 +71,8 @@ impl RedisBackend {
             rate_limiter: Arc::new(self.rate_limiter()),
             #[cfg(feature = "quota")]
             usage: Arc::new(self.usage_meter()),
+            #[cfg(feature = "basic")]
+            lockouts: Arc::new(self.lockout_store()),
         }
     }
 }

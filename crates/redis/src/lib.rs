@@ -69,6 +69,7 @@
 //! | `IntrospectionCache` (feature `oauth2`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
 //! | `ClientRegistry` (feature `oauth2`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
 //! | `CredentialStore` (feature `basic`) | `RedisCredentialStore` | `basic-user:<user_id>`, `basic-generation:counter` | none (removed explicitly) |
+//! | `LockoutStore` (feature `basic`) | `RedisLockoutStore` | `basic-fails:<k>` (`INCR`), `basic-lock:<k>`, `basic-inflight:<k>`; `<k>` is `user:<sha256 of user-id>` or `addr:<ip>` | the failure window, the lock-out, the attempt TTL |
 //!
 //! Ids longer than 128 bytes, or with anything but visible ASCII, appear in keys as `#` and
 //! their SHA-256, so a client cannot make a key large.
@@ -83,6 +84,8 @@
 //!   (revocations until the credential's expiry, nonces via `SET NX PX`).
 //! - Values never hold a secret in clear: records hold hashes, caches are keyed by hashes.
 //! - No local cache: a revocation on one instance is seen by every other on its next request.
+//! - HTTP Basic failures count once for all instances (`Stores::lockouts`, for
+//!   `BasicAuthBuilder::lockout_store`): N instances give an attacker one failure budget.
 //! - Every command is bounded by [`RedisBackendBuilder::command_timeout`]; Redis down or slow
 //!   means [`StoreError::Unavailable`](apiauth_core::StoreError), which method layers answer
 //!   with 503 and `Retry-After` (fail closed). The connection reconnects on its own, so service
@@ -96,6 +99,8 @@ mod backend;
 #[cfg(feature = "basic")]
 mod basic;
 mod bundle;
+#[cfg(feature = "basic")]
+mod lockout;
 #[cfg(feature = "oauth2")]
 mod oauth2;
 #[cfg(feature = "quota")]
@@ -112,6 +117,8 @@ pub use backend::{
 #[cfg(feature = "basic")]
 pub use basic::RedisCredentialStore;
 pub use bundle::Stores;
+#[cfg(feature = "basic")]
+pub use lockout::{DEFAULT_ATTEMPT_TTL, RedisLockoutStore};
 #[cfg(feature = "oauth2")]
 pub use oauth2::{RedisClientRegistry, RedisIntrospectionCache};
 #[cfg(feature = "quota")]
