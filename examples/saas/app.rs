@@ -193,9 +193,11 @@ pub async fn build(
             .tenant(TENANT)
             .scopes(ScopeSet::parse("admin")?),
     );
+    // Failure counters in the shared stores: with --redis-url, one budget for all instances.
     let basic = BasicAuth::builder(users)
         .realm("saas-admin")
         .password_hasher(hasher.clone())
+        .lockout_store(stores.lockouts.clone())
         .layer()?;
 
     // --- OAuth 2.0: the authorization server and the demo client.
