@@ -139,8 +139,9 @@ struct Attempt {
 }
 
 impl Attempt {
-    /// Admits one attempt for `key`, or answers why not: 429 with `Retry-After` (and no
-    /// argon2 run) when locked out, 503 with `Retry-After` when the store cannot answer.
+    /// Admits one attempt for `key`, or answers why not: 429 (RFC 6585 §4) with
+    /// `Retry-After` (RFC 9110 §10.2.3) and no argon2 run when locked out, 503 with
+    /// `Retry-After` when the store cannot answer.
     /// `reasons`: (locked out, attempts in flight).
     async fn admit(
         store: &Arc<dyn LockoutStore>,
