@@ -128,8 +128,8 @@ impl BasicAuth {
 }
 
 /// One attempt admitted by the lock-out store, settled exactly once: [`fail`](Self::fail),
-/// or dropped (a success, a credential store outage, a client that went away), which releases
-/// it without counting a failure.
+/// [`succeed`](Self::succeed), or dropped (a credential store outage, a client that went
+/// away), which releases it without counting a failure.
 struct Attempt {
     store: Arc<dyn LockoutStore>,
     key: LockoutKey,
@@ -183,11 +183,27 @@ impl Attempt {
     }
 }
 
+impl Attempt {
+    /// Releases the attempt and waits for the store, so the client's next request does not
+    /// find it still in flight.
+    async fn succeed(mut self) {
+        self.store.release_now(&self.key, self.id).await;
+        self.open = false;
+    }
+}
+
 impl Drop for Attempt {
     fn drop(&mut self) {
         if self.open {
             self.store.release(&self.key, self.id);
         }
+    }
+}
+
+async fn release_all(user: Attempt, address: Option<Attempt>) {
+    user.succeed().await;
+    if let Some(a) = address {
+        a.succeed().await;
     }
 }
 
@@ -287,6 +303,7 @@ impl Authenticator for BasicAuth {
                 .is_some_and(|r| r.current_generation() == hit.generation)
             {
                 inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                release_all(user_attempt, address_attempt).await;
                 return Ok(hit.principal);
             }
             cache.remove(&presented.fingerprint);
@@ -308,6 +325,7 @@ impl Authenticator for BasicAuth {
                         inner.clock.now(),
                     );
                 }
+                release_all(user_attempt, address_attempt).await;
                 Ok(principal)
             }
             record => {

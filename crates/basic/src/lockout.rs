@@ -181,8 +181,9 @@ pub enum Admission {
 ///
 /// [`BasicAuth`](crate::BasicAuth) asks the store before it looks up a user or runs argon2,
 /// and settles every admitted attempt exactly once: a wrong password is a
-/// [`record_failure`](Self::record_failure), anything else (a success, a credential store
-/// outage, a client that went away) a [`release`](Self::release), which counts nothing.
+/// [`record_failure`](Self::record_failure), a success a [`release_now`](Self::release_now),
+/// anything else (a credential store outage, a client that went away) a
+/// [`release`](Self::release); releases count nothing.
 /// Counting admitted attempts as in flight until then keeps parallel guesses from
 /// overshooting the limit.
 ///
@@ -217,6 +218,14 @@ pub trait LockoutStore: Send + Sync + 'static {
     /// block; a store that needs I/O does it in the background and lets a lost release
     /// expire on its own.
     fn release(&self, key: &LockoutKey, attempt: AttemptId);
+
+    /// Settles `attempt` without counting a failure and returns once that is done, so the
+    /// client's next attempt does not find this one still in flight. Used after a success.
+    /// It cannot fail: a store that could not release lets the attempt expire. Default:
+    /// [`release`](Self::release).
+    async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
+        self.release(key, attempt);
+    }
 }
 
 #[async_trait]
@@ -242,6 +251,10 @@ impl<T: LockoutStore + ?Sized> LockoutStore for Arc<T> {
 
     fn release(&self, key: &LockoutKey, attempt: AttemptId) {
         (**self).release(key, attempt);
+    }
+
+    async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
+        (**self).release_now(key, attempt).await;
     }
 }
 

@@ -74,9 +74,9 @@ return 0
 ///
 /// Admission and failure are each one Lua script, atomic on the server, so instances racing
 /// on one user cannot overshoot the limit. Times are the server's (key TTLs and `TIME`), not
-/// the instances' clocks. A release (a success, an outage, a client gone) is a `ZREM` sent in
-/// the background; if it is lost, the attempt stops counting after
-/// [`attempt_ttl`](Self::attempt_ttl).
+/// the instances' clocks. A release is a `ZREM`: awaited after a success, sent in the
+/// background otherwise (an outage, a client gone); if it is lost, the attempt stops counting
+/// after [`attempt_ttl`](Self::attempt_ttl).
 ///
 /// When Redis cannot answer within the backend's command timeout, `admit` and
 /// `record_failure` fail and [`BasicAuth`](apiauth_basic::BasicAuth) answers 503 with
@@ -188,6 +188,19 @@ impl LockoutStore for RedisLockoutStore {
             .arg(ttl_ms(policy.lockout()));
         let locked: i64 = self.backend.eval("lockout_fail", &inv).await?;
         Ok((locked == 1).then(|| policy.lockout()))
+    }
+
+    async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
+        // Bounded by the command timeout; a failure is logged by the backend, and the
+        // attempt then expires on its own.
+        let [_, _, inflight] = self.keys(key);
+        let _: Result<i64, _> = self
+            .backend
+            .query(
+                "lockout_release",
+                redis::cmd("ZREM").arg(inflight).arg(self.member(attempt)),
+            )
+            .await;
     }
 
     fn release(&self, key: &LockoutKey, attempt: AttemptId) {

@@ -186,6 +186,29 @@ async fn lockout_ends_after_the_back_off_on_both_instances() {
     assert_eq!(login(&a, "alice", PASSWORD).await.status, 200);
 }
 
+// One thread: a release left to a background task would run only after the next request's
+// admission was sent, and be caught here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_signing_in_over_and_over_never_finds_its_own_attempts_in_flight() {
+    let redis = TestRedis::new();
+    let ns = common::unique_namespace();
+    // One attempt in flight at most: any attempt still in flight refuses the next one.
+    let tight = policy(1, Duration::from_secs(60));
+    let a = instance(&redis.backend_in(&ns, TIMEOUT), tight, tight, "192.0.2.1:1");
+    let b = instance(&redis.backend_in(&ns, TIMEOUT), tight, tight, "192.0.2.1:2");
+    // Each success releases its slot before answering (cached or not), so even a limit of
+    // one never refuses one client's sequential requests.
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(login(app, "alice", PASSWORD).await.status, 200);
+    }
+    let keys = common::keys_with_ttl(redis.url(), &ns).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    // The budget is intact: the first failure is a 401 (and, at a limit of one, locks).
+    assert_eq!(login(&a, "alice", "guess").await.status, 401);
+    assert_locked(&login(&b, "alice", PASSWORD).await, 60);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_guesses_on_two_instances_cannot_exceed_the_limit() {
     let redis = TestRedis::new();
