@@ -3,14 +3,20 @@
 //! The verifier and the signer share this module, so both sides derive every component the
 //! same way.
 
+use std::borrow::Cow;
+use std::convert::Infallible;
 use std::fmt;
+use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, HeaderName, Method};
+use sfv::visitor::{
+    DictionaryVisitor, EntryVisitor, Ignored, InnerListVisitor, ItemVisitor, ParameterVisitor,
+};
 use sfv::{
-    BareItem, Dictionary, FieldType, InnerList, Item, Key, KeyRef, List, ListEntry, ListSerializer,
-    Parameters, Parser, StringRef, Version,
+    BareItem, BareItemFromInput, Dictionary, FieldType, InnerList, Item, ItemSerializer, Key,
+    KeyRef, List, ListEntry, ListSerializer, Parameters, Parser, StringRef, Version,
 };
 
 use crate::error::HmacError;
@@ -170,185 +176,11 @@ impl Component {
         &self.name
     }
 
-    /// Reads a component identifier out of a covered-components inner list.
-    pub(crate) fn from_item(item: &Item) -> Result<Self, BaseError> {
-        let BareItem::String(name) = &item.bare_item else {
-            return Err(BaseError("component_not_a_string"));
-        };
-        let name = name.as_str();
-        if !name.starts_with('@') {
-            // §2.1: field component names are lowercase field names.
-            let valid = HeaderName::from_bytes(name.as_bytes())
-                .map(|h| h.as_str() == name)
-                .unwrap_or(false);
-            if !valid {
-                return Err(BaseError("invalid_field_name"));
-            }
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            params: item.params.clone(),
-        })
-    }
-
     fn to_item(&self) -> Item {
         // Names were checked to be visible ASCII when the component was made.
         let name = sfv::String::from_string(self.name.clone())
             .unwrap_or_else(|_| StringRef::constant("invalid").to_owned());
         Item::with_params(BareItem::String(name), self.params.clone())
-    }
-
-    fn flag(&self, name: &str) -> Result<bool, BaseError> {
-        match self.params.get(name) {
-            None => Ok(false),
-            Some(BareItem::Boolean(true)) => Ok(true),
-            Some(_) => Err(BaseError("bad_component_parameter")),
-        }
-    }
-
-    fn string_param(&self, name: &str) -> Result<Option<&str>, BaseError> {
-        match self.params.get(name) {
-            None => Ok(None),
-            Some(BareItem::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(BaseError("bad_component_parameter")),
-        }
-    }
-
-    /// Writes this component's line(s) of the signature base (§2.5 step 2).
-    fn write_lines(
-        &self,
-        msg: &Message<'_>,
-        sf: &StructuredFields,
-        out: &mut Vec<u8>,
-    ) -> Result<(), BaseError> {
-        let id = self.to_string();
-        let line = |value: &[u8], out: &mut Vec<u8>| {
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.push(b'\n');
-        };
-        if let Some(derived) = self.name.strip_prefix('@') {
-            // Derived components take no field parameters; `req`/`tr` do not apply to a
-            // request verified on its own.
-            let allowed: &[&str] = if derived == "query-param" {
-                &["name"]
-            } else {
-                &[]
-            };
-            if self.params.keys().any(|k| !allowed.contains(&k.as_str())) {
-                return Err(BaseError("unsupported_component_parameter"));
-            }
-            match derived {
-                "method" => line(msg.method.as_str().as_bytes(), out),
-                "target-uri" => {
-                    let mut v = String::new();
-                    v.push_str(msg.scheme()?);
-                    v.push_str("://");
-                    v.push_str(msg.authority()?);
-                    v.push_str(msg.path);
-                    if let Some(q) = msg.query {
-                        v.push('?');
-                        v.push_str(q);
-                    }
-                    line(v.as_bytes(), out);
-                }
-                "authority" => line(msg.authority()?.as_bytes(), out),
-                "scheme" => line(msg.scheme()?.as_bytes(), out),
-                "request-target" => {
-                    let mut v = msg.path.to_owned();
-                    if let Some(q) = msg.query {
-                        v.push('?');
-                        v.push_str(q);
-                    }
-                    line(v.as_bytes(), out);
-                }
-                "path" => line(msg.path.as_bytes(), out),
-                "query" => {
-                    let v = format!("?{}", msg.query.unwrap_or(""));
-                    line(v.as_bytes(), out);
-                }
-                "query-param" => {
-                    let Some(wanted) = self.string_param("name")? else {
-                        return Err(BaseError("query_param_without_name"));
-                    };
-                    let mut found = false;
-                    // §2.2.8: every occurrence, in order, each on its own line.
-                    for (name, value) in form_pairs(msg.query.unwrap_or("")) {
-                        if form_encode(&name) == wanted {
-                            line(form_encode(&value).as_bytes(), out);
-                            found = true;
-                        }
-                    }
-                    if !found {
-                        return Err(BaseError("missing_query_param"));
-                    }
-                }
-                // `@status` is for responses, `@signature-params` is never covered (§2.3).
-                _ => return Err(BaseError("unsupported_derived_component")),
-            }
-            return Ok(());
-        }
-
-        if self
-            .params
-            .keys()
-            .any(|k| !matches!(k.as_str(), "sf" | "key" | "bs"))
-        {
-            // `req` and `tr` (and unknown parameters) are not supported: fail closed.
-            return Err(BaseError("unsupported_component_parameter"));
-        }
-        let is_sf = self.flag("sf")?;
-        let is_bs = self.flag("bs")?;
-        let member = self.string_param("key")?;
-        if is_bs && (is_sf || member.is_some()) {
-            // §2.1.3: `bs` MUST NOT be combined with `sf` or `key`.
-            return Err(BaseError("bs_with_sf"));
-        }
-        let mut lines = msg.headers.get_all(self.name.as_str()).iter().peekable();
-        if lines.peek().is_none() {
-            return Err(BaseError("missing_component"));
-        }
-        if is_bs {
-            let mut v = Vec::new();
-            for (i, l) in lines.enumerate() {
-                if i > 0 {
-                    v.extend_from_slice(b", ");
-                }
-                v.push(b':');
-                v.extend_from_slice(BASE64.encode(trim_ows(l.as_bytes())).as_bytes());
-                v.push(b':');
-            }
-            line(&v, out);
-            return Ok(());
-        }
-        // §2.1: trim each field line, then join them with ", ".
-        let mut combined = Vec::new();
-        for (i, l) in lines.enumerate() {
-            if i > 0 {
-                combined.extend_from_slice(b", ");
-            }
-            combined.extend_from_slice(trim_ows(l.as_bytes()));
-        }
-        if let Some(member) = member {
-            // §2.1.2: the named member of a dictionary field, re-serialized.
-            let dict: Dictionary = parse_sf(&combined)?;
-            let entry = dict
-                .get(member)
-                .ok_or(BaseError("missing_dictionary_member"))?;
-            line(serialize_entry(entry).as_bytes(), out);
-        } else if is_sf {
-            let value = match sf.type_of(&self.name) {
-                Some(SfType::Dictionary) => parse_sf::<Dictionary>(&combined)?.serialize(),
-                Some(SfType::List) => parse_sf::<List>(&combined)?.serialize(),
-                Some(SfType::Item) => Some(parse_sf::<Item>(&combined)?.serialize()),
-                None => return Err(BaseError("unknown_structured_field")),
-            };
-            line(value.unwrap_or_default().as_bytes(), out);
-        } else {
-            line(&combined, out);
-        }
-        Ok(())
     }
 }
 
@@ -472,74 +304,370 @@ impl Message<'_> {
 }
 
 /// Normalizes an authority for `@authority` (RFC 9421 §2.2.3, RFC 9110 §4.2.3): lowercase
-/// host, no default port, no userinfo.
-pub(crate) fn normalize_authority(authority: &str, scheme: Option<&str>) -> Option<String> {
+/// host, no default port, no userinfo. Borrows when there is nothing to change.
+pub(crate) fn normalize_authority<'a>(
+    authority: &'a str,
+    scheme: Option<&str>,
+) -> Option<Cow<'a, str>> {
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    let lower = authority.to_ascii_lowercase();
     let default_port = match scheme {
         Some("http") => Some(":80"),
         Some("https") => Some(":443"),
         _ => None,
     };
-    Some(match default_port {
-        Some(p) if lower.ends_with(p) => lower[..lower.len() - p.len()].to_owned(),
-        _ => lower,
+    let kept = match default_port {
+        Some(p) => authority.strip_suffix(p).unwrap_or(authority),
+        None => authority,
+    };
+    Some(if kept.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(kept.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(kept)
     })
 }
 
+/// Most parameters one parameter list may carry. RFC 9421 defines six signature parameters
+/// (§2.3) and five component parameters (§2.1, §2.2.8); the cap bounds the duplicate-key
+/// rule of RFC 8941 §4.2.3.2 (a linear search per parameter) on client input.
+const MAX_PARAMS: usize = 32;
+
+/// What a covered component's name says it is (RFC 9421 §2.1, §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Method,
+    TargetUri,
+    Authority,
+    Scheme,
+    RequestTarget,
+    Path,
+    Query,
+    QueryParam,
+    /// `@status`, `@signature-params` or an unknown derived name: never derivable here.
+    OtherDerived,
+    Field,
+}
+
+impl Kind {
+    fn of(name: &str) -> Self {
+        match name {
+            "@method" => Kind::Method,
+            "@target-uri" => Kind::TargetUri,
+            "@authority" => Kind::Authority,
+            "@scheme" => Kind::Scheme,
+            "@request-target" => Kind::RequestTarget,
+            "@path" => Kind::Path,
+            "@query" => Kind::Query,
+            "@query-param" => Kind::QueryParam,
+            n if n.starts_with('@') => Kind::OtherDerived,
+            _ => Kind::Field,
+        }
+    }
+}
+
+/// A boolean component parameter (`sf`, `bs`): only `true` is meaningful.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Flag {
+    #[default]
+    Absent,
+    True,
+    /// Present with another value (`?0`, a string, …).
+    Invalid,
+}
+
+/// A string component parameter (`key`, `name`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Text {
+    #[default]
+    Absent,
+    Value(String),
+    /// Present but not an sf-string.
+    Invalid,
+}
+
+/// The parameters of one covered component, by meaning (RFC 9421 §2.1, §2.2.8).
+#[derive(Debug, Clone, Default)]
+struct ComponentParams {
+    sf: Flag,
+    bs: Flag,
+    key: Text,
+    name: Text,
+    /// Any other parameter (`req`, `tr`, unknown ones): none is supported.
+    other: bool,
+}
+
+impl ComponentParams {
+    /// From the parameters as parsed (duplicates already resolved, RFC 8941 §4.2.3.2).
+    fn read(params: &[(&KeyRef, BareItemFromInput<'_>)]) -> Self {
+        let flag = |v: &BareItemFromInput<'_>| match v {
+            BareItemFromInput::Boolean(true) => Flag::True,
+            _ => Flag::Invalid,
+        };
+        let text = |v: &BareItemFromInput<'_>| match v {
+            BareItemFromInput::String(s) => Text::Value(s.as_str().to_owned()),
+            _ => Text::Invalid,
+        };
+        let mut p = Self::default();
+        for (k, v) in params {
+            match k.as_str() {
+                "sf" => p.sf = flag(v),
+                "bs" => p.bs = flag(v),
+                "key" => p.key = text(v),
+                "name" => p.name = text(v),
+                _ => p.other = true,
+            }
+        }
+        p
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.other
+            && self.sf == Flag::Absent
+            && self.bs == Flag::Absent
+            && self.key == Text::Absent
+            && self.name == Text::Absent
+    }
+
+    /// The same parameters as `params`, compared as maps (as `Parameters` equality does).
+    /// `Component`s carry only `sf`, `bs` (true), `key` and `name` (strings).
+    fn equals(&self, params: &Parameters) -> bool {
+        let flag = |f: &Flag, v: Option<&BareItem>| {
+            matches!(
+                (f, v),
+                (Flag::Absent, None) | (Flag::True, Some(BareItem::Boolean(true)))
+            )
+        };
+        let text = |t: &Text, v: Option<&BareItem>| match (t, v) {
+            (Text::Absent, None) => true,
+            (Text::Value(a), Some(BareItem::String(b))) => a == b.as_str(),
+            _ => false,
+        };
+        !self.other
+            && params
+                .keys()
+                .all(|k| matches!(k.as_str(), "sf" | "bs" | "key" | "name"))
+            && flag(&self.sf, params.get("sf"))
+            && flag(&self.bs, params.get("bs"))
+            && text(&self.key, params.get("key"))
+            && text(&self.name, params.get("name"))
+    }
+}
+
+/// One covered component of a parsed `Signature-Input` member.
+#[derive(Debug, Clone)]
+struct Covered {
+    /// The serialized component identifier (name and parameters) within
+    /// [`SignatureInput::serialized`]: what goes before `: ` in its base line (§2.5).
+    id: Range<usize>,
+    /// The name as serialized (between the quotes). Field names and the derived names
+    /// understood here need no escaping, so this is the name itself for every component
+    /// that can be derived.
+    name: Range<usize>,
+    kind: Kind,
+    params: ComponentParams,
+}
+
+/// Starts a base line: the component identifier, a colon and a space (RFC 9421 §2.5 step 2).
+fn begin_line(out: &mut Vec<u8>, id: &[u8]) {
+    out.extend_from_slice(id);
+    out.extend_from_slice(b": ");
+}
+
+impl Covered {
+    /// Writes this component's line(s) of the signature base (§2.5 step 2) to `out`.
+    fn write_lines(
+        &self,
+        serialized: &str,
+        msg: &Message<'_>,
+        sf: &StructuredFields,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BaseError> {
+        let id = serialized
+            .get(self.id.clone())
+            .unwrap_or_default()
+            .as_bytes();
+        let name = serialized.get(self.name.clone()).unwrap_or_default();
+        let p = &self.params;
+        let line = |value: &[u8], out: &mut Vec<u8>| {
+            begin_line(out, id);
+            out.extend_from_slice(value);
+            out.push(b'\n');
+        };
+        if self.kind != Kind::Field {
+            // Derived components take no field parameters; `req`/`tr` do not apply to a
+            // request verified on its own. `@query-param` takes `name` (§2.2.8).
+            if p.other
+                || p.sf != Flag::Absent
+                || p.bs != Flag::Absent
+                || p.key != Text::Absent
+                || (self.kind != Kind::QueryParam && p.name != Text::Absent)
+            {
+                return Err(BaseError("unsupported_component_parameter"));
+            }
+            match self.kind {
+                Kind::Method => line(msg.method.as_str().as_bytes(), out),
+                Kind::TargetUri => {
+                    // §2.2.2: the full target URI, absolute form (RFC 9110 §7.1).
+                    let (scheme, authority) = (msg.scheme()?, msg.authority()?);
+                    begin_line(out, id);
+                    out.extend_from_slice(scheme.as_bytes());
+                    out.extend_from_slice(b"://");
+                    out.extend_from_slice(authority.as_bytes());
+                    out.extend_from_slice(msg.path.as_bytes());
+                    if let Some(q) = msg.query {
+                        out.push(b'?');
+                        out.extend_from_slice(q.as_bytes());
+                    }
+                    out.push(b'\n');
+                }
+                Kind::Authority => line(msg.authority()?.as_bytes(), out),
+                Kind::Scheme => line(msg.scheme()?.as_bytes(), out),
+                Kind::RequestTarget => {
+                    // §2.2.5: origin form, path and query.
+                    begin_line(out, id);
+                    out.extend_from_slice(msg.path.as_bytes());
+                    if let Some(q) = msg.query {
+                        out.push(b'?');
+                        out.extend_from_slice(q.as_bytes());
+                    }
+                    out.push(b'\n');
+                }
+                Kind::Path => line(msg.path.as_bytes(), out),
+                Kind::Query => {
+                    // §2.2.7: `?` and the query, `?` alone when there is none.
+                    begin_line(out, id);
+                    out.push(b'?');
+                    out.extend_from_slice(msg.query.unwrap_or("").as_bytes());
+                    out.push(b'\n');
+                }
+                Kind::QueryParam => {
+                    let wanted = match &p.name {
+                        Text::Value(w) => w.as_str(),
+                        Text::Invalid => return Err(BaseError("bad_component_parameter")),
+                        Text::Absent => return Err(BaseError("query_param_without_name")),
+                    };
+                    let mut found = false;
+                    // §2.2.8: every occurrence, in order, each on its own line.
+                    for (name, value) in form_pairs(msg.query.unwrap_or("")) {
+                        if form_encode(&name) == wanted {
+                            line(form_encode(&value).as_bytes(), out);
+                            found = true;
+                        }
+                    }
+                    if !found {
+                        return Err(BaseError("missing_query_param"));
+                    }
+                }
+                // `@status` is for responses, `@signature-params` is never covered (§2.3).
+                Kind::OtherDerived | Kind::Field => {
+                    return Err(BaseError("unsupported_derived_component"));
+                }
+            }
+            return Ok(());
+        }
+
+        if p.other || p.name != Text::Absent {
+            // `req` and `tr` (and unknown parameters) are not supported: fail closed.
+            return Err(BaseError("unsupported_component_parameter"));
+        }
+        if p.sf == Flag::Invalid || p.bs == Flag::Invalid || p.key == Text::Invalid {
+            return Err(BaseError("bad_component_parameter"));
+        }
+        let is_sf = p.sf == Flag::True;
+        let is_bs = p.bs == Flag::True;
+        let member = match &p.key {
+            Text::Value(m) => Some(m.as_str()),
+            _ => None,
+        };
+        if is_bs && (is_sf || member.is_some()) {
+            // §2.1.3: `bs` MUST NOT be combined with `sf` or `key`.
+            return Err(BaseError("bs_with_sf"));
+        }
+        let mut lines = msg.headers.get_all(name).iter().peekable();
+        if lines.peek().is_none() {
+            return Err(BaseError("missing_component"));
+        }
+        if is_bs {
+            // §2.1.3: each field line, trimmed, as a byte sequence; joined with ", ".
+            begin_line(out, id);
+            for (i, l) in lines.enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                out.push(b':');
+                out.extend_from_slice(BASE64.encode(trim_ows(l.as_bytes())).as_bytes());
+                out.push(b':');
+            }
+            out.push(b'\n');
+            return Ok(());
+        }
+        if !is_sf && member.is_none() {
+            // §2.1: trim each field line, then join them with ", ", straight into the base.
+            begin_line(out, id);
+            for (i, l) in lines.enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(trim_ows(l.as_bytes()));
+            }
+            out.push(b'\n');
+            return Ok(());
+        }
+        let mut combined = Vec::new();
+        for (i, l) in lines.enumerate() {
+            if i > 0 {
+                combined.extend_from_slice(b", ");
+            }
+            combined.extend_from_slice(trim_ows(l.as_bytes()));
+        }
+        if let Some(member) = member {
+            // §2.1.2: the named member of a dictionary field, re-serialized.
+            let dict: Dictionary = parse_sf(&combined)?;
+            let entry = dict
+                .get(member)
+                .ok_or(BaseError("missing_dictionary_member"))?;
+            line(serialize_entry(entry).as_bytes(), out);
+        } else {
+            // §2.1.1: the field re-serialized as the structured type it is known to be.
+            let value = match sf.type_of(name) {
+                Some(SfType::Dictionary) => parse_sf::<Dictionary>(&combined)?.serialize(),
+                Some(SfType::List) => parse_sf::<List>(&combined)?.serialize(),
+                Some(SfType::Item) => Some(parse_sf::<Item>(&combined)?.serialize()),
+                None => return Err(BaseError("unknown_structured_field")),
+            };
+            line(value.unwrap_or_default().as_bytes(), out);
+        }
+        Ok(())
+    }
+}
+
+/// A field name as RFC 9421 §2.1 wants it in a component identifier: a valid field name
+/// (RFC 9110 §5.1, a token) in lowercase. Exactly the names `http::HeaderName` accepts and
+/// leaves unchanged (see the test below), checked without building one.
+fn is_lowercase_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
 /// The parsed `Signature-Input` member of one label (RFC 9421 §4.1).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct SignatureInput {
-    pub(crate) components: Vec<Component>,
+    /// The member re-serialized (RFC 8941 §4.1.1.1): the value of `@signature-params`
+    /// (§2.3, §3.2). Parameters keep the order they were received in. Each covered
+    /// component's identifier is a slice of it.
+    serialized: String,
+    components: Vec<Covered>,
     pub(crate) created: Option<i64>,
     pub(crate) expires: Option<i64>,
     pub(crate) nonce: Option<String>,
     pub(crate) alg: Option<String>,
     pub(crate) keyid: Option<String>,
-    /// The inner list exactly as it is serialized into `@signature-params` (§2.3).
-    serialized: String,
 }
 
 impl SignatureInput {
-    pub(crate) fn from_inner_list(list: &InnerList) -> Result<Self, BaseError> {
-        if list.items.len() > MAX_COMPONENTS {
-            return Err(BaseError("too_many_components"));
-        }
-        let mut components: Vec<Component> = Vec::with_capacity(list.items.len());
-        let mut ids: Vec<String> = Vec::with_capacity(list.items.len());
-        for item in &list.items {
-            let c = Component::from_item(item)?;
-            let id = c.to_string();
-            // §2.5: a component identifier occurs at most once.
-            if ids.contains(&id) {
-                return Err(BaseError("duplicate_component"));
-            }
-            ids.push(id);
-            components.push(c);
-        }
-        let int = |k: &str| match list.params.get(k) {
-            None => Ok(None),
-            Some(BareItem::Integer(i)) => Ok(Some(i64::from(*i))),
-            Some(_) => Err(BaseError("malformed_signature_params")),
-        };
-        let string = |k: &str| match list.params.get(k) {
-            None => Ok(None),
-            Some(BareItem::String(s)) => Ok(Some(s.as_str().to_owned())),
-            Some(_) => Err(BaseError("malformed_signature_params")),
-        };
-        Ok(Self {
-            components,
-            created: int("created")?,
-            expires: int("expires")?,
-            nonce: string("nonce")?,
-            alg: string("alg")?,
-            keyid: string("keyid")?,
-            serialized: serialize_inner_list(list),
-        })
-    }
-
     /// Builds the input a signer sends, parameters in the order RFC 9421's examples use.
     pub(crate) fn new(
         components: &[Component],
@@ -568,7 +696,13 @@ impl SignatureInput {
         }
         let list =
             InnerList::with_params(components.iter().map(Component::to_item).collect(), params);
-        Self::from_inner_list(&list).map_err(|e| HmacError::InvalidParameter(e.0.to_owned()))
+        // Read back exactly as a verifier reads it, so both sides agree on every rule.
+        let field = format!("s={}", serialize_inner_list(&list));
+        let picked = parse_signature_input(field.as_bytes(), Some("s"))
+            .map_err(|e| HmacError::InvalidParameter(e.0.to_owned()))?;
+        picked
+            .input
+            .map_err(|e| HmacError::InvalidParameter(e.0.to_owned()))
     }
 
     /// The serialized inner list (the value of `@signature-params`).
@@ -576,20 +710,45 @@ impl SignatureInput {
         &self.serialized
     }
 
-    pub(crate) fn covers(&self, c: &Component) -> bool {
-        self.components.iter().any(|x| x == c)
+    /// The serialized identifiers of the covered components, in order.
+    pub(crate) fn covered_ids(&self) -> impl Iterator<Item = &str> {
+        self.components
+            .iter()
+            .map(|c| self.serialized.get(c.id.clone()).unwrap_or_default())
     }
 
-    /// The signature base (RFC 9421 §2.5).
+    fn name_of(&self, c: &Covered) -> &str {
+        self.serialized.get(c.name.clone()).unwrap_or_default()
+    }
+
+    /// Whether `c` is covered: same name and same parameters.
+    pub(crate) fn covers(&self, c: &Component) -> bool {
+        self.components
+            .iter()
+            .any(|x| self.name_of(x) == c.name && x.params.equals(&c.params))
+    }
+
+    /// Whether the component `name` without parameters is covered: `covers` of
+    /// `Component::method()` and the like, without building one.
+    pub(crate) fn covers_plain(&self, name: &str) -> bool {
+        self.components
+            .iter()
+            .any(|x| x.params.is_empty() && self.name_of(x) == name)
+    }
+
+    /// The signature base (RFC 9421 §2.5), in one buffer sized for it up front.
     pub(crate) fn base(
         &self,
         msg: &Message<'_>,
         sf: &StructuredFields,
     ) -> Result<Vec<u8>, BaseError> {
-        let mut out = Vec::with_capacity(256);
+        // Identifiers appear in their lines and again in `@signature-params`; 256 bytes is
+        // room for typical values (a target URI, a digest).
+        let mut out = Vec::with_capacity(2 * self.serialized.len() + 256);
         for c in &self.components {
-            c.write_lines(msg, sf, &mut out)?;
+            c.write_lines(&self.serialized, msg, sf, &mut out)?;
         }
+        // §2.5 step 3: the signature parameters line, last and without a newline.
         out.extend_from_slice(b"\"@signature-params\": ");
         out.extend_from_slice(self.serialized.as_bytes());
         Ok(out)
@@ -600,16 +759,26 @@ fn int_item(v: i64) -> Result<sfv::Integer, HmacError> {
     sfv::Integer::try_from(v).map_err(|_| HmacError::InvalidParameter(v.to_string()))
 }
 
-/// Parses a dictionary-valued signature field (all field lines joined, RFC 8941 §4.2).
-pub(crate) fn parse_dictionary_field(
+/// Calls `parse` on the value of the field `name`: its one field line as received, or all of
+/// its lines joined with ", " (RFC 9110 §5.3, RFC 8941 §4.2). `None` when it is absent.
+pub(crate) fn with_field<T>(
     headers: &HeaderMap,
     name: &HeaderName,
     max_len: usize,
-) -> Result<Option<Dictionary>, BaseError> {
+    parse: impl FnOnce(&[u8]) -> T,
+) -> Result<Option<T>, BaseError> {
+    let mut lines = headers.get_all(name).iter();
+    let Some(first) = lines.next() else {
+        return Ok(None);
+    };
+    let Some(second) = lines.next() else {
+        if first.len() > max_len {
+            return Err(BaseError("signature_field_too_long"));
+        }
+        return Ok(Some(parse(first.as_bytes())));
+    };
     let mut joined = Vec::new();
-    let mut any = false;
-    for (i, v) in headers.get_all(name).iter().enumerate() {
-        any = true;
+    for (i, v) in [first, second].into_iter().chain(lines).enumerate() {
         if i > 0 {
             joined.extend_from_slice(b", ");
         }
@@ -618,10 +787,430 @@ pub(crate) fn parse_dictionary_field(
             return Err(BaseError("signature_field_too_long"));
         }
     }
-    if !any {
-        return Ok(None);
+    Ok(Some(parse(&joined)))
+}
+
+/// A parser for one structured field (RFC 8941, as RFC 9421 and RFC 9530 require).
+fn sf_parser(bytes: &[u8]) -> Parser<'_> {
+    Parser::new(bytes).with_version(Version::Rfc8941)
+}
+
+/// `Signature-Input` as read for one signature: the label picked (RFC 9421 §3.2 step 1) and
+/// its member, or why that member cannot be used.
+pub(crate) struct PickedInput {
+    /// `None` when no member has the label asked for, or there is no member at all.
+    pub(crate) label: Option<String>,
+    pub(crate) input: Result<SignatureInput, BaseError>,
+}
+
+/// Parses `Signature-Input` (RFC 9421 §4.1) with `sfv`'s visitor API and keeps only the
+/// member labelled `label` (default: the first). Other members are checked for syntax only
+/// (RFC 8941 §4.2: a field that does not parse fails as a whole) and never stored.
+///
+/// `Err` is a syntax error; what is wrong with the picked member is in
+/// [`PickedInput::input`].
+pub(crate) fn parse_signature_input(
+    bytes: &[u8],
+    label: Option<&str>,
+) -> Result<PickedInput, BaseError> {
+    let visitor = InputVisitor {
+        wanted: label,
+        picked: None,
+        member: Member::default(),
+    };
+    let v = sf_parser(bytes)
+        .parse_dictionary_with_visitor(visitor)
+        .map_err(|_| BaseError("malformed_structured_field"))?;
+    let Some(picked) = v.picked else {
+        let why = match label {
+            Some(_) => "label_not_found",
+            None => "empty_signature_input",
+        };
+        return Ok(PickedInput {
+            label: None,
+            input: Err(BaseError(why)),
+        });
+    };
+    Ok(PickedInput {
+        label: Some(picked.as_str().to_owned()),
+        input: v.member.finish(),
+    })
+}
+
+/// Picks the dictionary member (RFC 8941 §3.2) to read.
+struct InputVisitor<'l, 'de> {
+    wanted: Option<&'l str>,
+    picked: Option<&'de KeyRef>,
+    member: Member<'de>,
+}
+
+impl<'de> DictionaryVisitor<'de> for InputVisitor<'_, 'de> {
+    type Out = Self;
+    type Error = Infallible;
+
+    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
+        let pick = match self.wanted {
+            Some(w) => key.as_str() == w,
+            // No label configured: the first member, by position (an `IndexMap`'s first).
+            None => self.picked.is_none_or(|p| p.as_str() == key.as_str()),
+        };
+        Ok(if pick {
+            // RFC 8941 §4.2.2: a later member with the same key replaces the earlier one
+            // (and keeps its position).
+            self.picked = Some(key);
+            self.member.reset();
+            Some(&mut self.member)
+        } else {
+            None
+        })
     }
-    parse_sf(&joined).map(Some)
+
+    fn finish(self) -> Result<Self::Out, Self::Error> {
+        Ok(self)
+    }
+}
+
+/// The picked member as it is read. Its faults are recorded, not returned, so that a syntax
+/// error anywhere in the field still takes precedence, as it did when the whole field was
+/// parsed first.
+#[derive(Default)]
+struct Member<'de> {
+    inner_list: bool,
+    serialized: String,
+    components: Vec<Covered>,
+    items: usize,
+    /// The first fault of a component, in order.
+    fault: Option<&'static str>,
+    too_many_params: bool,
+    /// Parameters of the item or list being read, duplicates resolved as they come.
+    params: Vec<(&'de KeyRef, BareItemFromInput<'de>)>,
+    bad_params: bool,
+    created: Option<i64>,
+    expires: Option<i64>,
+    nonce: Option<String>,
+    alg: Option<String>,
+    keyid: Option<String>,
+}
+
+impl<'de> Member<'de> {
+    fn reset(&mut self) {
+        let (mut serialized, mut components, mut params) = (
+            std::mem::take(&mut self.serialized),
+            std::mem::take(&mut self.components),
+            std::mem::take(&mut self.params),
+        );
+        serialized.clear();
+        components.clear();
+        params.clear();
+        *self = Member {
+            serialized,
+            components,
+            params,
+            ..Member::default()
+        };
+    }
+
+    /// RFC 8941 §4.2.3.2: a parameter repeated replaces the earlier value, at the earlier
+    /// position.
+    fn set_param(&mut self, key: &'de KeyRef, value: BareItemFromInput<'de>) {
+        if let Some(slot) = self
+            .params
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == key.as_str())
+        {
+            slot.1 = value;
+        } else if self.params.len() < MAX_PARAMS {
+            self.params.push((key, value));
+        } else {
+            self.too_many_params = true;
+        }
+    }
+
+    /// One covered component, read (RFC 9421 §2.1, §2.2) and serialized in place.
+    fn finish_component(&mut self, bare: &BareItemFromInput<'de>) {
+        if self.fault.is_some() {
+            return;
+        }
+        let BareItemFromInput::String(name) = bare else {
+            self.fault = Some("component_not_a_string");
+            return;
+        };
+        let kind = Kind::of(name.as_str());
+        if kind == Kind::Field && !is_lowercase_field_name(name.as_str()) {
+            // §2.1: field component names are lowercase field names.
+            self.fault = Some("invalid_field_name");
+            return;
+        }
+        let s = &mut self.serialized;
+        if !s.ends_with('(') {
+            s.push(' ');
+        }
+        let start = s.len();
+        serialize_bare_item(s, bare);
+        let name_range = start + 1..s.len() - 1;
+        serialize_params(s, &self.params);
+        let id = start..s.len();
+        // §2.5 step 1: a component identifier occurs at most once. Identifiers are
+        // compared serialized, parameters in the order received.
+        let this = s.get(id.clone());
+        if self.components.iter().any(|c| s.get(c.id.clone()) == this) {
+            self.fault = Some("duplicate_component");
+            return;
+        }
+        self.components.push(Covered {
+            id,
+            name: name_range,
+            kind,
+            params: ComponentParams::read(&self.params),
+        });
+    }
+
+    /// The signature parameters (§2.3), read and serialized after the inner list.
+    fn finish_list(&mut self) {
+        serialize_params(&mut self.serialized, &self.params);
+        let mut bad = false;
+        for (k, v) in &self.params {
+            let int = |bad: &mut bool| match v {
+                BareItemFromInput::Integer(i) => Some(i64::from(*i)),
+                _ => {
+                    *bad = true;
+                    None
+                }
+            };
+            let string = |bad: &mut bool| match v {
+                BareItemFromInput::String(s) => Some(s.as_str().to_owned()),
+                _ => {
+                    *bad = true;
+                    None
+                }
+            };
+            match k.as_str() {
+                "created" => self.created = int(&mut bad),
+                "expires" => self.expires = int(&mut bad),
+                "nonce" => self.nonce = string(&mut bad),
+                "alg" => self.alg = string(&mut bad),
+                "keyid" => self.keyid = string(&mut bad),
+                // `tag` and unknown parameters are signed (they are in the serialization)
+                // but carry nothing this verifier acts on.
+                _ => {}
+            }
+        }
+        self.bad_params = bad;
+    }
+
+    fn finish(self) -> Result<SignatureInput, BaseError> {
+        if !self.inner_list {
+            return Err(BaseError("signature_input_not_inner_list"));
+        }
+        if self.items > MAX_COMPONENTS {
+            return Err(BaseError("too_many_components"));
+        }
+        if self.too_many_params {
+            return Err(BaseError("too_many_parameters"));
+        }
+        if let Some(f) = self.fault {
+            return Err(BaseError(f));
+        }
+        if self.bad_params {
+            return Err(BaseError("malformed_signature_params"));
+        }
+        Ok(SignatureInput {
+            serialized: self.serialized,
+            components: self.components,
+            created: self.created,
+            expires: self.expires,
+            nonce: self.nonce,
+            alg: self.alg,
+            keyid: self.keyid,
+        })
+    }
+}
+
+impl<'de> EntryVisitor<'de> for &mut Member<'de> {
+    type Error = Infallible;
+
+    fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
+        // §4.1: each member is an inner list; anything else is refused after parsing.
+        self.inner_list = false;
+        Ok(Ignored)
+    }
+
+    fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
+        self.inner_list = true;
+        self.serialized.push('(');
+        Ok(self)
+    }
+}
+
+impl<'de> InnerListVisitor<'de> for &mut Member<'de> {
+    type Error = Infallible;
+
+    fn item(&mut self) -> Result<impl ItemVisitor<'de>, Self::Error> {
+        self.items += 1;
+        // Past the limit, or after a fault, items are parsed but not kept.
+        let keep = self.items <= MAX_COMPONENTS && self.fault.is_none();
+        Ok(keep.then_some(ComponentVisitor(self)))
+    }
+
+    fn finish(self) -> Result<impl ParameterVisitor<'de>, Self::Error> {
+        self.serialized.push(')');
+        self.params.clear();
+        Ok(ListParams(self))
+    }
+}
+
+struct ComponentVisitor<'m, 'de>(&'m mut Member<'de>);
+
+impl<'m, 'de> ItemVisitor<'de> for ComponentVisitor<'m, 'de> {
+    type Out = ();
+    type Error = Infallible;
+
+    fn bare_item(
+        self,
+        bare: BareItemFromInput<'de>,
+    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Self::Error> {
+        self.0.params.clear();
+        Ok(ComponentParamsVisitor {
+            member: self.0,
+            bare,
+        })
+    }
+}
+
+struct ComponentParamsVisitor<'m, 'de> {
+    member: &'m mut Member<'de>,
+    bare: BareItemFromInput<'de>,
+}
+
+impl<'de> ParameterVisitor<'de> for ComponentParamsVisitor<'_, 'de> {
+    type Out = ();
+    type Error = Infallible;
+
+    fn parameter(
+        &mut self,
+        key: &'de KeyRef,
+        value: BareItemFromInput<'de>,
+    ) -> Result<(), Self::Error> {
+        self.member.set_param(key, value);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Self::Error> {
+        self.member.finish_component(&self.bare);
+        Ok(())
+    }
+}
+
+struct ListParams<'m, 'de>(&'m mut Member<'de>);
+
+impl<'de> ParameterVisitor<'de> for ListParams<'_, 'de> {
+    type Out = ();
+    type Error = Infallible;
+
+    fn parameter(
+        &mut self,
+        key: &'de KeyRef,
+        value: BareItemFromInput<'de>,
+    ) -> Result<(), Self::Error> {
+        self.0.set_param(key, value);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Self::Error> {
+        self.0.finish_list();
+        Ok(())
+    }
+}
+
+/// A bare item, serialized by `sfv` (RFC 8941 §4.1.3).
+fn serialize_bare_item(out: &mut String, bare: &BareItemFromInput<'_>) {
+    let _ = ItemSerializer::with_buffer(out).bare_item(bare);
+}
+
+/// Parameters as RFC 8941 §4.1.1.2 serializes them: `;key`, then `=value` unless the value
+/// is Boolean true.
+fn serialize_params(out: &mut String, params: &[(&KeyRef, BareItemFromInput<'_>)]) {
+    for (k, v) in params {
+        out.push(';');
+        out.push_str(k.as_str());
+        if !matches!(v, BareItemFromInput::Boolean(true)) {
+            out.push('=');
+            serialize_bare_item(out, v);
+        }
+    }
+}
+
+/// Parses `Signature` (RFC 9421 §4.2) and returns the signature of `label` (`None`: the
+/// label was not found in `Signature-Input`; every member is then checked for syntax only).
+///
+/// `Err` is a syntax error; the inner result says whether the member is usable.
+pub(crate) fn parse_signature(
+    bytes: &[u8],
+    label: Option<&str>,
+) -> Result<Result<Vec<u8>, BaseError>, BaseError> {
+    let v = sf_parser(bytes)
+        .parse_dictionary_with_visitor(SignatureVisitor {
+            label,
+            found: SignatureSlot(Err("signature_label_mismatch")),
+        })
+        .map_err(|_| BaseError("malformed_structured_field"))?;
+    Ok(v.found.0.map_err(BaseError))
+}
+
+struct SignatureVisitor<'l> {
+    label: Option<&'l str>,
+    found: SignatureSlot,
+}
+
+/// The member of the label: its bytes, or why it is not usable.
+struct SignatureSlot(Result<Vec<u8>, &'static str>);
+
+impl<'de> DictionaryVisitor<'de> for SignatureVisitor<'_> {
+    type Out = Self;
+    type Error = Infallible;
+
+    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
+        Ok(if self.label == Some(key.as_str()) {
+            // A later member with the same label replaces the earlier (RFC 8941 §4.2.2).
+            self.found = SignatureSlot(Err("signature_label_mismatch"));
+            Some(&mut self.found)
+        } else {
+            None
+        })
+    }
+
+    fn finish(self) -> Result<Self::Out, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl<'de> EntryVisitor<'de> for &mut SignatureSlot {
+    type Error = Infallible;
+
+    fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
+        Ok(self)
+    }
+
+    fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
+        // §4.2: the value is a byte sequence; an inner list is no signature.
+        Ok(Ignored)
+    }
+}
+
+impl<'de> ItemVisitor<'de> for &mut SignatureSlot {
+    type Out = ();
+    type Error = Infallible;
+
+    fn bare_item(
+        self,
+        bare: BareItemFromInput<'de>,
+    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Self::Error> {
+        self.0 = match bare {
+            BareItemFromInput::ByteSequence(b) => Ok(b),
+            _ => Err("signature_not_bytes"),
+        };
+        Ok(Ignored)
+    }
 }
 
 /// A string usable as a structured-field string (printable ASCII).

@@ -2,11 +2,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::convert::Infallible;
+
 use http::HeaderMap;
-use sfv::{BareItem, ListEntry};
+use sfv::visitor::{
+    DictionaryVisitor, EntryVisitor, Ignored, InnerListVisitor, ItemVisitor, ParameterVisitor,
+};
+use sfv::{BareItemFromInput, KeyRef, Parser, Version};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::components::{BaseError, parse_dictionary_field};
+use crate::components::{BaseError, with_field};
 
 /// `Content-Digest` (RFC 9530 §2).
 pub const CONTENT_DIGEST: http::HeaderName = http::HeaderName::from_static("content-digest");
@@ -41,26 +46,40 @@ impl DigestAlgorithm {
     pub fn header_value(self, body: &[u8]) -> String {
         format!("{}=:{}:", self.name(), BASE64.encode(self.digest(body)))
     }
+
+    /// Whether `given` is this algorithm's digest of `body` (constant time).
+    fn matches(self, body: &[u8], given: &[u8]) -> bool {
+        match self {
+            DigestAlgorithm::Sha256 => apiauth_core::token::ct_eq(&Sha256::digest(body), given),
+            DigestAlgorithm::Sha512 => apiauth_core::token::ct_eq(&Sha512::digest(body), given),
+        }
+    }
 }
 
 /// Checks `Content-Digest` against `body`. Every supported algorithm present must match and
 /// at least one must be present; unknown algorithms are ignored (RFC 9530 §2, §5).
 pub(crate) fn check(headers: &HeaderMap, body: &[u8]) -> Result<(), BaseError> {
-    let Some(dict) = parse_dictionary_field(headers, &CONTENT_DIGEST, 4096)? else {
+    // RFC 9530 §2: a dictionary; only the members of known algorithms are kept.
+    let parsed = with_field(headers, &CONTENT_DIGEST, 4096, |b| {
+        Parser::new(b)
+            .with_version(Version::Rfc8941)
+            .parse_dictionary_with_visitor(DigestVisitor::default())
+    })?;
+    let Some(parsed) = parsed else {
         return Err(BaseError("missing_content_digest"));
     };
+    let found = parsed.map_err(|_| BaseError("malformed_structured_field"))?;
     let mut checked = false;
-    for alg in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-        let Some(entry) = dict.get(alg.name()) else {
-            continue;
+    for (alg, slot) in [
+        (DigestAlgorithm::Sha256, &found.sha256),
+        (DigestAlgorithm::Sha512, &found.sha512),
+    ] {
+        let given = match slot {
+            Slot::Absent => continue,
+            Slot::Malformed => return Err(BaseError("malformed_content_digest")),
+            Slot::Bytes(b) => b,
         };
-        let ListEntry::Item(item) = entry else {
-            return Err(BaseError("malformed_content_digest"));
-        };
-        let BareItem::ByteSequence(given) = &item.bare_item else {
-            return Err(BaseError("malformed_content_digest"));
-        };
-        if !apiauth_core::token::ct_eq(&alg.digest(body), given) {
+        if !alg.matches(body, given) {
             return Err(BaseError("content_digest_mismatch"));
         }
         checked = true;
@@ -69,6 +88,73 @@ pub(crate) fn check(headers: &HeaderMap, body: &[u8]) -> Result<(), BaseError> {
         Ok(())
     } else {
         Err(BaseError("unsupported_digest_algorithm"))
+    }
+}
+
+/// The `sha-256` and `sha-512` members of `Content-Digest`.
+#[derive(Default)]
+struct DigestVisitor {
+    sha256: Slot,
+    sha512: Slot,
+}
+
+/// One algorithm's member: absent, a byte sequence, or something else.
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Absent,
+    Malformed,
+    Bytes(Vec<u8>),
+}
+
+impl<'de> DictionaryVisitor<'de> for DigestVisitor {
+    type Out = Self;
+    type Error = Infallible;
+
+    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
+        let slot = match key.as_str() {
+            "sha-256" => Some(&mut self.sha256),
+            "sha-512" => Some(&mut self.sha512),
+            _ => None,
+        };
+        // RFC 8941 §4.2.2: a repeated member replaces the earlier one.
+        Ok(slot.map(|s| {
+            *s = Slot::Malformed;
+            s
+        }))
+    }
+
+    fn finish(self) -> Result<Self::Out, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl<'de> EntryVisitor<'de> for &mut Slot {
+    type Error = Infallible;
+
+    fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
+        Ok(self)
+    }
+
+    fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
+        // Stays `Malformed`: a digest is a byte sequence (RFC 9530 §2).
+        Ok(Ignored)
+    }
+}
+
+impl<'de> ItemVisitor<'de> for &mut Slot {
+    type Out = ();
+    type Error = Infallible;
+
+    fn bare_item(
+        self,
+        bare: BareItemFromInput<'de>,
+    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Self::Error> {
+        *self = match bare {
+            BareItemFromInput::ByteSequence(b) => Slot::Bytes(b),
+            _ => Slot::Malformed,
+        };
+        Ok(Ignored)
     }
 }
 

@@ -143,7 +143,9 @@ impl Signer {
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned),
         };
-        let authority = raw_authority.and_then(|a| normalize_authority(&a, scheme.as_deref()));
+        let authority = raw_authority
+            .as_deref()
+            .and_then(|a| normalize_authority(a, scheme.as_deref()));
         let path = match uri.path() {
             "" => "/",
             p => p,

@@ -1,5 +1,6 @@
 //! The RFC 9421 verifier: an [`Authenticator`] for `Signature-Input` / `Signature`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,11 +11,10 @@ use apiauth_core::{
 };
 use axum::body::Body;
 use http::{HeaderName, Request};
-use sfv::{BareItem, ListEntry};
 
 use crate::components::{
     BaseError, Component, Message, SfType, SignatureInput, StructuredFields, normalize_authority,
-    parse_dictionary_field, valid_key,
+    parse_signature, parse_signature_input, valid_key, with_field,
 };
 use crate::error::HmacError;
 use crate::secret::{Match, matches_any};
@@ -73,13 +73,14 @@ impl CoveragePolicy {
 
     fn check(&self, input: &SignatureInput) -> Result<(), BaseError> {
         if self.method_and_target {
-            if !input.covers(&Component::method()) {
+            // The same as `covers(&Component::method())` etc., without building them.
+            if !input.covers_plain("@method") {
                 return Err(BaseError("method_not_covered"));
             }
-            let whole = input.covers(&Component::target_uri());
-            let parts = input.covers(&Component::authority())
-                && input.covers(&Component::path())
-                && input.covers(&Component::query());
+            let whole = input.covers_plain("@target-uri");
+            let parts = input.covers_plain("@authority")
+                && input.covers_plain("@path")
+                && input.covers_plain("@query");
             if !whole && !parts {
                 return Err(BaseError("target_not_covered"));
             }
@@ -417,7 +418,7 @@ impl HttpSignatureVerifier {
         Ok(principal
             .attribute(VerifiedSignature {
                 label: sig.label.clone(),
-                covered: input.components.iter().map(|c| c.to_string()).collect(),
+                covered: input.covered_ids().map(str::to_owned).collect(),
                 created,
             })
             .build())
@@ -426,27 +427,31 @@ impl HttpSignatureVerifier {
     fn base(&self, input: &SignatureInput, req: &Request<Body>) -> Result<Vec<u8>, BaseError> {
         let uri = req.uri();
         // Behind a TLS terminator the request line has no scheme: configure it (see docs).
-        let scheme = self
-            .scheme
-            .clone()
-            .or_else(|| uri.scheme_str().map(str::to_ascii_lowercase))
-            .unwrap_or_else(|| "http".to_owned());
+        // Borrowed unless the URI's scheme needs lowercasing.
+        let scheme: Cow<'_, str> = match (&self.scheme, uri.scheme_str()) {
+            (Some(s), _) => Cow::Borrowed(s),
+            (None, Some(s)) if s.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Cow::Owned(s.to_ascii_lowercase())
+            }
+            (None, Some(s)) => Cow::Borrowed(s),
+            (None, None) => Cow::Borrowed("http"),
+        };
         // HTTP/2 carries the authority in the URI (`:authority`), HTTP/1.1 in `Host`
         // (RFC 9110 §7.2); both give the same `@authority`.
         let raw_authority = match &self.authority {
-            Some(a) => Some(a.clone()),
+            Some(a) => Some(a.as_str()),
             None => match uri.authority() {
-                Some(a) => Some(a.as_str().to_owned()),
+                Some(a) => Some(a.as_str()),
                 None => {
                     let mut hosts = req.headers().get_all(http::header::HOST).iter();
                     match (hosts.next(), hosts.next()) {
-                        (Some(h), None) => h.to_str().ok().map(str::to_owned),
+                        (Some(h), None) => h.to_str().ok(),
                         _ => None,
                     }
                 }
             },
         };
-        let authority = raw_authority.and_then(|a| normalize_authority(&a, Some(&scheme)));
+        let authority = raw_authority.and_then(|a| normalize_authority(a, Some(&scheme)));
         let path = match uri.path() {
             "" => "/",
             p => p,
@@ -484,34 +489,28 @@ impl Authenticator for HttpSignatureVerifier {
         if !h.contains_key(&SIGNATURE_INPUT) && !h.contains_key(&SIGNATURE) {
             return Ok(None);
         }
-        let inputs = parse_dictionary_field(h, &SIGNATURE_INPUT, MAX_FIELD_LEN)
-            .map_err(|e| malformed(e.0))?
-            .ok_or_else(|| malformed("missing_signature_input"))?;
-        let signatures = parse_dictionary_field(h, &SIGNATURE, MAX_FIELD_LEN)
-            .map_err(|e| malformed(e.0))?
-            .ok_or_else(|| malformed("missing_signature"))?;
-        // RFC 9421 §3.2 step 1: pick the signature to verify, by label.
-        let (label, entry) = match &self.label {
-            Some(l) => match inputs.get(l.as_str()) {
-                Some(e) => (l.clone(), e),
-                None => return Err(malformed("label_not_found")),
-            },
-            None => match inputs.first() {
-                Some((k, e)) => (k.as_str().to_owned(), e),
-                None => return Err(malformed("empty_signature_input")),
-            },
+        // RFC 9421 §3.2 step 1: pick the signature to verify, by label (default: the
+        // first). Only that member of each field is kept; the others are parsed for syntax
+        // (RFC 8941 §4.2), so a malformed field fails as a whole.
+        let picked = with_field(h, &SIGNATURE_INPUT, MAX_FIELD_LEN, |b| {
+            parse_signature_input(b, self.label.as_deref())
+        })
+        .map_err(|e| malformed(e.0))?
+        .ok_or_else(|| malformed("missing_signature_input"))?
+        .map_err(|e| malformed(e.0))?;
+        let signature = with_field(h, &SIGNATURE, MAX_FIELD_LEN, |b| {
+            parse_signature(b, picked.label.as_deref())
+        })
+        .map_err(|e| malformed(e.0))?
+        .ok_or_else(|| malformed("missing_signature"))?
+        .map_err(|e| malformed(e.0))?;
+        let Some(label) = picked.label else {
+            return Err(malformed(
+                picked.input.err().map_or("label_not_found", |e| e.0),
+            ));
         };
-        let ListEntry::InnerList(list) = entry else {
-            return Err(malformed("signature_input_not_inner_list"));
-        };
-        let input = SignatureInput::from_inner_list(list).map_err(|e| malformed(e.0))?;
-        let signature = match signatures.get(label.as_str()) {
-            Some(ListEntry::Item(item)) => match &item.bare_item {
-                BareItem::ByteSequence(b) => b.clone(),
-                _ => return Err(malformed("signature_not_bytes")),
-            },
-            _ => return Err(malformed("signature_label_mismatch")),
-        };
+        let input = picked.input.map_err(|e| malformed(e.0))?;
+        let signature = signature.map_err(|e| malformed(e.0))?;
         Ok(Some(PresentedSignature {
             label,
             input,
@@ -530,11 +529,7 @@ impl Authenticator for HttpSignatureVerifier {
         let principal = self.check_signature(&sig, base, now).await?;
 
         let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
-        if self.policy.body_digest
-            && !body.is_empty()
-            && !sig
-                .input
-                .covers(&Component::field("content-digest").map_err(|_| mismatch("internal"))?)
+        if self.policy.body_digest && !body.is_empty() && !sig.input.covers_plain("content-digest")
         {
             return Err(mismatch("content_digest_not_covered"));
         }
