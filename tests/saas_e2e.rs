@@ -854,7 +854,7 @@ async fn sigterm_shuts_down_gracefully() {
 }
 
 #[tokio::test]
-async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
+async fn two_instances_on_one_redis_share_credentials_revocations_quotas_and_lockouts() {
     let redis = Redis::start().await;
     let args = [
         "--redis-url",
@@ -1027,6 +1027,29 @@ async fn two_instances_on_one_redis_share_credentials_revocations_and_quotas() {
             .status(),
         429
     );
+
+    // Basic lock-out counters are shared too: five failures for one user-id, split over A and
+    // B, lock it out on both (the per-user default is 5 failures).
+    let admin_me = |s: &Saas, password: &str| {
+        s.http
+            .get(s.url("/admin/api-keys"))
+            .basic_auth("intruder", Some(password))
+            .send()
+    };
+    for (i, inst) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let res = admin_me(inst, &format!("guess-{i}")).await.unwrap();
+        assert_eq!(res.status(), 401, "attempt {i}");
+    }
+    for inst in [&b, &a] {
+        let res = admin_me(inst, "guess-6").await.unwrap();
+        assert_eq!(res.status(), 429);
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry > 60, "Retry-After {retry}");
+    }
 }
 
 #[tokio::test]
