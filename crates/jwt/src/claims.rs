@@ -1,7 +1,8 @@
 //! Claims for handlers: the whole claim set as a principal attribute, and a typed extractor.
 
+use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use apiauth_core::{AuthError, Principal};
 use axum::extract::FromRequestParts;
@@ -20,27 +21,51 @@ use serde_json::{Map, Value};
 /// }
 /// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct JwtClaims(pub(crate) Arc<Value>);
+#[derive(Clone)]
+pub struct JwtClaims(Arc<Lazy>);
+
+/// The verified payload, read into JSON values on first use: the verifier itself reads only
+/// the claims it checks, so a handler that never looks at the others does not pay for them.
+struct Lazy {
+    /// The decoded payload, already checked to be one JSON object with no repeated names.
+    payload: Vec<u8>,
+    value: OnceLock<Value>,
+}
 
 impl JwtClaims {
-    pub(crate) fn new(map: Map<String, Value>) -> Self {
-        Self(Arc::new(Value::Object(map)))
+    pub(crate) fn from_payload(payload: Vec<u8>) -> Self {
+        Self(Arc::new(Lazy {
+            payload,
+            value: OnceLock::new(),
+        }))
     }
 
     /// One claim.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+        self.as_value().get(name)
     }
 
     /// The claim set as a JSON object.
     pub fn as_value(&self) -> &Value {
-        &self.0
+        self.0.value.get_or_init(|| {
+            // The verifier accepted these bytes with the same parser, and duplicate names
+            // were refused then, so this cannot fail; an empty object if it ever did.
+            match serde_json::from_slice::<Value>(&self.0.payload) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => Value::Object(Map::new()),
+            }
+        })
     }
 
     /// Deserialises the claim set into `T`.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&*self.0)
+        T::deserialize(self.as_value())
+    }
+}
+
+impl fmt::Debug for JwtClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JwtClaims").field(self.as_value()).finish()
     }
 }
 

@@ -3,8 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::sync::OnceLock;
+
+use aws_lc_rs::{hmac, signature};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use serde_json::{Map, Value};
 
 use crate::error::JwtConfigError;
@@ -34,17 +39,144 @@ pub struct JwtKey {
     pub(crate) algorithms: Vec<Algorithm>,
     /// The one algorithm a key's shape permits, if it permits only one (EC curve, Ed25519).
     fixed: Option<Algorithm>,
+    /// For an HMAC secret, the keys prepared once for each hash, so a verification hashes
+    /// the token only (the secret's padded blocks are hashed here, not per request).
+    hmac: Option<Arc<HmacKeys>>,
+    /// For a public key, the key parsed by aws-lc-rs once per algorithm it verifies, on
+    /// first use, instead of once per token.
+    public: Arc<PublicKeys>,
 }
+
+/// Slots of [`PublicKeys`], one per public-key algorithm.
+const PUBLIC_ALGS: usize = 9;
+
+fn public_slot(alg: Algorithm) -> Option<usize> {
+    Some(match alg {
+        Algorithm::ES256 => 0,
+        Algorithm::ES384 => 1,
+        Algorithm::RS256 => 2,
+        Algorithm::RS384 => 3,
+        Algorithm::RS512 => 4,
+        Algorithm::PS256 => 5,
+        Algorithm::PS384 => 6,
+        Algorithm::PS512 => 7,
+        Algorithm::EdDSA => 8,
+        _ => return None,
+    })
+}
+
+#[derive(Default)]
+struct PublicKeys([OnceLock<Option<signature::ParsedPublicKey>>; PUBLIC_ALGS]);
+
+/// The key parsed for `alg` exactly as jsonwebtoken's aws-lc-rs verifiers parse it for each
+/// token (the same verification algorithms, the same key encodings), or `None` if it does
+/// not parse, which jsonwebtoken reports as a failed verification.
+fn parse_public(key: &DecodingKey, alg: Algorithm) -> Option<signature::ParsedPublicKey> {
+    use signature as s;
+    let raw = |a: &'static dyn s::VerificationAlgorithm| {
+        s::ParsedPublicKey::new(a, key.try_get_as_bytes().ok()?).ok()
+    };
+    let rsa = |p: &'static s::RsaParameters| match key.kind() {
+        DecodingKeyKind::SecretOrDer(der) => s::ParsedPublicKey::new(p, der).ok(),
+        DecodingKeyKind::RsaModulusExponent { n, e } => s::RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(p)
+            .ok(),
+    };
+    match alg {
+        Algorithm::ES256 => raw(&s::ECDSA_P256_SHA256_FIXED),
+        Algorithm::ES384 => raw(&s::ECDSA_P384_SHA384_FIXED),
+        Algorithm::RS256 => rsa(&s::RSA_PKCS1_2048_8192_SHA256),
+        Algorithm::RS384 => rsa(&s::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => rsa(&s::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => rsa(&s::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => rsa(&s::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => rsa(&s::RSA_PSS_2048_8192_SHA512),
+        Algorithm::EdDSA => raw(&s::ED25519),
+        _ => None,
+    }
+}
+
+/// An HMAC secret prepared for HS256, HS384 and HS512 (aws-lc-rs, the backend jsonwebtoken
+/// is built with here).
+struct HmacKeys {
+    hs256: hmac::Key,
+    hs384: hmac::Key,
+    hs512: hmac::Key,
+}
+
+impl HmacKeys {
+    fn new(secret: &[u8]) -> Arc<Self> {
+        Arc::new(Self {
+            hs256: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            hs384: hmac::Key::new(hmac::HMAC_SHA384, secret),
+            hs512: hmac::Key::new(hmac::HMAC_SHA512, secret),
+        })
+    }
+}
+
+/// Longest base64url HMAC tag: 64 bytes (HS512) are 86 characters.
+const MAX_HMAC_TAG_B64: usize = 86;
 
 impl JwtKey {
     fn new(key: DecodingKey, family: AlgorithmFamily, default: Algorithm) -> Self {
+        let hmac = match family {
+            AlgorithmFamily::Hmac => key.try_get_as_bytes().ok().map(HmacKeys::new),
+            _ => None,
+        };
         Self {
             kid: None,
             key,
             family,
             algorithms: vec![default],
             fixed: None,
+            hmac,
+            public: Arc::default(),
         }
+    }
+
+    /// RFC 7515 §5.2 step 8: whether `signature` (base64url, as received) is a valid
+    /// signature of `signing_input` under this key with `alg`, which the caller has checked
+    /// against this key's allowlist.
+    fn verify_public(&self, alg: Algorithm, signing_input: &[u8], signature: &str) -> bool {
+        let Some(slot) = public_slot(alg).and_then(|i| self.public.0.get(i)) else {
+            return false;
+        };
+        let Some(key) = slot.get_or_init(|| parse_public(&self.key, alg)) else {
+            return false;
+        };
+        // The same canonical base64url jsonwebtoken decodes with.
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        key.verify_sig(signing_input, &sig).is_ok()
+    }
+
+    pub(crate) fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &str) -> bool {
+        // Never an algorithm of another family (an HMAC algorithm with a public key).
+        if alg.family() != self.family {
+            return false;
+        }
+        let Some(h) = &self.hmac else {
+            return self.verify_public(alg, signing_input, signature);
+        };
+        let key = match alg {
+            Algorithm::HS256 => &h.hs256,
+            Algorithm::HS384 => &h.hs384,
+            Algorithm::HS512 => &h.hs512,
+            // Never an HMAC secret with another family's algorithm.
+            _ => return false,
+        };
+        if signature.len() > MAX_HMAC_TAG_B64 {
+            return false;
+        }
+        // The same canonical base64url jsonwebtoken decodes with (no padding, no stray bits).
+        let mut tag = [0u8; 66];
+        let Ok(n) = URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) else {
+            return false;
+        };
+        // Compares in constant time (`CRYPTO_memcmp`), after checking the length.
+        tag.get(..n)
+            .is_some_and(|tag| hmac::verify(key, signing_input, tag).is_ok())
     }
 
     /// An HMAC secret, allowing HS256. At least [`MIN_HMAC_SECRET_LEN`] bytes.
@@ -252,13 +384,148 @@ pub(crate) fn from_jwk(
     {
         return Err("HMAC secret shorter than 32 bytes");
     }
-    let k = JwtKey {
-        kid,
-        key,
-        family,
-        algorithms: vec![declared.unwrap_or(default)],
-        fixed,
-    };
+    let mut k = JwtKey::new(key, family, declared.unwrap_or(default));
+    k.kid = kid;
+    k.fixed = fixed;
     k.check().map_err(|_| "JWK alg does not fit its key type")?;
     Ok(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_hmac_keys_agree_with_jsonwebtoken() {
+        let secret = b"0123456789abcdef0123456789abcdef-and-more";
+        let key = JwtKey::hmac(secret).unwrap().algorithms([
+            Algorithm::HS256,
+            Algorithm::HS384,
+            Algorithm::HS512,
+        ]);
+        let enc = jsonwebtoken::EncodingKey::from_secret(secret);
+        let input = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0";
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let sig = jsonwebtoken::crypto::sign(input, &enc, alg).unwrap();
+            assert!(key.verify(alg, input, &sig), "{alg:?}");
+            let mut tampered = input.to_vec();
+            tampered[3] ^= 1;
+            let bad = [
+                (input.to_vec(), format!("{sig}A")),
+                (input.to_vec(), format!("{sig}==")),
+                (input.to_vec(), sig[1..].to_owned()),
+                (input.to_vec(), String::new()),
+                (input.to_vec(), "A".repeat(200)),
+                (input.to_vec(), format!("{}!", &sig[..sig.len() - 1])),
+                (tampered, sig.clone()),
+            ];
+            for (msg, s) in bad {
+                assert!(!key.verify(alg, &msg, &s), "{alg:?} {s}");
+                assert!(
+                    !jsonwebtoken::crypto::verify(&s, &msg, &key.key, alg).unwrap_or(false),
+                    "{alg:?} {s}"
+                );
+            }
+            // Another algorithm's tag does not verify.
+            let other = if alg == Algorithm::HS256 {
+                Algorithm::HS512
+            } else {
+                Algorithm::HS256
+            };
+            assert!(!key.verify(other, input, &sig));
+        }
+        // A non-canonical last character (stray bits) is refused, as jsonwebtoken does.
+        let sig = jsonwebtoken::crypto::sign(input, &enc, Algorithm::HS256).unwrap();
+        let last = sig.chars().last().unwrap();
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let pos = alphabet.iter().position(|&c| c == last as u8).unwrap();
+        let stray = char::from(alphabet[pos | 1]);
+        if stray != last {
+            let s = format!("{}{stray}", &sig[..sig.len() - 1]);
+            assert!(!key.verify(Algorithm::HS256, input, &s));
+        }
+        // Never with a public-key algorithm.
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            assert!(!key.verify(alg, input, &sig));
+        }
+    }
+
+    #[test]
+    fn symmetric_jwks_get_prepared_keys() {
+        let k = JwtKey::jwk(
+            r#"{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY","alg":"HS384"}"#,
+        )
+        .unwrap();
+        assert!(k.hmac.is_some());
+        let enc = jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let sig = jsonwebtoken::crypto::sign(b"a.b", &enc, Algorithm::HS384).unwrap();
+        assert!(k.verify(Algorithm::HS384, b"a.b", &sig));
+    }
+
+    #[test]
+    fn parsed_public_keys_agree_with_jsonwebtoken() {
+        use jsonwebtoken::EncodingKey;
+        let data = |f: &str| {
+            std::fs::read(format!("{}/tests/data/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let rsa_pem = data("rsa_public.pem");
+        let rsa_priv = EncodingKey::from_rsa_pem(&data("rsa_private.pem")).unwrap();
+        let rsa = JwtKey::rsa_pem(&rsa_pem).unwrap();
+        // The same key as RSA components (n, e), as a JWK gives it.
+        let (n, e) = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+            .key_utils
+            .rsa_pub_components_from_public_key)(
+            rsa.key.try_get_as_bytes().unwrap()
+        )
+        .unwrap();
+        let rsa_ne = JwtKey::new(
+            DecodingKey::from_rsa_raw_components(&n, &e),
+            AlgorithmFamily::Rsa,
+            Algorithm::RS256,
+        );
+        let ec = JwtKey::ec_pem(data("ec_public.pem")).unwrap();
+        let ec_priv = EncodingKey::from_ec_pem(&data("ec_private.pem")).unwrap();
+        let ed = JwtKey::ed25519_pem(data("ed_public.pem")).unwrap();
+        let ed_priv = EncodingKey::from_ed_pem(&data("ed_private.pem")).unwrap();
+        let cases = [
+            (&rsa, &rsa_priv, Algorithm::RS256),
+            (&rsa, &rsa_priv, Algorithm::RS512),
+            (&rsa, &rsa_priv, Algorithm::PS256),
+            (&rsa_ne, &rsa_priv, Algorithm::RS256),
+            (&rsa_ne, &rsa_priv, Algorithm::PS384),
+            (&ec, &ec_priv, Algorithm::ES256),
+            (&ed, &ed_priv, Algorithm::EdDSA),
+        ];
+        let input = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0";
+        for (key, private, alg) in cases {
+            let sig = jsonwebtoken::crypto::sign(input, private, alg).unwrap();
+            let mut tampered = input.to_vec();
+            tampered[5] ^= 1;
+            let mut flipped = sig.clone().into_bytes();
+            flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
+            let flipped = String::from_utf8(flipped).unwrap();
+            for (msg, s) in [
+                (&input[..], sig.clone()),
+                (&tampered[..], sig.clone()),
+                (&input[..], flipped),
+                (&input[..], format!("{sig}A")),
+                (&input[..], format!("{sig}==")),
+                (&input[..], String::new()),
+            ] {
+                let theirs = jsonwebtoken::crypto::verify(&s, msg, &key.key, alg).unwrap_or(false);
+                // Twice: the first use parses the key, the second reuses it.
+                assert_eq!(key.verify(alg, msg, &s), theirs, "{alg:?} {s}");
+                assert_eq!(key.verify(alg, msg, &s), theirs, "{alg:?} {s}");
+            }
+            assert!(key.verify(alg, input, &sig), "{alg:?}");
+            // An HMAC algorithm with a public key, whatever the signature.
+            let hs = jsonwebtoken::crypto::sign(
+                input,
+                &EncodingKey::from_secret(key.key.try_get_as_bytes().unwrap_or(b"x")),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            assert!(!key.verify(Algorithm::HS256, input, &hs), "{alg:?}");
+        }
+    }
 }

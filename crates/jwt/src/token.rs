@@ -1,21 +1,55 @@
 //! Compact JWS parsing and the header rules, before any key is touched.
 
+use apiauth_core::AuthError;
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde_json::{Map, Value};
 
-use apiauth_core::AuthError;
+use crate::json::{Member, Members, Wanted};
+
+/// Header members read, by slot; every other member is checked (valid JSON, no repeated
+/// names) and dropped.
+const HEADER_SLOTS: usize = 9;
+const ALG: usize = 0;
+const KID: usize = 1;
+const TYP: usize = 2;
+const CTY: usize = 3;
+const CRIT: usize = 4;
+/// Members that name or carry a key (RFC 8725 §3.10): slots 5 to 8.
+const KEY_REFERENCES: std::ops::Range<usize> = 5..9;
+
+fn header_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "alg" => ALG,
+        "kid" => KID,
+        "typ" => TYP,
+        "cty" => CTY,
+        "crit" => CRIT,
+        "jku" => 5,
+        "x5u" => 6,
+        "jwk" => 7,
+        "x5c" => 8,
+        _ => return None,
+    })
+}
+/// Stack space for the decoded header; longer headers are decoded on the heap.
+const HEADER_BUF: usize = 384;
 
 /// Longest `kid` looked up; longer ones are refused before any lookup or refresh.
 pub(crate) const MAX_KID_LEN: usize = 256;
 
-/// A compact JWS split and decoded, its signature not yet checked.
+/// A compact JWS split and decoded, its signature not yet checked. The header has been read
+/// in full; the payload is decoded, and read by [`Parsed::claims`].
 pub(crate) struct Parsed<'a> {
     pub(crate) alg: Algorithm,
-    pub(crate) kid: Option<String>,
-    pub(crate) header: Map<String, Value>,
-    pub(crate) claims: Map<String, Value>,
+    pub(crate) kid: Option<Arc<str>>,
+    /// The `typ` header (a string when present).
+    pub(crate) typ: Option<Arc<str>>,
+    /// The decoded payload, a JSON object with no repeated names (checked by `claims`).
+    pub(crate) payload: Vec<u8>,
     /// `BASE64URL(header) '.' BASE64URL(payload)`, what the signature covers (RFC 7515 §5.2).
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
@@ -56,6 +90,111 @@ fn decode_part(part: &str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| invalid("malformed_base64"))
 }
 
+/// What the verifier keeps of a header that passed every rule.
+#[derive(Clone)]
+struct Header {
+    alg: Algorithm,
+    kid: Option<Arc<str>>,
+    typ: Option<Arc<str>>,
+}
+
+/// Decodes and reads the header `h` of a token whose signature part is `sig`, applying the
+/// header rules in order.
+fn read_header(h: &str, sig: &str) -> Result<Header, AuthError> {
+    // Headers are short: decoded on the stack when they fit.
+    let mut buf = [0u8; HEADER_BUF];
+    let heap;
+    let header_bytes: &[u8] = if h.len() <= HEADER_BUF / 3 * 4 {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(h, &mut buf)
+            .map_err(|_| invalid("malformed_base64"))?;
+        buf.get(..n).ok_or_else(|| invalid("malformed_base64"))?
+    } else {
+        heap = decode_part(h)?;
+        &heap
+    };
+    let header = crate::json::scan_object(
+        header_bytes,
+        Wanted::<HEADER_SLOTS> {
+            slot: header_slot,
+            extra: &|_| false,
+        },
+    )
+    .ok_or_else(|| invalid("malformed_header"))?;
+    let alg = match header.at(ALG) {
+        Some(Member::Str(a)) => algorithm(a)?,
+        _ => return Err(invalid("malformed_header")),
+    };
+    if sig.is_empty() {
+        return Err(invalid("unsigned"));
+    }
+    // RFC 8725 §3.10: never fetch or trust a key the token points at or carries. A token that
+    // tries is refused outright rather than silently half-honoured.
+    if KEY_REFERENCES.into_iter().any(|i| header.at(i).is_some()) {
+        return Err(invalid("key_reference_header"));
+    }
+    // RFC 7515 §4.1.11: a recipient that does not understand a listed extension MUST reject
+    // the JWS. This verifier understands none.
+    if header.at(CRIT).is_some() {
+        return Err(invalid("unsupported_crit"));
+    }
+    let kid = match header.at(KID) {
+        None => None,
+        Some(Member::Str(k)) if !k.is_empty() && k.len() <= MAX_KID_LEN => Some(Arc::from(&**k)),
+        Some(_) => return Err(invalid("malformed_kid")),
+    };
+    let typ = match header.at(TYP) {
+        None => None,
+        Some(Member::Str(t)) => Some(Arc::from(&**t)),
+        Some(_) => return Err(invalid("malformed_typ")),
+    };
+    // RFC 8725 §3.11 / RFC 7519 §5.2: nested JWTs are not supported.
+    match header.at(CTY) {
+        None => {}
+        Some(Member::Str(c)) if !c.eq_ignore_ascii_case("JWT") => {}
+        Some(_) => return Err(invalid("nested_jwt")),
+    }
+    Ok(Header { alg, kid, typ })
+}
+
+/// Longest header segment remembered.
+const MEMO_MAX: usize = 512;
+
+/// The last header segment read on this thread, with what was read from it. Tokens of one
+/// issuer usually share their header byte for byte, so the next token's header is compared
+/// instead of decoded and parsed again. Only a header that passed every rule is kept, and
+/// `read_header` depends on nothing but the segment (and whether a signature follows, which
+/// is checked again on every hit), so a hit gives exactly what reading would.
+struct HeaderMemo;
+
+thread_local! {
+    static LAST_HEADER: RefCell<Option<(Box<str>, Header)>> = const { RefCell::new(None) };
+}
+
+impl HeaderMemo {
+    fn get(h: &str) -> Option<Header> {
+        LAST_HEADER
+            .try_with(|m| {
+                let m = m.try_borrow().ok()?;
+                let (seg, header) = m.as_ref()?;
+                (**seg == *h).then(|| header.clone())
+            })
+            .ok()
+            .flatten()
+    }
+
+    fn put(h: &str, header: &Header) {
+        if h.len() > MEMO_MAX {
+            return;
+        }
+        let _ = LAST_HEADER.try_with(|m| {
+            if let Ok(mut m) = m.try_borrow_mut() {
+                *m = Some((Box::from(h), header.clone()));
+            }
+        });
+    }
+}
+
 /// Splits and decodes a compact JWS, enforcing the length bound first and the header rules.
 pub(crate) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, AuthError> {
     // Checked before any decoding, so the work per request is bounded by the limit.
@@ -72,75 +211,63 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, AuthError
     if h.is_empty() || p.is_empty() {
         return Err(invalid("malformed_jws"));
     }
-    let header =
-        crate::json::parse_object(&decode_part(h)?).ok_or_else(|| invalid("malformed_header"))?;
-    let alg = match header.get("alg") {
-        Some(Value::String(a)) => algorithm(a)?,
-        _ => return Err(invalid("malformed_header")),
-    };
-    if sig.is_empty() {
-        return Err(invalid("unsigned"));
-    }
-    // RFC 8725 §3.10: never fetch or trust a key the token points at or carries. A token that
-    // tries is refused outright rather than silently half-honoured.
-    for name in ["jku", "x5u", "jwk", "x5c"] {
-        if header.contains_key(name) {
-            return Err(invalid("key_reference_header"));
+    let header = match HeaderMemo::get(h) {
+        // The same header as the last token on this thread, read in full then: only the
+        // check that depends on the rest of the token is left.
+        Some(_) if sig.is_empty() => return Err(invalid("unsigned")),
+        Some(header) => header,
+        None => {
+            let header = read_header(h, sig)?;
+            HeaderMemo::put(h, &header);
+            header
         }
-    }
-    // RFC 7515 §4.1.11: a recipient that does not understand a listed extension MUST reject
-    // the JWS. This verifier understands none.
-    if header.contains_key("crit") {
-        return Err(invalid("unsupported_crit"));
-    }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID_LEN => Some(k.clone()),
-        Some(_) => return Err(invalid("malformed_kid")),
     };
-    match header.get("typ") {
-        None | Some(Value::String(_)) => {}
-        Some(_) => return Err(invalid("malformed_typ")),
-    }
-    // RFC 8725 §3.11 / RFC 7519 §5.2: nested JWTs are not supported.
-    match header.get("cty") {
-        None => {}
-        Some(Value::String(c)) if !c.eq_ignore_ascii_case("JWT") => {}
-        Some(_) => return Err(invalid("nested_jwt")),
-    }
-    let claims =
-        crate::json::parse_object(&decode_part(p)?).ok_or_else(|| invalid("malformed_claims"))?;
+    let payload = decode_part(p)?;
     // Both parts came from splitting `token` on '.', so this prefix always exists; `get`
     // keeps it that way without an index that could panic.
     let signing_input = token
         .get(..h.len() + 1 + p.len())
         .ok_or_else(|| invalid("malformed_jws"))?;
     Ok(Parsed {
-        alg,
-        kid,
-        header,
-        claims,
+        alg: header.alg,
+        kid: header.kid,
+        typ: header.typ,
+        payload,
         signing_input,
         signature: sig,
     })
 }
 
+impl Parsed<'_> {
+    /// The claims the verifier reads (names for which `wanted` is true), after checking the
+    /// whole payload: one JSON object, no repeated name at any depth (RFC 7519 §4).
+    pub(crate) fn claims<'p, const N: usize>(
+        &'p self,
+        wanted: Wanted<'_, N>,
+    ) -> Result<Members<'p, N>, AuthError> {
+        crate::json::scan_object(&self.payload, wanted).ok_or_else(|| invalid("malformed_claims"))
+    }
+}
+
 /// Whether `typ` names `expected` (RFC 7515 §4.1.9: media types compare case-insensitively
 /// and `application/` may be omitted, so `at+jwt` and `application/at+jwt` are one type).
 pub(crate) fn typ_matches(typ: &str, expected: &str) -> bool {
-    let strip = |s: &str| -> String {
-        let lower = s.to_ascii_lowercase();
-        match lower.strip_prefix("application/") {
-            Some(rest) => rest.to_owned(),
-            None => lower,
+    fn strip(s: &str) -> &str {
+        const APPLICATION: &str = "application/";
+        match s.get(..APPLICATION.len()) {
+            Some(p) if p.eq_ignore_ascii_case(APPLICATION) => {
+                s.get(APPLICATION.len()..).unwrap_or(s)
+            }
+            _ => s,
         }
-    };
-    strip(typ) == strip(expected)
+    }
+    strip(typ).eq_ignore_ascii_case(strip(expected))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
@@ -186,5 +313,34 @@ mod tests {
             parse(&padded, 8192).err().unwrap().reason(),
             "malformed_base64"
         );
+    }
+
+    #[test]
+    fn a_remembered_header_gives_what_reading_it_gives() {
+        let h = b64(r#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#);
+        for _ in 0..2 {
+            let t = format!("{h}.e30.AAAA");
+            let p = parse(&t, 8192).ok().unwrap();
+            assert_eq!(p.alg, Algorithm::HS256);
+            assert_eq!(p.kid.as_deref(), Some("k1"));
+            assert_eq!(p.typ.as_deref(), Some("at+jwt"));
+        }
+        // Same header, no signature: still refused, by the same rule.
+        let err = parse(&format!("{h}.e30."), 8192).err().unwrap();
+        assert_eq!(err.reason(), "unsigned");
+        // Still remembered; the payload is read every time.
+        let err = parse(&format!("{h}.e31.AAAA"), 8192).err().unwrap();
+        assert_eq!(err.reason(), "malformed_base64");
+        // A refused header is never remembered.
+        let bad = b64(r#"{"alg":"HS256","jku":"https://x.example"}"#);
+        for _ in 0..2 {
+            let err = parse(&format!("{bad}.e30.AAAA"), 8192).err().unwrap();
+            assert_eq!(err.reason(), "key_reference_header");
+        }
+        let other = b64(r#"{"alg":"ES256"}"#);
+        let t = format!("{other}.e30.AAAA");
+        let p = parse(&t, 8192).ok().unwrap();
+        assert_eq!(p.alg, Algorithm::ES256);
+        assert!(p.kid.is_none() && p.typ.is_none());
     }
 }

@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use apiauth_bearer::TokenVerifier;
 use apiauth_core::clock::{SharedClock, SystemClock, unix_seconds};
 use apiauth_core::{AuthError, AuthMethod, Principal, PrincipalBuilder, RevocationList, ScopeSet};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::cache::{self, TokenCache};
 use crate::claims::{JwtClaims, Roles};
 use crate::error::JwtConfigError;
+use crate::json::{Member, Members, Wanted};
 use crate::key::JwtKey;
 use crate::remote::{FetchSettings, RemoteKeys, check_url, fetch_json};
 use crate::token::{self, Parsed, typ_matches};
@@ -461,38 +462,68 @@ impl fmt::Debug for JwtVerifier {
     }
 }
 
+/// Registered and scope claims the verifier reads, by slot; other claims are read only when
+/// configured (tenant, plan, roles), and every claim is checked (valid JSON, no repeated
+/// names) and left in the payload for [`JwtClaims`].
+const CLAIM_SLOTS: usize = 9;
+const ISS: usize = 0;
+const SUB: usize = 1;
+const AUD: usize = 2;
+const EXP: usize = 3;
+const NBF: usize = 4;
+const IAT: usize = 5;
+const JTI: usize = 6;
+const SCOPE: usize = 7;
+const SCP: usize = 8;
+
+fn claim_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "iss" => ISS,
+        "sub" => SUB,
+        "aud" => AUD,
+        "exp" => EXP,
+        "nbf" => NBF,
+        "iat" => IAT,
+        "jti" => JTI,
+        "scope" => SCOPE,
+        "scp" => SCP,
+        _ => return None,
+    })
+}
+
+type Claims<'p> = Members<'p, CLAIM_SLOTS>;
+
 /// A NumericDate claim (RFC 7519 §2): a JSON number of seconds; fractions are truncated.
 /// Present with another type is an error, never "absent".
 fn numeric_date(
-    claims: &Map<String, Value>,
+    claims: &Claims<'_>,
     name: &str,
     malformed: &'static str,
 ) -> Result<Option<i64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-            .map(Some)
-            .ok_or_else(|| invalid(malformed)),
+        Some(Member::Num(n)) => Ok(Some(*n)),
         Some(_) => Err(invalid(malformed)),
     }
 }
 
 fn optional_string<'a>(
-    claims: &'a Map<String, Value>,
+    claims: &'a Claims<'_>,
     name: &str,
     malformed: &'static str,
 ) -> Result<Option<&'a str>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Member::Str(s)) => Ok(Some(s)),
         Some(_) => Err(invalid(malformed)),
     }
 }
 
-fn string_array(v: &Value) -> Option<Vec<&str>> {
-    v.as_array()?.iter().map(Value::as_str).collect()
+fn string_array<'a, 'de>(v: &'a Member<'de>) -> Option<&'a [std::borrow::Cow<'de, str>]> {
+    match v {
+        Member::StrList(l) => Some(l),
+        _ => None,
+    }
 }
 
 fn to_system_time(secs: i64) -> SystemTime {
@@ -527,10 +558,14 @@ impl JwtVerifier {
             self.check_revoked(jti.as_deref()).await?;
             return Ok(principal);
         }
-        let mut parsed = token::parse(token, inner.max_token_len)?;
+        let parsed = token::parse(token, inner.max_token_len)?;
+        let claims = parsed.claims(Wanted::<CLAIM_SLOTS> {
+            slot: claim_slot,
+            extra: &|name| self.wants_claim(name),
+        })?;
         // The unverified `iss` only chooses whose keys to try; everything is verified below.
-        let iss = match parsed.claims.get("iss") {
-            Some(Value::String(s)) => s.as_str(),
+        let iss = match claims.at(ISS) {
+            Some(Member::Str(s)) => &**s,
             Some(_) => return Err(invalid("malformed_iss")),
             None => return Err(invalid("missing_iss")),
         };
@@ -541,8 +576,8 @@ impl JwtVerifier {
             .ok_or_else(|| invalid("unknown_issuer"))?;
         self.verify_signature(issuer, &parsed).await?;
         if let Some(expected) = &issuer.typ {
-            match parsed.header.get("typ") {
-                Some(Value::String(t)) if typ_matches(t, expected) => {}
+            match &parsed.typ {
+                Some(t) if typ_matches(t, expected) => {}
                 _ => return Err(invalid("wrong_typ")),
             }
         }
@@ -550,11 +585,12 @@ impl JwtVerifier {
         // refused in the audit event (never in the response).
         let now = inner.clock.now();
         let (builder, jti, exp) = self
-            .validate_claims(issuer, &parsed, now)
-            .map_err(|e| attribute_to_claims(e, &parsed))?;
-        // The claims move into the principal: no copy of the map per token.
+            .validate_claims(issuer, &claims, parsed.kid.as_deref(), now)
+            .map_err(|e| attribute_to_claims(e, &claims, parsed.kid.as_deref()))?;
+        // The decoded payload moves into the principal, read into JSON values only if a
+        // handler asks for the claims.
         let principal = builder
-            .attribute(JwtClaims::new(std::mem::take(&mut parsed.claims)))
+            .attribute(JwtClaims::from_payload(parsed.payload))
             .build();
         self.check_revoked(jti.as_deref()).await.map_err(|e| {
             let e = e.with_subject(principal.subject());
@@ -567,6 +603,14 @@ impl JwtVerifier {
             c.insert(k, principal.clone(), jti, exp, now);
         }
         Ok(principal)
+    }
+
+    /// Whether `validate_claims` reads the claim `name`, besides the registered ones.
+    fn wants_claim(&self, name: &str) -> bool {
+        let inner = &*self.inner;
+        [&inner.tenant_claim, &inner.plan_claim, &inner.roles_claim]
+            .into_iter()
+            .any(|c| c.as_deref() == Some(name))
     }
 
     async fn check_revoked(&self, jti: Option<&str>) -> Result<(), AuthError> {
@@ -582,32 +626,29 @@ impl JwtVerifier {
 
     /// `Some(valid)` if `keys` hold a candidate for this token, `None` if none fits.
     fn try_keys(keys: &[JwtKey], parsed: &Parsed<'_>) -> Result<Option<bool>, AuthError> {
-        let candidates: Vec<&JwtKey> = keys
-            .iter()
-            .filter(|k| k.allows(parsed.alg))
-            .filter(|k| match (&parsed.kid, &k.kid) {
-                // `kid` only selects among configured keys: an exact, case-sensitive lookup,
-                // never a path, URL or query.
-                (Some(want), Some(have)) => want.as_str() == &**have,
-                (Some(_), None) => false,
-                (None, _) => true,
-            })
-            .collect();
-        if candidates.is_empty() {
-            return Ok(None);
+        let candidates = || {
+            keys.iter()
+                .filter(|k| k.allows(parsed.alg))
+                .filter(|k| match (&parsed.kid, &k.kid) {
+                    // `kid` only selects among configured keys: an exact, case-sensitive
+                    // lookup, never a path, URL or query.
+                    (Some(want), Some(have)) => **want == **have,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                })
+        };
+        match candidates().take(MAX_CANDIDATES + 1).count() {
+            0 => return Ok(None),
+            n if n > MAX_CANDIDATES => return Err(invalid("kid_required")),
+            _ => {}
         }
-        if candidates.len() > MAX_CANDIDATES {
-            return Err(invalid("kid_required"));
-        }
-        Ok(Some(candidates.iter().any(|k| {
+        Ok(Some(candidates().any(|k| {
             // RFC 7515 §5.2 step 8: the signature over the exact received signing input.
-            jsonwebtoken::crypto::verify(
-                parsed.signature,
-                parsed.signing_input.as_bytes(),
-                &k.key,
+            k.verify(
                 parsed.alg,
+                parsed.signing_input.as_bytes(),
+                parsed.signature,
             )
-            .unwrap_or(false)
         })))
     }
 
@@ -644,11 +685,11 @@ impl JwtVerifier {
     fn validate_claims(
         &self,
         issuer: &IssuerState,
-        parsed: &Parsed<'_>,
+        c: &Claims<'_>,
+        kid: Option<&str>,
         now: SystemTime,
     ) -> Result<(PrincipalBuilder, Option<String>, SystemTime), AuthError> {
         let inner = &*self.inner;
-        let c = &parsed.claims;
         let now_s = i64::try_from(unix_seconds(now)).unwrap_or(i64::MAX);
         let leeway = inner.leeway;
         // RFC 7519 §4.1.4: required here, and the current time must be before it.
@@ -669,9 +710,9 @@ impl JwtVerifier {
             return Err(invalid("issued_in_future"));
         }
         // RFC 7519 §4.1.3: `aud` is a string or an array of strings.
-        let aud: Option<Vec<&str>> = match c.get("aud") {
+        let aud: Option<&[std::borrow::Cow<'_, str>]> = match c.get("aud") {
             None => None,
-            Some(Value::String(s)) => Some(vec![s.as_str()]),
+            Some(Member::Str(s)) => Some(std::slice::from_ref(s)),
             Some(v) => Some(string_array(v).ok_or_else(|| invalid("malformed_aud"))?),
         };
         if !issuer.any_audience {
@@ -692,7 +733,7 @@ impl JwtVerifier {
         // common array form. A token with both is ambiguous.
         let scopes = match (c.get("scope"), c.get("scp")) {
             (None, None) => ScopeSet::empty(),
-            (Some(Value::String(s)), None) => {
+            (Some(Member::Str(s)), None) => {
                 ScopeSet::parse(s).map_err(|_| invalid("malformed_scope"))?
             }
             (None, Some(v)) => {
@@ -706,7 +747,7 @@ impl JwtVerifier {
         let mut b = Principal::builder(sub, AuthMethod::Jwt)
             .scopes(scopes)
             .expires_at(exp_time);
-        if let Some(id) = jti.or(parsed.kid.as_deref()) {
+        if let Some(id) = jti.or(kid) {
             b = b.credential_id(id);
         }
         if let Some(name) = &inner.tenant_claim
@@ -723,23 +764,26 @@ impl JwtVerifier {
             && let Some(v) = c.get(name)
         {
             let roles = string_array(v).ok_or_else(|| invalid("malformed_roles"))?;
-            let roles: Vec<String> = roles.into_iter().map(str::to_owned).collect();
+            let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
             b = b.attribute(Roles(roles.into()));
         }
-        let jti = jti.map(str::to_owned);
+        // Kept past the claims only for the revocation list and the cache.
+        let jti = jti
+            .filter(|_| inner.revocation.is_some() || inner.cache.is_some())
+            .map(str::to_owned);
         Ok((b, jti, exp_time))
     }
 }
 
 /// Names the subject and credential id of verified claims on a refusal, for the audit event.
-fn attribute_to_claims(e: AuthError, parsed: &Parsed<'_>) -> AuthError {
-    let e = match parsed.claims.get("sub") {
-        Some(Value::String(s)) => e.with_subject(s.as_str()),
+fn attribute_to_claims(e: AuthError, claims: &Claims<'_>, kid: Option<&str>) -> AuthError {
+    let e = match claims.get("sub") {
+        Some(Member::Str(s)) => e.with_subject(&**s),
         _ => e,
     };
-    match (parsed.claims.get("jti"), &parsed.kid) {
-        (Some(Value::String(j)), _) => e.with_credential_id(j.as_str()),
-        (_, Some(k)) => e.with_credential_id(k.as_str()),
+    match (claims.get("jti").and_then(Member::as_str), kid) {
+        (Some(j), _) => e.with_credential_id(j),
+        (_, Some(k)) => e.with_credential_id(k),
         _ => e,
     }
 }
