@@ -335,7 +335,7 @@ const MAX_PARAMS: usize = 32;
 
 /// What a covered component's name says it is (RFC 9421 §2.1, §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Method,
     TargetUri,
     Authority,
@@ -662,9 +662,17 @@ pub(crate) struct SignatureInput {
     components: Vec<Covered>,
     pub(crate) created: Option<i64>,
     pub(crate) expires: Option<i64>,
-    pub(crate) nonce: Option<String>,
-    pub(crate) alg: Option<String>,
-    pub(crate) keyid: Option<String>,
+    nonce: Option<Param>,
+    alg: Option<Param>,
+    keyid: Option<Param>,
+}
+
+/// A string signature parameter: where it is in the serialization, or (when it had to be
+/// escaped there) its own copy.
+#[derive(Clone, Debug)]
+enum Param {
+    Serialized(Range<usize>),
+    Owned(String),
 }
 
 impl SignatureInput {
@@ -710,6 +718,28 @@ impl SignatureInput {
         &self.serialized
     }
 
+    fn param<'a>(&'a self, p: &'a Option<Param>) -> Option<&'a str> {
+        match p.as_ref()? {
+            Param::Serialized(r) => Some(self.serialized.get(r.clone()).unwrap_or_default()),
+            Param::Owned(s) => Some(s),
+        }
+    }
+
+    /// The `nonce` parameter (§2.3).
+    pub(crate) fn nonce(&self) -> Option<&str> {
+        self.param(&self.nonce)
+    }
+
+    /// The `alg` parameter (§2.3).
+    pub(crate) fn alg(&self) -> Option<&str> {
+        self.param(&self.alg)
+    }
+
+    /// The `keyid` parameter (§2.3).
+    pub(crate) fn keyid(&self) -> Option<&str> {
+        self.param(&self.keyid)
+    }
+
     /// The serialized identifiers of the covered components, in order.
     pub(crate) fn covered_ids(&self) -> impl Iterator<Item = &str> {
         self.components
@@ -728,12 +758,20 @@ impl SignatureInput {
             .any(|x| self.name_of(x) == c.name && x.params.equals(&c.params))
     }
 
-    /// Whether the component `name` without parameters is covered: `covers` of
-    /// `Component::method()` and the like, without building one.
-    pub(crate) fn covers_plain(&self, name: &str) -> bool {
+    /// Whether the field `name` without parameters is covered: `covers` of
+    /// `Component::field(name)`, without building one.
+    pub(crate) fn covers_plain_field(&self, name: &str) -> bool {
         self.components
             .iter()
-            .any(|x| x.params.is_empty() && self.name_of(x) == name)
+            .any(|x| x.kind == Kind::Field && x.params.is_empty() && self.name_of(x) == name)
+    }
+
+    /// Whether the derived component `kind` (not `@query-param`) is covered without
+    /// parameters: `covers` of `Component::method()` and the like.
+    pub(crate) fn covers_plain_derived(&self, kind: Kind) -> bool {
+        self.components
+            .iter()
+            .any(|x| x.kind == kind && x.params.is_empty())
     }
 
     /// The signature base (RFC 9421 §2.5), in one buffer sized for it up front.
@@ -816,7 +854,7 @@ pub(crate) fn parse_signature_input(
     let visitor = InputVisitor {
         wanted: label,
         picked: None,
-        member: Member::default(),
+        member: Member::with_capacity(bytes.len()),
     };
     let v = sf_parser(bytes)
         .parse_dictionary_with_visitor(visitor)
@@ -887,12 +925,24 @@ struct Member<'de> {
     bad_params: bool,
     created: Option<i64>,
     expires: Option<i64>,
-    nonce: Option<String>,
-    alg: Option<String>,
-    keyid: Option<String>,
+    nonce: Option<Param>,
+    alg: Option<Param>,
+    keyid: Option<Param>,
 }
 
 impl<'de> Member<'de> {
+    /// Room for a member serialized from `field_len` bytes of field: the serialization is
+    /// never longer than what it was parsed from (RFC 8941 §4.1 emits no optional
+    /// whitespace, `;p` for `;p=?1`, no leading zeros).
+    fn with_capacity(field_len: usize) -> Self {
+        Member {
+            serialized: String::with_capacity(field_len),
+            components: Vec::with_capacity(8),
+            params: Vec::with_capacity(8),
+            ..Member::default()
+        }
+    }
+
     fn reset(&mut self) {
         let (mut serialized, mut components, mut params) = (
             std::mem::take(&mut self.serialized),
@@ -965,11 +1015,19 @@ impl<'de> Member<'de> {
         });
     }
 
-    /// The signature parameters (§2.3), read and serialized after the inner list.
+    /// The signature parameters (§2.3), read and serialized after the inner list. String
+    /// values are kept as where they were serialized, unless they needed escaping.
     fn finish_list(&mut self) {
-        serialize_params(&mut self.serialized, &self.params);
         let mut bad = false;
         for (k, v) in &self.params {
+            let s = &mut self.serialized;
+            s.push(';');
+            s.push_str(k.as_str());
+            let start = s.len();
+            if !matches!(v, BareItemFromInput::Boolean(true)) {
+                s.push('=');
+                serialize_bare_item(s, v);
+            }
             let int = |bad: &mut bool| match v {
                 BareItemFromInput::Integer(i) => Some(i64::from(*i)),
                 _ => {
@@ -977,8 +1035,13 @@ impl<'de> Member<'de> {
                     None
                 }
             };
+            // `="…"`: the characters between the quotes are the value if none was escaped.
+            let inner = start + 2..s.len().saturating_sub(1);
             let string = |bad: &mut bool| match v {
-                BareItemFromInput::String(s) => Some(s.as_str().to_owned()),
+                BareItemFromInput::String(x) if x.as_str().len() == inner.len() => {
+                    Some(Param::Serialized(inner.clone()))
+                }
+                BareItemFromInput::String(x) => Some(Param::Owned(x.as_str().to_owned())),
                 _ => {
                     *bad = true;
                     None
@@ -1122,9 +1185,19 @@ impl<'de> ParameterVisitor<'de> for ListParams<'_, 'de> {
     }
 }
 
-/// A bare item, serialized by `sfv` (RFC 8941 §4.1.3).
+/// A bare item, serialized (RFC 8941 §4.1.3) by `sfv`, except for the common string with
+/// nothing to escape, which is copied whole (§4.1.6: `"`, the characters, `"`).
 fn serialize_bare_item(out: &mut String, bare: &BareItemFromInput<'_>) {
-    let _ = ItemSerializer::with_buffer(out).bare_item(bare);
+    match bare {
+        BareItemFromInput::String(s) if !s.as_str().contains(['"', '\\']) => {
+            out.push('"');
+            out.push_str(s.as_str());
+            out.push('"');
+        }
+        _ => {
+            let _ = ItemSerializer::with_buffer(out).bare_item(bare);
+        }
+    }
 }
 
 /// Parameters as RFC 8941 §4.1.1.2 serializes them: `;key`, then `=value` unless the value

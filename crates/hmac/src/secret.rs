@@ -1,7 +1,7 @@
 //! HMAC secrets and their rotation windows.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use hmac::{Hmac, Mac};
@@ -17,7 +17,34 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// Unlike API keys, an HMAC verifier needs the secret itself, not a hash of it: keep it in a
 /// secret manager or an encrypted store, never in logs.
 #[derive(Clone)]
-pub struct HmacSecret(Arc<[u8]>);
+pub struct HmacSecret(Arc<Keyed>);
+
+/// A secret and its HMAC-SHA256 state after the key block (RFC 2104 §2: `K XOR ipad` and
+/// `K XOR opad` hashed once), so each MAC starts from there instead of rehashing the key.
+struct Keyed {
+    bytes: Box<[u8]>,
+    /// `None` never happens: HMAC accepts keys of any length.
+    mac: Option<Hmac<Sha256>>,
+}
+
+impl Keyed {
+    fn new(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.into(),
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(bytes).ok(),
+        }
+    }
+
+    fn mac(&self, data: &[&[u8]]) -> [u8; 32] {
+        let Some(mut mac) = self.mac.clone() else {
+            return [0; 32];
+        };
+        for d in data {
+            mac.update(d);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
 
 impl HmacSecret {
     /// Wraps a secret of at least [`MIN_SECRET_LEN`] bytes.
@@ -28,7 +55,7 @@ impl HmacSecret {
                 min: MIN_SECRET_LEN,
             });
         }
-        Ok(Self(b.into()))
+        Ok(Self(Arc::new(Keyed::new(b))))
     }
 
     /// Wraps a shorter secret (at least one byte), for partners that chose one, such as a
@@ -38,7 +65,7 @@ impl HmacSecret {
         if b.is_empty() {
             return Err(HmacError::SecretTooShort { min: 1 });
         }
-        Ok(Self(b.into()))
+        Ok(Self(Arc::new(Keyed::new(b))))
     }
 
     /// Generates a 32-byte secret from the OS CSPRNG.
@@ -48,30 +75,27 @@ impl HmacSecret {
     pub fn generate() -> Self {
         let mut b = [0u8; MIN_SECRET_LEN];
         getrandom::fill(&mut b).expect("the OS random number generator failed");
-        Self(b.as_slice().into())
+        Self(Arc::new(Keyed::new(&b)))
     }
 
     /// The secret bytes: hand them only to the party that shares the secret.
     pub fn expose_secret(&self) -> &[u8] {
-        &self.0
+        &self.0.bytes
     }
 
     /// HMAC-SHA256 of `data` under this secret.
     pub(crate) fn mac(&self, data: &[&[u8]]) -> [u8; 32] {
-        mac_sha256(&self.0, data)
+        self.0.mac(data)
     }
 }
 
-pub(crate) fn mac_sha256(key: &[u8], data: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this never takes the fallback.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0; 32],
-    };
-    for d in data {
-        mac.update(d);
-    }
-    mac.finalize().into_bytes().into()
+/// The key of the stand-in MAC computed when there is no secret to check against (unknown
+/// key id, no live secret), so those answers take the same work as a real check.
+static DUMMY: LazyLock<Keyed> = LazyLock::new(|| Keyed::new(b"apiauth-hmac-no-secret"));
+
+/// HMAC-SHA256 of `data` under a fixed key nobody holds: the same work as a real check.
+pub(crate) fn dummy_mac(data: &[&[u8]]) -> [u8; 32] {
+    DUMMY.mac(data)
 }
 
 impl fmt::Debug for HmacSecret {
@@ -148,7 +172,7 @@ pub(crate) fn matches_any(
     }
     if !live {
         // Spend the same work as a real check, so "no live secret" is not a timing signal.
-        let expected = mac_sha256(b"apiauth-hmac-no-live-secret", data);
+        let expected = dummy_mac(data);
         let _ = apiauth_core::token::ct_eq(&expected, tag);
         return Match::NoLiveSecret;
     }

@@ -16,7 +16,8 @@ pub struct HmacKey {
     pub(crate) subject: Arc<str>,
     pub(crate) tenant: Option<Arc<str>>,
     pub(crate) scopes: ScopeSet,
-    pub(crate) secrets: Vec<RotatingSecret>,
+    /// Shared, so that handing a key out of a store (once per request) copies no secrets.
+    pub(crate) secrets: Arc<[RotatingSecret]>,
 }
 
 impl HmacKey {
@@ -26,7 +27,7 @@ impl HmacKey {
             subject: subject.into(),
             tenant: None,
             scopes: ScopeSet::empty(),
-            secrets: Vec::new(),
+            secrets: Arc::from([]),
         }
     }
 
@@ -47,7 +48,9 @@ impl HmacKey {
     /// Adds an accepted secret.
     #[must_use]
     pub fn secret(mut self, secret: impl Into<RotatingSecret>) -> Self {
-        self.secrets.push(secret.into());
+        let mut all = self.secrets.to_vec();
+        all.push(secret.into());
+        self.secrets = all.into();
         self
     }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -13,8 +14,8 @@ use axum::body::Body;
 use http::{HeaderName, Request};
 
 use crate::components::{
-    BaseError, Component, Message, SfType, SignatureInput, StructuredFields, normalize_authority,
-    parse_signature, parse_signature_input, valid_key, with_field,
+    BaseError, Component, Kind, Message, SfType, SignatureInput, StructuredFields,
+    normalize_authority, parse_signature, parse_signature_input, valid_key, with_field,
 };
 use crate::error::HmacError;
 use crate::secret::{Match, matches_any};
@@ -74,13 +75,13 @@ impl CoveragePolicy {
     fn check(&self, input: &SignatureInput) -> Result<(), BaseError> {
         if self.method_and_target {
             // The same as `covers(&Component::method())` etc., without building them.
-            if !input.covers_plain("@method") {
+            if !input.covers_plain_derived(Kind::Method) {
                 return Err(BaseError("method_not_covered"));
             }
-            let whole = input.covers_plain("@target-uri");
-            let parts = input.covers_plain("@authority")
-                && input.covers_plain("@path")
-                && input.covers_plain("@query");
+            let whole = input.covers_plain_derived(Kind::TargetUri);
+            let parts = input.covers_plain_derived(Kind::Authority)
+                && input.covers_plain_derived(Kind::Path)
+                && input.covers_plain_derived(Kind::Query);
             if !whole && !parts {
                 return Err(BaseError("target_not_covered"));
             }
@@ -306,7 +307,7 @@ impl fmt::Debug for PresentedSignature {
         // The signature is a MAC, not a secret, but there is no reason to print it.
         f.debug_struct("PresentedSignature")
             .field("label", &self.label)
-            .field("keyid", &self.input.keyid)
+            .field("keyid", &self.input.keyid())
             .finish_non_exhaustive()
     }
 }
@@ -354,10 +355,10 @@ impl HttpSignatureVerifier {
     ) -> Result<Principal, AuthError> {
         let input = &sig.input;
         // RFC 9421 §3.2 step 6: the algorithm, if named, must be the one the key uses.
-        if input.alg.as_deref().is_some_and(|a| a != ALG) {
+        if input.alg().is_some_and(|a| a != ALG) {
             return Err(mismatch("unsupported_alg"));
         }
-        let Some(keyid) = input.keyid.as_deref() else {
+        let Some(keyid) = input.keyid() else {
             return Err(mismatch("missing_keyid"));
         };
         self.policy.check(input).map_err(|e| mismatch(e.0))?;
@@ -378,14 +379,10 @@ impl HttpSignatureVerifier {
         {
             return Err(mismatch("expired"));
         }
-        if self.require_nonce && input.nonce.is_none() {
+        if self.require_nonce && input.nonce().is_none() {
             return Err(mismatch("missing_nonce"));
         }
-        if input
-            .nonce
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_NONCE_LEN)
-        {
+        if input.nonce().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
             return Err(mismatch("nonce_too_long"));
         }
         if sig.signature.len() != 32 {
@@ -396,10 +393,7 @@ impl HttpSignatureVerifier {
         let key = self.store.key(keyid).await?;
         let Some(key) = key else {
             // Do the same HMAC work as for a known key before answering.
-            let _ = crate::secret::mac_sha256(
-                b"apiauth-hmac-unknown-key",
-                &[&base.unwrap_or_default()],
-            );
+            let _ = crate::secret::dummy_mac(&[&base.unwrap_or_default()]);
             return Err(mismatch("unknown_key"));
         };
         let base = base?;
@@ -468,8 +462,16 @@ impl HttpSignatureVerifier {
     }
 
     fn replay_key(keyid: &str, nonce: &str) -> String {
-        // Length-prefixed so no (keyid, nonce) pair can collide with another.
-        format!("httpsig:{}:{keyid}:{nonce}", keyid.len())
+        // Length-prefixed so no (keyid, nonce) pair can collide with another:
+        // `httpsig:<len(keyid)>:<keyid>:<nonce>`, built without the formatting machinery.
+        let mut k = String::with_capacity(32 + keyid.len() + nonce.len());
+        k.push_str("httpsig:");
+        let _ = write!(k, "{}", keyid.len());
+        k.push(':');
+        k.push_str(keyid);
+        k.push(':');
+        k.push_str(nonce);
+        k
     }
 }
 
@@ -529,7 +531,9 @@ impl Authenticator for HttpSignatureVerifier {
         let principal = self.check_signature(&sig, base, now).await?;
 
         let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
-        if self.policy.body_digest && !body.is_empty() && !sig.input.covers_plain("content-digest")
+        if self.policy.body_digest
+            && !body.is_empty()
+            && !sig.input.covers_plain_field("content-digest")
         {
             return Err(mismatch("content_digest_not_covered"));
         }
@@ -539,7 +543,7 @@ impl Authenticator for HttpSignatureVerifier {
         }
 
         // Last, once everything else holds: burn the nonce (§7.2.2).
-        if let Some(nonce) = &sig.input.nonce {
+        if let Some(nonce) = sig.input.nonce() {
             let keyid = principal.credential_id().unwrap_or_default();
             let ttl = self.max_age + self.skew;
             if !self
