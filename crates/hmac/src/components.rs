@@ -1297,6 +1297,9 @@ pub(crate) fn valid_key(s: &str) -> bool {
 }
 
 #[cfg(test)]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
