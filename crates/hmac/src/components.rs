@@ -10,7 +10,8 @@ use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderMap, HeaderName, Method};
+use http::header::GetAll;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use sfv::visitor::{
     DictionaryVisitor, EntryVisitor, Ignored, InnerListVisitor, ItemVisitor, ParameterVisitor,
 };
@@ -797,15 +798,15 @@ fn int_item(v: i64) -> Result<sfv::Integer, HmacError> {
     sfv::Integer::try_from(v).map_err(|_| HmacError::InvalidParameter(v.to_string()))
 }
 
-/// Calls `parse` on the value of the field `name`: its one field line as received, or all of
-/// its lines joined with ", " (RFC 9110 §5.3, RFC 8941 §4.2). `None` when it is absent.
+/// Calls `parse` on the value of a field given by its `lines`: its one field line as
+/// received, or all of its lines joined with ", " (RFC 9110 §5.3, RFC 8941 §4.2). `None`
+/// when it is absent.
 pub(crate) fn with_field<T>(
-    headers: &HeaderMap,
-    name: &HeaderName,
+    lines: &GetAll<'_, HeaderValue>,
     max_len: usize,
     parse: impl FnOnce(&[u8]) -> T,
 ) -> Result<Option<T>, BaseError> {
-    let mut lines = headers.get_all(name).iter();
+    let mut lines = lines.iter();
     let Some(first) = lines.next() else {
         return Ok(None);
     };

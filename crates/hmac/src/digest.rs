@@ -4,7 +4,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::convert::Infallible;
 
+#[cfg(test)]
 use http::HeaderMap;
+use http::HeaderValue;
+use http::header::GetAll;
 use sfv::visitor::{
     DictionaryVisitor, EntryVisitor, Ignored, InnerListVisitor, ItemVisitor, ParameterVisitor,
 };
@@ -58,9 +61,15 @@ impl DigestAlgorithm {
 
 /// Checks `Content-Digest` against `body`. Every supported algorithm present must match and
 /// at least one must be present; unknown algorithms are ignored (RFC 9530 §2, §5).
+#[cfg(test)]
 pub(crate) fn check(headers: &HeaderMap, body: &[u8]) -> Result<(), BaseError> {
+    check_field(&headers.get_all(CONTENT_DIGEST), body)
+}
+
+/// [`check`] with the field lines of `Content-Digest` already looked up.
+pub(crate) fn check_field(lines: &GetAll<'_, HeaderValue>, body: &[u8]) -> Result<(), BaseError> {
     // RFC 9530 §2: a dictionary; only the members of known algorithms are kept.
-    let parsed = with_field(headers, &CONTENT_DIGEST, 4096, |b| {
+    let parsed = with_field(lines, 4096, |b| {
         Parser::new(b)
             .with_version(Version::Rfc8941)
             .parse_dictionary_with_visitor(DigestVisitor::default())

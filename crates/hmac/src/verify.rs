@@ -488,19 +488,20 @@ impl Authenticator for HttpSignatureVerifier {
 
     fn extract(&self, req: &Request<Body>) -> Result<Option<PresentedSignature>, AuthError> {
         let h = req.headers();
-        if !h.contains_key(&SIGNATURE_INPUT) && !h.contains_key(&SIGNATURE) {
+        let (inputs, signatures) = (h.get_all(&SIGNATURE_INPUT), h.get_all(&SIGNATURE));
+        if inputs.iter().next().is_none() && signatures.iter().next().is_none() {
             return Ok(None);
         }
         // RFC 9421 §3.2 step 1: pick the signature to verify, by label (default: the
         // first). Only that member of each field is kept; the others are parsed for syntax
         // (RFC 8941 §4.2), so a malformed field fails as a whole.
-        let picked = with_field(h, &SIGNATURE_INPUT, MAX_FIELD_LEN, |b| {
+        let picked = with_field(&inputs, MAX_FIELD_LEN, |b| {
             parse_signature_input(b, self.label.as_deref())
         })
         .map_err(|e| malformed(e.0))?
         .ok_or_else(|| malformed("missing_signature_input"))?
         .map_err(|e| malformed(e.0))?;
-        let signature = with_field(h, &SIGNATURE, MAX_FIELD_LEN, |b| {
+        let signature = with_field(&signatures, MAX_FIELD_LEN, |b| {
             parse_signature(b, picked.label.as_deref())
         })
         .map_err(|e| malformed(e.0))?
@@ -538,8 +539,9 @@ impl Authenticator for HttpSignatureVerifier {
             return Err(mismatch("content_digest_not_covered"));
         }
         // RFC 9530: a digest that is sent is checked, covered or not.
-        if req.headers().contains_key(&digest::CONTENT_DIGEST) {
-            digest::check(req.headers(), &body).map_err(|e| mismatch(e.0))?;
+        let digests = req.headers().get_all(&digest::CONTENT_DIGEST);
+        if digests.iter().next().is_some() {
+            digest::check_field(&digests, &body).map_err(|e| mismatch(e.0))?;
         }
 
         // Last, once everything else holds: burn the nonce (§7.2.2).
