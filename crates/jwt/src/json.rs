@@ -314,47 +314,50 @@ impl<'de, const N: usize> Members<'de, N> {
     }
 }
 
-struct MembersSeed<'a, const N: usize>(Wanted<'a, N>);
+/// Fills `out` in place (no copy of the slots per layer of serde's calls).
+struct MembersSeed<'a, 'm, 'de, const N: usize> {
+    extra: &'a dyn Fn(&str) -> bool,
+    out: &'m mut Members<'de, N>,
+}
 
-impl<'de, const N: usize> DeserializeSeed<'de> for MembersSeed<'_, N> {
-    type Value = Members<'de, N>;
+impl<'de, const N: usize> DeserializeSeed<'de> for MembersSeed<'_, '_, 'de, N> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Members<'de, N>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for MembersSeed<'_, N> {
-    type Value = Members<'de, N>;
+impl<'de, const N: usize> Visitor<'de> for MembersSeed<'_, '_, 'de, N> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de, N>, A::Error> {
-        let slot = self.0.slot;
-        let mut known = [const { None }; N];
-        let mut extra = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.out;
+        let slot = out.slot;
         // Names without a slot; a known name can only repeat itself, found by its slot.
         let mut others = Names::default();
         while let Some(Name(name)) = map.next_key()? {
-            match slot(&name).and_then(|i| known.get_mut(i)) {
+            match slot(&name).and_then(|i| out.known.get_mut(i)) {
                 Some(Some(_)) => return Err(duplicate()),
                 Some(place) => *place = Some(map.next_value::<Member<'de>>()?),
                 None => {
                     if !others.insert(name.clone()) {
                         return Err(duplicate());
                     }
-                    if (self.0.extra)(&name) {
+                    if (self.extra)(&name) {
                         let value: Member<'de> = map.next_value()?;
-                        extra.push((name, value));
+                        out.extra.push((name, value));
                     } else {
                         let Checked = map.next_value()?;
                     }
                 }
             }
         }
-        Ok(Members { slot, known, extra })
+        Ok(())
     }
 }
 
@@ -365,8 +368,18 @@ pub(crate) fn scan_object<'de, const N: usize>(
     bytes: &'de [u8],
     wanted: Wanted<'_, N>,
 ) -> Option<Members<'de, N>> {
+    let mut members = Members {
+        slot: wanted.slot,
+        known: [const { None }; N],
+        extra: Vec::new(),
+    };
     let mut d = serde_json::Deserializer::from_slice(bytes);
-    let members = MembersSeed(wanted).deserialize(&mut d).ok()?;
+    MembersSeed {
+        extra: wanted.extra,
+        out: &mut members,
+    }
+    .deserialize(&mut d)
+    .ok()?;
     d.end().ok()?;
     Some(members)
 }
