@@ -767,9 +767,9 @@ impl JwtVerifier {
             let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
             b = b.attribute(Roles(roles.into()));
         }
-        // Kept past the claims only for the revocation list and the cache.
+        // Kept past the claims only for the revocation list (checked again on cache hits).
         let jti = jti
-            .filter(|_| inner.revocation.is_some() || inner.cache.is_some())
+            .filter(|_| inner.revocation.is_some())
             .map(str::to_owned);
         Ok((b, jti, exp_time))
     }
