@@ -207,6 +207,22 @@ async fn release_all(user: Attempt, address: Option<Attempt>) {
     }
 }
 
+/// 429 (RFC 6585 §4) with `Retry-After` if `key` is locked out; 503 if the store cannot say.
+async fn refuse_if_locked(
+    inner: &Inner,
+    key: &LockoutKey,
+    policy: &LockoutPolicy,
+    now: SystemTime,
+    reason: &'static str,
+) -> Result<(), AuthError> {
+    match inner.lockouts.locked_out(key, policy, now).await {
+        Ok(None) => Ok(()),
+        Ok(Some(left)) => Err(AuthError::too_many_requests(left).with_reason(reason)),
+        // Fail closed, as for an admission.
+        Err(_) => Err(AuthError::unavailable("lockout_store_unavailable")),
+    }
+}
+
 fn client_ip(req: &Request<Body>) -> Option<IpAddr> {
     audit::client(req).map(|a| a.ip())
 }
@@ -266,13 +282,47 @@ impl Authenticator for BasicAuth {
         let user_id = presented.credentials.user_id();
         let password = presented.credentials.password().expose_secret();
         let now = inner.clock.now();
+        let address_key = client_ip(req).map(LockoutKey::address);
+
+        // Credentials verified a moment ago: no password check runs, so this is no guess to
+        // reserve a lock-out slot for, but a lock-out in force still refuses it.
+        if let Some(cache) = &inner.cache
+            && let Some(hit) = cache.get(&presented.fingerprint, now)
+        {
+            if let Some(key) = &address_key {
+                refuse_if_locked(
+                    inner,
+                    key,
+                    &inner.address_lockout,
+                    now,
+                    "address_locked_out",
+                )
+                .await?;
+            }
+            refuse_if_locked(
+                inner,
+                &hit.user_key,
+                &inner.user_lockout,
+                now,
+                "user_locked_out",
+            )
+            .await?;
+            // A hit counts only while the user still has the generation it was verified
+            // against: a changed password or a removed user ends it at once.
+            let record = inner.store.get(user_id).await?;
+            if record.is_some_and(|r| r.current_generation() == hit.generation) {
+                inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(hit.principal);
+            }
+            cache.remove(&presented.fingerprint);
+        }
 
         // Lock-outs first: a locked-out attempt costs no store lookup and no argon2 run.
-        let address_attempt = match client_ip(req) {
-            Some(ip) => Some(
+        let address_attempt = match address_key {
+            Some(key) => Some(
                 Attempt::admit(
                     &inner.lockouts,
-                    LockoutKey::address(ip),
+                    key,
                     inner.address_lockout,
                     now,
                     ("address_locked_out", "address_attempts_in_flight"),
@@ -281,33 +331,16 @@ impl Authenticator for BasicAuth {
             ),
             None => None,
         };
+        let user_key = LockoutKey::user(user_id);
         let user_attempt = Attempt::admit(
             &inner.lockouts,
-            LockoutKey::user(user_id),
+            user_key,
             inner.user_lockout,
             now,
             ("user_locked_out", "user_attempts_in_flight"),
         )
         .await?;
-
-        let cached = inner
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(&presented.fingerprint, now));
         let record = inner.store.get(user_id).await?;
-        if let (Some(hit), Some(cache)) = (cached, &inner.cache) {
-            // A hit counts only while the user still has the generation it was verified
-            // against: a changed password or a removed user ends it at once.
-            if record
-                .as_ref()
-                .is_some_and(|r| r.current_generation() == hit.generation)
-            {
-                inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-                release_all(user_attempt, address_attempt).await;
-                return Ok(hit.principal);
-            }
-            cache.remove(&presented.fingerprint);
-        }
 
         // Unknown users are checked against a dummy hash made with the same parameters, so
         // they cost the same time as a wrong password and user-ids cannot be enumerated.
@@ -321,6 +354,7 @@ impl Authenticator for BasicAuth {
                     cache.insert(
                         presented.fingerprint,
                         record.current_generation(),
+                        user_key,
                         principal.clone(),
                         inner.clock.now(),
                     );

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use apiauth_core::Principal;
+
+use crate::lockout::LockoutKey;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -16,6 +18,7 @@ pub(crate) type Fingerprint = [u8; 32];
 
 struct Entry {
     generation: u64,
+    user_key: LockoutKey,
     expires: SystemTime,
     principal: Principal,
 }
@@ -30,6 +33,8 @@ pub(crate) struct VerificationCache {
 /// A cached verification: valid only while the user's record still has `generation`.
 pub(crate) struct Hit {
     pub(crate) generation: u64,
+    /// The user-id's lock-out key, kept so that a hit does not hash the user-id again.
+    pub(crate) user_key: LockoutKey,
     pub(crate) principal: Principal,
 }
 
@@ -61,6 +66,7 @@ impl VerificationCache {
         match entries.get(fp) {
             Some(e) if e.expires > now => Some(Hit {
                 generation: e.generation,
+                user_key: e.user_key,
                 principal: e.principal.clone(),
             }),
             Some(_) => {
@@ -75,6 +81,7 @@ impl VerificationCache {
         &self,
         fp: Fingerprint,
         generation: u64,
+        user_key: LockoutKey,
         principal: Principal,
         now: SystemTime,
     ) {
@@ -93,6 +100,7 @@ impl VerificationCache {
             fp,
             Entry {
                 generation,
+                user_key,
                 expires: now + self.ttl,
                 principal,
             },
@@ -132,7 +140,13 @@ mod tests {
         let now = SystemTime::now();
         for i in 0..100 {
             let p = Principal::builder("u", AuthMethod::Basic).build();
-            c.insert(c.fingerprint(&i.to_string()), 1, p, now);
+            c.insert(
+                c.fingerprint(&i.to_string()),
+                1,
+                LockoutKey::user("u"),
+                p,
+                now,
+            );
             assert!(c.len() <= 8);
         }
     }

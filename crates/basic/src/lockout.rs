@@ -226,6 +226,27 @@ pub trait LockoutStore: Send + Sync + 'static {
     async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
         self.release(key, attempt);
     }
+
+    /// How long `key` is still locked out under `policy` at `now`, if it is; admits nothing.
+    /// [`BasicAuth`](crate::BasicAuth) asks this instead of [`admit`](Self::admit) when the
+    /// credentials are a hit in its verification cache: such a request runs no password
+    /// check, so it is no guess to reserve a slot for, but a lock-out still refuses it.
+    /// Default: an `admit` settled at once with `release_now`.
+    async fn locked_out(
+        &self,
+        key: &LockoutKey,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        Ok(match self.admit(key, policy, now).await? {
+            Admission::Admitted(attempt) => {
+                self.release_now(key, attempt).await;
+                None
+            }
+            Admission::LockedOut(left) => Some(left),
+            Admission::AttemptsInFlight => None,
+        })
+    }
 }
 
 #[async_trait]
@@ -255,6 +276,15 @@ impl<T: LockoutStore + ?Sized> LockoutStore for Arc<T> {
 
     async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
         (**self).release_now(key, attempt).await;
+    }
+
+    async fn locked_out(
+        &self,
+        key: &LockoutKey,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        (**self).locked_out(key, policy, now).await
     }
 }
 
@@ -351,6 +381,18 @@ impl LockoutStore for MemoryLockoutStore {
             LockoutKey::User(k) => self.users.release(k),
             LockoutKey::Address(k) => self.addresses.release(k),
         }
+    }
+
+    async fn locked_out(
+        &self,
+        key: &LockoutKey,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        Ok(match key {
+            LockoutKey::User(k) => self.users.locked_out(k, policy, now),
+            LockoutKey::Address(k) => self.addresses.locked_out(k, policy, now),
+        })
     }
 }
 
@@ -464,6 +506,15 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
         if let Some(k) = victim {
             counters.remove(&k);
         }
+    }
+
+    /// How long `key` is still locked out, if it is. Counts and reserves nothing.
+    fn locked_out(&self, key: &K, policy: &LockoutPolicy, now: SystemTime) -> Option<Duration> {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let counter = counters.get_mut(key)?;
+        counter.refresh(now, policy);
+        let until = counter.locked_until?;
+        Some(until.duration_since(now).unwrap_or(Duration::ZERO))
     }
 
     /// Settles one counted attempt as a failure. `Some(lockout)` if it started a lock-out.

@@ -445,3 +445,110 @@ async fn failure_that_cannot_be_recorded_is_503_not_401() {
         StatusCode::OK
     );
 }
+
+/// The in-memory lock-out store, counting what `BasicAuth` asks of it.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryLockoutStore,
+    admits: std::sync::atomic::AtomicUsize,
+    checks: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn admits(&self) -> usize {
+        self.admits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn checks(&self) -> usize {
+        self.checks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl LockoutStore for Counting {
+    async fn admit(
+        &self,
+        key: &LockoutKey,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Admission, StoreError> {
+        self.admits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.admit(key, policy, now).await
+    }
+
+    async fn record_failure(
+        &self,
+        key: &LockoutKey,
+        attempt: AttemptId,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.inner.record_failure(key, attempt, policy, now).await
+    }
+
+    fn release(&self, key: &LockoutKey, attempt: AttemptId) {
+        self.inner.release(key, attempt);
+    }
+
+    async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
+        self.inner.release_now(key, attempt).await;
+    }
+
+    async fn locked_out(
+        &self,
+        key: &LockoutKey,
+        policy: &LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.locked_out(key, policy, now).await
+    }
+}
+
+#[tokio::test]
+async fn cached_credentials_reserve_no_attempt_but_a_lockout_still_refuses_them() {
+    let clock = ManualClock::starting_now();
+    let lockouts = Arc::new(Counting::default());
+    let auth = BasicAuth::builder(alice())
+        .password_hasher(cheap())
+        .user_lockout(policy(3, 30))
+        .cache_ttl(Duration::from_secs(3600))
+        .lockout_store(lockouts.clone())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let r = app(auth.clone().into_layer());
+    assert_eq!(
+        me(&r, "alice", "correct horse").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(lockouts.admits(), 1);
+    // Cache hits run no password check: they only ask whether a lock-out is in force.
+    for _ in 0..10 {
+        assert_eq!(
+            me(&r, "alice", "correct horse").await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!((lockouts.admits(), lockouts.checks()), (1, 10));
+    assert_eq!(auth.stats().cache_hits, 10);
+
+    // Three wrong guesses lock alice out: the cached right password is refused as well.
+    for i in 0..3 {
+        let a = me(&r, "alice", &format!("guess{i}")).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let runs = auth.stats().password_verifications;
+    let a = me(&r, "alice", "correct horse").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers[header::RETRY_AFTER], "30");
+    assert_eq!(a.json()["status"], 429);
+    // After the back-off the cached verification serves again, still without argon2.
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        me(&r, "alice", "correct horse").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(auth.stats().password_verifications, runs);
+}

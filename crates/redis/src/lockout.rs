@@ -190,6 +190,24 @@ impl LockoutStore for RedisLockoutStore {
         Ok((locked == 1).then(|| policy.lockout()))
     }
 
+    async fn locked_out(
+        &self,
+        key: &LockoutKey,
+        _policy: &LockoutPolicy,
+        _now: SystemTime,
+    ) -> Result<Option<Duration>, StoreError> {
+        // One round trip: the lock key's remaining TTL (-2 absent, -1 never set by us).
+        let [_, lock, _] = self.keys(key);
+        let left: i64 = self
+            .backend
+            .query("lockout_check", redis::cmd("PTTL").arg(lock))
+            .await?;
+        Ok(u64::try_from(left)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis))
+    }
+
     async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
         // Bounded by the command timeout; a failure is logged by the backend, and the
         // attempt then expires on its own.

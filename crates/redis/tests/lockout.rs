@@ -117,6 +117,10 @@ async fn failures_on_a_and_b_add_up_to_one_lockout_seen_by_both() {
         "192.0.2.2:4000",
     );
 
+    // Alice signs in on A first: A now holds her verification in its cache, so her next
+    // request there is checked against the lock key alone (no attempt is admitted).
+    assert_eq!(login(&a, "alice", PASSWORD).await.status, 200);
+
     // Two failures on each: per-process counters would lock neither.
     for app in [&a, &b, &a] {
         let s = login(app, "alice", "guess").await;
@@ -125,7 +129,7 @@ async fn failures_on_a_and_b_add_up_to_one_lockout_seen_by_both() {
     }
     assert_eq!(login(&b, "alice", "guess").await.status, 401);
 
-    // Locked on both, even with the right password.
+    // Locked on both, even with the right password (cached on A, not on B).
     for app in [&a, &b] {
         let s = login(app, "alice", PASSWORD).await;
         assert_locked(&s, 60);
