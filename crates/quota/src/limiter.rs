@@ -342,7 +342,8 @@ where
     async fn check(&self, key: &str, policy: &QuotaPolicy) -> Result<Decision, StoreError> {
         let b = self.bucket(policy);
         let key = key.to_owned();
-        if b.gcra.len() >= self.inner.capacity && !b.store.contains_key(&key) {
+        // A known key needs no room; `len` visits every shard, so it is asked only for new keys.
+        if !b.store.contains_key(&key) && b.gcra.len() >= self.inner.capacity {
             // Full: sweep, but at most once per replenish period (capped at 1 s) so a flood of
             // new keys cannot turn every request into a full-table scan.
             let now = b.now_nanos(self.inner.origin);
