@@ -22,10 +22,15 @@ struct Fixed(Mutex<Option<IntrospectionResponse>>);
 
 #[async_trait::async_trait]
 impl IntrospectionCache for Fixed {
-    async fn get(&self, _key: &TokenKey) -> Result<Option<IntrospectionResponse>, StoreError> {
-        Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    async fn get(&self, _key: &TokenKey) -> Result<Option<Arc<IntrospectionResponse>>, StoreError> {
+        Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone().map(Arc::new))
     }
-    async fn put(&self, _: &TokenKey, _: &IntrospectionResponse, _: Duration) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        _: &TokenKey,
+        _: &Arc<IntrospectionResponse>,
+        _: Duration,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
