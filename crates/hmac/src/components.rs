@@ -1225,32 +1225,31 @@ pub(crate) fn parse_signature(
     let v = sf_parser(bytes)
         .parse_dictionary_with_visitor(SignatureVisitor {
             label,
-            found: SignatureSlot(Err("signature_label_mismatch")),
+            found: ByteMember::Absent,
         })
         .map_err(|_| BaseError("malformed_structured_field"))?;
-    Ok(v.found.0.map_err(BaseError))
+    match v.found {
+        ByteMember::Bytes(b) => Ok(Ok(b)),
+        // §4.2: the value is a byte sequence; an inner list is no signature.
+        ByteMember::Absent | ByteMember::InnerList => {
+            Ok(Err(BaseError("signature_label_mismatch")))
+        }
+        ByteMember::NotBytes => Ok(Err(BaseError("signature_not_bytes"))),
+    }
 }
 
 struct SignatureVisitor<'l> {
     label: Option<&'l str>,
-    found: SignatureSlot,
+    found: ByteMember,
 }
-
-/// The member of the label: its bytes, or why it is not usable.
-struct SignatureSlot(Result<Vec<u8>, &'static str>);
 
 impl<'de> DictionaryVisitor<'de> for SignatureVisitor<'_> {
     type Out = Self;
     type Error = Infallible;
 
     fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
-        Ok(if self.label == Some(key.as_str()) {
-            // A later member with the same label replaces the earlier (RFC 8941 §4.2.2).
-            self.found = SignatureSlot(Err("signature_label_mismatch"));
-            Some(&mut self.found)
-        } else {
-            None
-        })
+        // A later member with the same label replaces the earlier (RFC 8941 §4.2.2).
+        Ok((self.label == Some(key.as_str())).then_some(&mut self.found))
     }
 
     fn finish(self) -> Result<Self::Out, Self::Error> {
@@ -1258,7 +1257,22 @@ impl<'de> DictionaryVisitor<'de> for SignatureVisitor<'_> {
     }
 }
 
-impl<'de> EntryVisitor<'de> for &mut SignatureSlot {
+/// A dictionary member expected to hold a byte sequence (RFC 8941 §3.3.5), as a visitor
+/// leaves it: `Signature` (RFC 9421 §4.2) and `Content-Digest` (RFC 9530 §2) members.
+#[derive(Default)]
+pub(crate) enum ByteMember {
+    /// Not in the dictionary.
+    #[default]
+    Absent,
+    /// An inner list.
+    InnerList,
+    /// An item of another type.
+    NotBytes,
+    /// A byte sequence.
+    Bytes(Vec<u8>),
+}
+
+impl<'de> EntryVisitor<'de> for &mut ByteMember {
     type Error = Infallible;
 
     fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
@@ -1266,12 +1280,12 @@ impl<'de> EntryVisitor<'de> for &mut SignatureSlot {
     }
 
     fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
-        // §4.2: the value is a byte sequence; an inner list is no signature.
+        *self = ByteMember::InnerList;
         Ok(Ignored)
     }
 }
 
-impl<'de> ItemVisitor<'de> for &mut SignatureSlot {
+impl<'de> ItemVisitor<'de> for &mut ByteMember {
     type Out = ();
     type Error = Infallible;
 
@@ -1279,9 +1293,9 @@ impl<'de> ItemVisitor<'de> for &mut SignatureSlot {
         self,
         bare: BareItemFromInput<'de>,
     ) -> Result<impl ParameterVisitor<'de, Out = ()>, Self::Error> {
-        self.0 = match bare {
-            BareItemFromInput::ByteSequence(b) => Ok(b),
-            _ => Err("signature_not_bytes"),
+        *self = match bare {
+            BareItemFromInput::ByteSequence(b) => ByteMember::Bytes(b),
+            _ => ByteMember::NotBytes,
         };
         Ok(Ignored)
     }

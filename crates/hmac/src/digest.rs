@@ -8,13 +8,11 @@ use std::convert::Infallible;
 use http::HeaderMap;
 use http::HeaderValue;
 use http::header::GetAll;
-use sfv::visitor::{
-    DictionaryVisitor, EntryVisitor, Ignored, InnerListVisitor, ItemVisitor, ParameterVisitor,
-};
-use sfv::{BareItemFromInput, KeyRef, Parser, Version};
+use sfv::visitor::{DictionaryVisitor, EntryVisitor};
+use sfv::{KeyRef, Parser, Version};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::components::{BaseError, with_field};
+use crate::components::{BaseError, ByteMember, with_field};
 
 /// `Content-Digest` (RFC 9530 §2).
 pub const CONTENT_DIGEST: http::HeaderName = http::HeaderName::from_static("content-digest");
@@ -84,9 +82,12 @@ pub(crate) fn check_field(lines: &GetAll<'_, HeaderValue>, body: &[u8]) -> Resul
         (DigestAlgorithm::Sha512, &found.sha512),
     ] {
         let given = match slot {
-            Slot::Absent => continue,
-            Slot::Malformed => return Err(BaseError("malformed_content_digest")),
-            Slot::Bytes(b) => b,
+            ByteMember::Absent => continue,
+            // A digest is a byte sequence (RFC 9530 §2).
+            ByteMember::InnerList | ByteMember::NotBytes => {
+                return Err(BaseError("malformed_content_digest"));
+            }
+            ByteMember::Bytes(b) => b,
         };
         if !alg.matches(body, given) {
             return Err(BaseError("content_digest_mismatch"));
@@ -103,17 +104,8 @@ pub(crate) fn check_field(lines: &GetAll<'_, HeaderValue>, body: &[u8]) -> Resul
 /// The `sha-256` and `sha-512` members of `Content-Digest`.
 #[derive(Default)]
 struct DigestVisitor {
-    sha256: Slot,
-    sha512: Slot,
-}
-
-/// One algorithm's member: absent, a byte sequence, or something else.
-#[derive(Default)]
-enum Slot {
-    #[default]
-    Absent,
-    Malformed,
-    Bytes(Vec<u8>),
+    sha256: ByteMember,
+    sha512: ByteMember,
 }
 
 impl<'de> DictionaryVisitor<'de> for DigestVisitor {
@@ -121,49 +113,16 @@ impl<'de> DictionaryVisitor<'de> for DigestVisitor {
     type Error = Infallible;
 
     fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
-        let slot = match key.as_str() {
+        // RFC 8941 §4.2.2: a repeated member replaces the earlier one.
+        Ok(match key.as_str() {
             "sha-256" => Some(&mut self.sha256),
             "sha-512" => Some(&mut self.sha512),
             _ => None,
-        };
-        // RFC 8941 §4.2.2: a repeated member replaces the earlier one.
-        Ok(slot.map(|s| {
-            *s = Slot::Malformed;
-            s
-        }))
+        })
     }
 
     fn finish(self) -> Result<Self::Out, Self::Error> {
         Ok(self)
-    }
-}
-
-impl<'de> EntryVisitor<'de> for &mut Slot {
-    type Error = Infallible;
-
-    fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
-        Ok(self)
-    }
-
-    fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
-        // Stays `Malformed`: a digest is a byte sequence (RFC 9530 §2).
-        Ok(Ignored)
-    }
-}
-
-impl<'de> ItemVisitor<'de> for &mut Slot {
-    type Out = ();
-    type Error = Infallible;
-
-    fn bare_item(
-        self,
-        bare: BareItemFromInput<'de>,
-    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Self::Error> {
-        *self = match bare {
-            BareItemFromInput::ByteSequence(b) => Slot::Bytes(b),
-            _ => Slot::Malformed,
-        };
-        Ok(Ignored)
     }
 }
 
