@@ -7,6 +7,7 @@ use anyhow::Context;
 use apiauth::api_key::{ApiKeyAuthenticator, ApiKeyRecord, ApiKeys, KeyFilter, NewKey};
 use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, PasswordHasher};
 use apiauth::bearer::Bearer;
+use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
     Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore,
     WebhookProfile, WebhookVerifier,
@@ -304,11 +305,12 @@ pub async fn build(
     for (plan, burst, per_second) in &args.quotas {
         let period = Duration::from_secs_f64(1.0 / per_second);
         let policy = QuotaPolicy::with_period(period).burst(*burst);
-        // `default` is the plan of principals that name none (OAuth clients, partner keys).
-        quota = if plan == "default" {
-            quota.default_plan(policy)
-        } else {
-            quota.plan(plan.clone(), policy)
+        // `default` is the plan of principals that name none (OAuth clients, partner keys);
+        // `anonymous` the per-address quota of requests without a valid credential.
+        quota = match plan.as_str() {
+            "default" => quota.default_plan(policy),
+            "anonymous" => quota.anonymous(policy),
+            _ => quota.plan(plan.clone(), policy),
         };
     }
     let quota = quota.build()?;
@@ -359,6 +361,7 @@ pub async fn build(
             }),
         );
 
+    let client_addr = TrustedProxies::clone(&policy.proxies).layer();
     let router = Router::new()
         .merge(data)
         .merge(webhooks)
@@ -366,10 +369,12 @@ pub async fn build(
         .merge(auth_server.router())
         .merge(public)
         .layer(axum::middleware::from_fn(move |req, next| {
-            transport::enforce(policy, req, next)
+            transport::enforce(policy.clone(), req, next)
         }))
         .layer(TraceLayer::new_for_http())
-        .layer(audit::sensitive_headers_layer());
+        .layer(audit::sensitive_headers_layer())
+        // Outermost: every layer inside reads the client address it resolved.
+        .layer(client_addr);
 
     let credentials = json!({
         "base_url": base_url,

@@ -37,7 +37,8 @@ pub struct Args {
     pub rotation_grace: u64,
 
     /// Override a plan's quota: PLAN=BURST:PER_SECOND (repeatable), e.g. free=20:0.333;
-    /// PLAN `default` is the quota of callers without a plan (OAuth clients, partner keys).
+    /// PLAN `default` is the quota of callers without a plan (OAuth clients, partner keys),
+    /// `anonymous` the per-client-address quota of requests without a valid credential.
     #[arg(long = "quota", value_parser = parse_quota)]
     pub quotas: Vec<(String, u32, f64)>,
 
@@ -53,9 +54,22 @@ pub struct Args {
     #[arg(long, conflicts_with = "tls_cert")]
     pub dev_tls: bool,
 
-    /// Honour X-Forwarded-Proto / Forwarded from a reverse proxy in front of this server.
-    #[arg(long)]
-    pub trust_forwarded: bool,
+    /// Trust the reverse proxies at these addresses or CIDR ranges (comma-separated; alone,
+    /// the flag trusts loopback: 127.0.0.0/8,::1). From them only, the client address
+    /// (lock-outs, the anonymous quota, audit) is read from --forwarded-header and the scheme
+    /// from X-Forwarded-Proto / Forwarded `proto=`; from any other peer both are ignored.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        value_delimiter = ',',
+        num_args = 0..,
+        default_missing_values = ["127.0.0.0/8", "::1"]
+    )]
+    pub trust_forwarded: Option<Vec<String>>,
+
+    /// The header the trusted proxies write the client address into.
+    #[arg(long, default_value = "x-forwarded-for", value_parser = ["x-forwarded-for", "forwarded"])]
+    pub forwarded_header: String,
 
     /// Refuse (400) plain-HTTP requests that carry credentials.
     #[arg(long)]

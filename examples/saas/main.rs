@@ -17,6 +17,7 @@ mod transport;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use apiauth::client_addr::{ForwardedHeader, TrustedProxies};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -96,9 +97,18 @@ async fn main() -> anyhow::Result<()> {
         None => format!("{scheme}://{host}:{}", local.port()),
     };
 
+    let proxies = match &args.trust_forwarded {
+        None => TrustedProxies::none(),
+        Some(ranges) => {
+            TrustedProxies::cidrs(ranges)?.header(match args.forwarded_header.as_str() {
+                "forwarded" => ForwardedHeader::Forwarded,
+                _ => ForwardedHeader::XForwardedFor,
+            })
+        }
+    };
     let policy = TransportPolicy {
         tls: tls.is_some(),
-        trust_forwarded: args.trust_forwarded,
+        proxies: std::sync::Arc::new(proxies),
         require_https: args.require_https,
     };
     let built = app::build(&args, &base_url, policy, metrics).await?;

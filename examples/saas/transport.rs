@@ -1,20 +1,23 @@
 //! HTTPS: TLS serving, a self-signed development certificate, HSTS, and refusing credentials
 //! over plain HTTP.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
-use axum::extract::Request;
+use apiauth::client_addr::TrustedProxies;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// How the example learns whether a request arrived over HTTPS.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TransportPolicy {
     /// This process terminates TLS itself.
     pub tls: bool,
-    /// Believe `X-Forwarded-Proto` / `Forwarded: proto=` from the proxy in front.
-    pub trust_forwarded: bool,
+    /// Believe `X-Forwarded-Proto` / `Forwarded: proto=` from these proxies.
+    pub proxies: Arc<TrustedProxies>,
     /// Refuse plain-HTTP requests that carry credentials.
     pub require_https: bool,
 }
@@ -24,7 +27,12 @@ impl TransportPolicy {
         if self.tls {
             return true;
         }
-        if !self.trust_forwarded {
+        // Only the proxies in front may say the client spoke HTTPS to them.
+        let from_proxy = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| self.proxies.trusts(peer.ip()));
+        if !from_proxy {
             return false;
         }
         let h = req.headers();

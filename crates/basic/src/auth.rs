@@ -224,7 +224,7 @@ async fn refuse_if_locked(
 }
 
 fn client_ip(req: &Request<Body>) -> Option<IpAddr> {
-    audit::client(req).map(|a| a.ip())
+    audit::client(req)
 }
 
 fn audit_lockout(kind: &'static str, user_id: &str, lockout: Duration, req: &Request<Body>) {

@@ -2,15 +2,18 @@
 //! traces.
 //!
 //! Every accept and every reject is one event with the fields `outcome`, `method`, `subject`,
-//! `credential_id`, `reason`, `status`, `route` and `client`. No field ever holds a secret: the
+//! `credential_id`, `reason`, `status`, `route` and `client` (the address
+//! [`client`] resolves); an accept also names the caller's `identity`
+//! ([`Principal::identity`]) and `tenant`. No field ever holds a secret: the
 //! principal holds none, and error reasons are fixed words such as `unknown_key`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, MatchedPath};
-use http::{HeaderName, Request};
+use http::{Extensions, HeaderName, Request};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::client_addr::ClientAddr;
 use crate::error::AuthError;
 use crate::principal::{AuthMethod, Principal};
 
@@ -26,12 +29,27 @@ pub fn route<B>(req: &Request<B>) -> &str {
         .unwrap_or_else(|| req.uri().path())
 }
 
-/// The peer address of a request, when the server was started with
-/// `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn client<B>(req: &Request<B>) -> Option<SocketAddr> {
-    req.extensions()
+/// The client address of a request: the one [`ClientAddrLayer`](crate::client_addr) resolved
+/// behind trusted proxies, else the socket peer when the server was started with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, else `None`.
+///
+/// Everything keyed per client address (lock-outs, the anonymous rate limit, audit) reads it
+/// here, so that one configuration of trusted proxies applies to all of them.
+pub fn client<B>(req: &Request<B>) -> Option<IpAddr> {
+    client_of(req.extensions())
+}
+
+/// [`client`] from a request's extensions (for extractors that hold only the parts).
+pub fn client_of(extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = extensions.get::<ClientAddr>() {
+        return Some(*ip);
+    }
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+        .map(|c| match c.0.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        })
 }
 
 /// Records an accepted credential.
@@ -41,6 +59,7 @@ pub fn accepted<B>(principal: &Principal, req: &Request<B>) {
         outcome = "accept",
         method = principal.method().as_str(),
         subject = principal.subject(),
+        identity = principal.identity(),
         tenant = principal.tenant(),
         credential_id = principal.credential_id(),
         route = route(req),

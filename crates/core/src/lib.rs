@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod client_addr;
 pub mod clock;
 mod error;
 mod extract;

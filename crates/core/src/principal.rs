@@ -1,7 +1,7 @@
 //! The verified identity a method layer hands to the rest of the stack.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use http::Extensions;
@@ -75,6 +75,8 @@ pub struct Principal {
 struct Inner {
     subject: Arc<str>,
     method: AuthMethod,
+    issuer: Option<Arc<str>>,
+    identity: OnceLock<Box<str>>,
     tenant: Option<Arc<str>>,
     credential_id: Option<Arc<str>>,
     scopes: ScopeSet,
@@ -90,6 +92,8 @@ impl Principal {
             inner: Inner {
                 subject: subject.into(),
                 method,
+                issuer: None,
+                identity: OnceLock::new(),
                 tenant: None,
                 credential_id: None,
                 scopes: ScopeSet::empty(),
@@ -100,7 +104,11 @@ impl Principal {
         }
     }
 
-    /// Who the caller is (user id, client id, key owner).
+    /// Who the caller is (user id, client id, key owner), as its credential source names it.
+    ///
+    /// A subject is unique only within its source: an API key owner and an OAuth client, or
+    /// two token issuers, may use the same name. Key anything per caller on
+    /// [`identity`](Self::identity) instead.
     pub fn subject(&self) -> &str {
         &self.inner.subject
     }
@@ -108,6 +116,47 @@ impl Principal {
     /// How the caller authenticated.
     pub fn method(&self) -> AuthMethod {
         self.inner.method
+    }
+
+    /// Who vouched for the subject, for tokens: the JWT `iss` (RFC 7519 §4.1.1) or the
+    /// introspection answer's `iss` (RFC 7662 §2.2). `None` for credentials this service
+    /// holds itself (API keys, Basic passwords, signature keys).
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// The caller's stable identity key: `{method}:{issuer}:{subject}`, with `%` and `:`
+    /// percent-encoded in the method and issuer (the subject is last, so it needs no
+    /// escaping), and an empty issuer when there is none. Two principals have the same
+    /// identity exactly when they have the same method, issuer and subject, so the API key
+    /// owner `acme` (`api_key::acme`) and the OAuth client `acme`
+    /// (`jwt:https%3A//as.example:acme`) never share a quota bucket or usage record.
+    ///
+    /// Computed on first use and kept with the principal.
+    ///
+    /// ```
+    /// use apiauth_core::{AuthMethod, Principal};
+    ///
+    /// let key = Principal::builder("acme", AuthMethod::ApiKey).build();
+    /// let token = Principal::builder("acme", AuthMethod::Jwt)
+    ///     .issuer("https://as.example")
+    ///     .build();
+    /// assert_eq!(key.identity(), "api_key::acme");
+    /// assert_eq!(token.identity(), "jwt:https%3A//as.example:acme");
+    /// ```
+    pub fn identity(&self) -> &str {
+        self.inner.identity.get_or_init(|| {
+            let i = &*self.inner;
+            let issuer = i.issuer.as_deref().unwrap_or("");
+            let mut key =
+                String::with_capacity(i.method.as_str().len() + issuer.len() + i.subject.len() + 2);
+            push_escaped(&mut key, i.method.as_str());
+            key.push(':');
+            push_escaped(&mut key, issuer);
+            key.push(':');
+            key.push_str(&i.subject);
+            key.into_boxed_str()
+        })
     }
 
     /// The tenant (organisation, account) the caller acts for, if the method knows one.
@@ -148,12 +197,25 @@ impl fmt::Debug for Principal {
         f.debug_struct("Principal")
             .field("subject", &self.inner.subject)
             .field("method", &self.inner.method)
+            .field("issuer", &self.inner.issuer)
             .field("tenant", &self.inner.tenant)
             .field("credential_id", &self.inner.credential_id)
             .field("scopes", &self.inner.scopes)
             .field("expires_at", &self.inner.expires_at)
             .field("plan", &self.inner.plan)
             .finish_non_exhaustive()
+    }
+}
+
+/// Appends `s` with `%` and `:` percent-encoded, so that the `:` separators of an identity
+/// key are unambiguous.
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ':' => out.push_str("%3A"),
+            c => out.push(c),
+        }
     }
 }
 
@@ -164,6 +226,12 @@ pub struct PrincipalBuilder {
 }
 
 impl PrincipalBuilder {
+    /// Sets the issuer that vouched for the subject (see [`Principal::issuer`]).
+    pub fn issuer(mut self, issuer: impl Into<Arc<str>>) -> Self {
+        self.inner.issuer = Some(issuer.into());
+        self
+    }
+
     /// Sets the tenant.
     pub fn tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
         self.inner.tenant = Some(tenant.into());
@@ -205,5 +273,61 @@ impl PrincipalBuilder {
         Principal {
             inner: Arc::new(self.inner),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(method: AuthMethod, issuer: Option<&str>, subject: &str) -> String {
+        let mut b = Principal::builder(subject, method);
+        if let Some(i) = issuer {
+            b = b.issuer(i);
+        }
+        b.build().identity().to_owned()
+    }
+
+    #[test]
+    fn identity_separates_methods_and_issuers() {
+        // The same subject from two credential sources is two callers.
+        assert_ne!(
+            id(AuthMethod::ApiKey, None, "acme-crm-sync"),
+            id(
+                AuthMethod::Jwt,
+                Some("http://127.0.0.1:8080"),
+                "acme-crm-sync"
+            )
+        );
+        assert_ne!(
+            id(AuthMethod::Jwt, Some("https://a.example"), "u1"),
+            id(AuthMethod::Jwt, Some("https://b.example"), "u1")
+        );
+        assert_eq!(
+            id(AuthMethod::Jwt, Some("https://a.example"), "u1"),
+            id(AuthMethod::Jwt, Some("https://a.example"), "u1")
+        );
+    }
+
+    #[test]
+    fn identity_escapes_separators_so_no_two_sources_alias() {
+        // Without escaping, issuer `a:b` + subject `c` and issuer `a` + subject `b:c` would
+        // both read `jwt:a:b:c`.
+        let x = id(AuthMethod::Jwt, Some("a:b"), "c");
+        let y = id(AuthMethod::Jwt, Some("a"), "b:c");
+        assert_ne!(x, y);
+        assert_eq!(x, "jwt:a%3Ab:c");
+        assert_eq!(y, "jwt:a:b:c");
+        assert_eq!(id(AuthMethod::Jwt, Some("50%"), "s"), "jwt:50%25:s");
+        assert_eq!(
+            id(AuthMethod::Custom("x:y"), None, "s"),
+            "x%3Ay::s",
+            "a custom method name is escaped too"
+        );
+        // An empty issuer differs from none only in nothing: both are the empty string.
+        assert_eq!(
+            id(AuthMethod::Jwt, Some(""), "s"),
+            id(AuthMethod::Jwt, None, "s")
+        );
     }
 }

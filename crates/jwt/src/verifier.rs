@@ -157,7 +157,8 @@ impl Issuer {
 }
 
 struct IssuerState {
-    iss: String,
+    /// Shared with every principal it vouches for (`Principal::issuer`).
+    iss: Arc<str>,
     keys: Vec<JwtKey>,
     remote: Option<Arc<RemoteKeys>>,
     audiences: Vec<String>,
@@ -361,7 +362,7 @@ impl JwtVerifierBuilder {
         };
         let mut issuers: Vec<IssuerState> = Vec::with_capacity(self.issuers.len());
         for i in self.issuers {
-            if issuers.iter().any(|s| s.iss == i.iss) {
+            if issuers.iter().any(|s| *s.iss == *i.iss) {
                 return Err(JwtConfigError::DuplicateIssuer(i.iss));
             }
             if i.audiences.is_empty() && !i.any_audience {
@@ -383,7 +384,7 @@ impl JwtVerifierBuilder {
                 None => None,
             };
             issuers.push(IssuerState {
-                iss: i.iss,
+                iss: i.iss.into(),
                 keys: i.keys,
                 remote,
                 audiences: i.audiences,
@@ -455,7 +456,7 @@ pub struct JwtVerifier {
 
 impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let issuers: Vec<&str> = self.inner.issuers.iter().map(|i| i.iss.as_str()).collect();
+        let issuers: Vec<&str> = self.inner.issuers.iter().map(|i| &*i.iss).collect();
         f.debug_struct("JwtVerifier")
             .field("issuers", &issuers)
             .finish_non_exhaustive()
@@ -572,7 +573,7 @@ impl JwtVerifier {
         let issuer = inner
             .issuers
             .iter()
-            .find(|i| i.iss == iss)
+            .find(|i| &*i.iss == iss)
             .ok_or_else(|| invalid("unknown_issuer"))?;
         self.verify_signature(issuer, &parsed).await?;
         if let Some(expected) = &issuer.typ {
@@ -745,6 +746,7 @@ impl JwtVerifier {
         };
         let exp_time = to_system_time(exp);
         let mut b = Principal::builder(sub, AuthMethod::Jwt)
+            .issuer(Arc::clone(&issuer.iss))
             .scopes(scopes)
             .expires_at(exp_time);
         if let Some(id) = jti.or(kid) {

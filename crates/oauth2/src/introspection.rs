@@ -56,6 +56,8 @@ struct Inner {
     negative_ttl: Duration,
     audience: Option<String>,
     issuer: Option<String>,
+    /// Who vouches for answers that name no `iss`: the configured issuer, else the endpoint.
+    vouching: Arc<str>,
     clock: SharedClock,
     inflight: Mutex<HashMap<TokenKey, Arc<Flight>>>,
 }
@@ -154,7 +156,16 @@ impl IntrospectionVerifier {
             .as_deref()
             .or(a.client_id.as_deref())
             .ok_or_else(|| AuthError::invalid_credentials("no_subject"))?;
-        let mut b = Principal::builder(subject, AuthMethod::Introspection).scopes(scopes);
+        // The identity's issuer (`Principal::issuer`): the answer's `iss` (RFC 7662 §2.2), else
+        // the configured issuer or the endpoint, so that two authorization servers' subjects
+        // never alias.
+        let issuer: Arc<str> = match (&self.inner.issuer, a.iss.as_deref()) {
+            (None, Some(iss)) => iss.into(),
+            _ => Arc::clone(&self.inner.vouching),
+        };
+        let mut b = Principal::builder(subject, AuthMethod::Introspection)
+            .issuer(issuer)
+            .scopes(scopes);
         if let Some(jti) = &a.jti {
             b = b.credential_id(jti.as_str());
         }
@@ -478,6 +489,7 @@ impl IntrospectionVerifierBuilder {
                 clock.clone(),
             ))
         });
+        let vouching: Arc<str> = self.issuer.as_deref().unwrap_or(endpoint.as_str()).into();
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 endpoint,
@@ -490,6 +502,7 @@ impl IntrospectionVerifierBuilder {
                 cache_ttl: self.cache_ttl,
                 negative_ttl: self.negative_ttl,
                 audience: self.audience,
+                vouching,
                 issuer: self.issuer,
                 clock,
                 inflight: Mutex::new(HashMap::new()),

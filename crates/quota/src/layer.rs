@@ -3,15 +3,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use apiauth_core::{AuthError, Principal};
+use apiauth_core::{AuthError, Principal, audit};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath};
+use axum::extract::MatchedPath;
 use axum::response::Response;
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
@@ -47,11 +47,13 @@ const MAX_KEY_ID_LEN: usize = 128;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyBy {
-    /// The principal's subject: every user or client has its own bucket.
+    /// The caller's [`Principal::identity`] (method, issuer and subject): every user, key
+    /// owner or client of every credential source has its own bucket, so the API key owner
+    /// `acme` and the OAuth client `acme` never share one.
     #[default]
-    Subject,
-    /// The principal's tenant: everybody acting for one organisation shares a bucket.
-    /// Principals without a tenant fall back to their subject.
+    Identity,
+    /// The principal's tenant: everybody acting for one organisation shares a bucket, across
+    /// methods. Principals without a tenant fall back to their identity.
     Tenant,
 }
 
@@ -172,7 +174,7 @@ impl QuotaLayerBuilder {
         self
     }
 
-    /// Which identity owns a bucket. Default: [`KeyBy::Subject`].
+    /// Which identity owns a bucket. Default: [`KeyBy::Identity`].
     pub fn key_by(mut self, key_by: KeyBy) -> Self {
         self.key_by = key_by;
         self
@@ -340,9 +342,10 @@ enum Tier {
 /// ```
 ///
 /// Per request it:
-/// 1. keys the request: the principal's subject or tenant ([`KeyBy`]); anonymous requests
-///    use the client address from `ConnectInfo<SocketAddr>` (IPv6 by /64), and without one
-///    share the [`UNKNOWN_CLIENT_KEY`] bucket; it never fails;
+/// 1. keys the request: the principal's identity or tenant ([`KeyBy`]); anonymous requests
+///    use the client address [`audit::client`] gives (resolved behind trusted proxies by
+///    `apiauth_core::client_addr`, else the socket peer; IPv6 by /64), and without one share
+///    the [`UNKNOWN_CLIENT_KEY`] bucket; it never fails;
 /// 2. picks one [`QuotaPolicy`]: route group, then plan, then default (see [`RouteGroup`]);
 /// 3. asks the [`RateLimiter`]: over quota is 429 (RFC 6585 §4) with `Retry-After`
 ///    (RFC 9110 §10.2.3) and a problem+json body; a limiter failure is 503 (fail closed);
@@ -357,7 +360,7 @@ pub struct QuotaLayer {
 
 impl QuotaLayer {
     /// A builder with safe defaults: authenticated callers 10 per second (burst 20),
-    /// anonymous callers 1 per second (burst 10) per address, keyed by subject, in-memory
+    /// anonymous callers 1 per second (burst 10) per address, keyed by identity, in-memory
     /// limiter swept every minute, in-memory usage meter.
     pub fn builder() -> QuotaLayerBuilder {
         QuotaLayerBuilder {
@@ -367,7 +370,7 @@ impl QuotaLayer {
             default_plan: QuotaPolicy::per_second(10).burst(20),
             anonymous: QuotaPolicy::per_second(1).burst(10),
             groups: Vec::new(),
-            key_by: KeyBy::Subject,
+            key_by: KeyBy::Identity,
             ipv6_prefix: 64,
             sweep_interval: Duration::from_secs(60),
         }
@@ -443,13 +446,24 @@ impl Shared {
         match principal {
             Some(p) => match (self.key_by, p.tenant()) {
                 (KeyBy::Tenant, Some(t)) => bounded_key("tenant:", t),
-                _ => bounded_key("subject:", p.subject()),
+                _ => bounded_key("id:", p.identity()),
             },
-            None => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(addr)) => ip_key(addr.ip(), self.ipv6_prefix),
+            // Behind trusted proxies, the address `ClientAddrLayer` resolved.
+            None => match audit::client(req) {
+                Some(ip) => ip_key(ip, self.ipv6_prefix),
                 None => UNKNOWN_CLIENT_KEY.to_owned(),
             },
         }
+    }
+}
+
+/// The key of a principal's usage records: its [`Principal::identity`], hashed when long.
+pub(crate) fn usage_key(p: &Principal) -> std::borrow::Cow<'_, str> {
+    let id = p.identity();
+    if id.len() <= MAX_KEY_ID_LEN {
+        std::borrow::Cow::Borrowed(id)
+    } else {
+        std::borrow::Cow::Owned(bounded_key("", id))
     }
 }
 
@@ -592,7 +606,7 @@ where
             let class = StatusClass::of(res.status());
             metric::usage(route, class, &policy);
             if let (Some(meter), Some(p)) = (&shared.meter, &principal)
-                && let Err(e) = meter.record(p.subject(), route, class).await
+                && let Err(e) = meter.record(&usage_key(p), route, class).await
             {
                 // The handler already ran; replacing its answer would not undo it.
                 tracing::warn!(error = %e, "usage meter failed");

@@ -76,7 +76,7 @@ impl fmt::Display for StatusClass {
     }
 }
 
-/// One counter of a subject's usage.
+/// One counter of a caller's usage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UsageCount {
     /// The route template (`/items/{id}`), never the raw path.
@@ -94,35 +94,38 @@ pub struct UsageCount {
 /// counted once.
 #[async_trait]
 pub trait UsageMeter: Send + Sync + 'static {
-    /// Counts one request of `subject` to `route` answered with a status of `class`.
+    /// Counts one request of the caller `identity` (its [`Principal::identity`], hashed when
+    /// over 128 bytes) to `route` answered with a status of `class`.
+    ///
+    /// [`Principal::identity`]: apiauth_core::Principal::identity
     async fn record(
         &self,
-        subject: &str,
+        identity: &str,
         route: &str,
         class: StatusClass,
     ) -> Result<(), StoreError>;
 
-    /// Every counter of `subject`, ordered by route then class.
-    async fn usage(&self, subject: &str) -> Result<Vec<UsageCount>, StoreError>;
+    /// Every counter of `identity`, ordered by route then class.
+    async fn usage(&self, identity: &str) -> Result<Vec<UsageCount>, StoreError>;
 }
 
 #[async_trait]
 impl<T: UsageMeter + ?Sized> UsageMeter for Arc<T> {
     async fn record(
         &self,
-        subject: &str,
+        identity: &str,
         route: &str,
         class: StatusClass,
     ) -> Result<(), StoreError> {
-        (**self).record(subject, route, class).await
+        (**self).record(identity, route, class).await
     }
 
-    async fn usage(&self, subject: &str) -> Result<Vec<UsageCount>, StoreError> {
-        (**self).usage(subject).await
+    async fn usage(&self, identity: &str) -> Result<Vec<UsageCount>, StoreError> {
+        (**self).usage(identity).await
     }
 }
 
-/// Default cap of [`MemoryUsageMeter`]: distinct (subject, route, class) counters.
+/// Default cap of [`MemoryUsageMeter`]: distinct (identity, route, class) counters.
 pub const DEFAULT_MAX_SERIES: usize = 1_000_000;
 
 /// Per route template, one counter per status class (indexed by [`StatusClass::index`]).
@@ -139,7 +142,7 @@ pub struct MemoryUsageMeter {
 }
 
 struct MeterState {
-    by_subject: HashMap<Arc<str>, Series>,
+    by_identity: HashMap<Arc<str>, Series>,
     series: usize,
     max_series: usize,
 }
@@ -160,7 +163,7 @@ impl MemoryUsageMeter {
     pub fn with_max_series(max_series: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(MeterState {
-                by_subject: HashMap::new(),
+                by_identity: HashMap::new(),
                 series: 0,
                 max_series,
             })),
@@ -185,7 +188,7 @@ impl fmt::Debug for MemoryUsageMeter {
 impl UsageMeter for MemoryUsageMeter {
     async fn record(
         &self,
-        subject: &str,
+        identity: &str,
         route: &str,
         class: StatusClass,
     ) -> Result<(), StoreError> {
@@ -194,7 +197,7 @@ impl UsageMeter for MemoryUsageMeter {
         let full = st.series >= st.max_series;
         let i = class.index();
         // Look up by borrowed keys first: the common case allocates nothing.
-        let counters = match st.by_subject.get_mut(subject) {
+        let counters = match st.by_identity.get_mut(identity) {
             Some(series) => match series.get_mut(route) {
                 Some(c) => c,
                 None if full => return Err(StoreError::CapacityExceeded),
@@ -202,8 +205,8 @@ impl UsageMeter for MemoryUsageMeter {
             },
             None if full => return Err(StoreError::CapacityExceeded),
             None => st
-                .by_subject
-                .entry(Arc::from(subject))
+                .by_identity
+                .entry(Arc::from(identity))
                 .or_default()
                 .entry(Arc::from(route))
                 .or_insert([0; 5]),
@@ -219,11 +222,11 @@ impl UsageMeter for MemoryUsageMeter {
         Ok(())
     }
 
-    async fn usage(&self, subject: &str) -> Result<Vec<UsageCount>, StoreError> {
+    async fn usage(&self, identity: &str) -> Result<Vec<UsageCount>, StoreError> {
         let st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<UsageCount> = st
-            .by_subject
-            .get(subject)
+            .by_identity
+            .get(identity)
             .map(|series| {
                 series
                     .iter()
@@ -253,6 +256,7 @@ pub(crate) struct MeterHandle(pub(crate) Arc<dyn UsageMeter>);
 #[derive(Serialize)]
 struct UsageReport<'a> {
     subject: &'a str,
+    identity: &'a str,
     total: u64,
     usage: Vec<UsageCount>,
 }
@@ -261,10 +265,12 @@ struct UsageReport<'a> {
 /// [`QuotaLayer`](crate::QuotaLayer):
 ///
 /// ```json
-/// {"subject":"alice","total":3,"usage":[{"route":"/items/{id}","status_class":"2xx","count":3}]}
+/// {"subject":"alice","identity":"basic::alice","total":3,
+///  "usage":[{"route":"/items/{id}","status_class":"2xx","count":3}]}
 /// ```
 ///
-/// The subject is the verified principal's, so nobody can read another's usage. Anonymous
+/// The records are the verified principal's own ([`Principal::identity`](apiauth_core::Principal::identity)), so nobody can read another's usage,
+/// not even a caller of another credential source with the same subject. Anonymous
 /// callers get the usual 401; a store failure is a 503.
 pub async fn own_usage(Auth(principal): Auth, req: Request<Body>) -> Response {
     let Some(MeterHandle(meter)) = req.extensions().get::<MeterHandle>().cloned() else {
@@ -272,11 +278,12 @@ pub async fn own_usage(Auth(principal): Auth, req: Request<Body>) -> Response {
         tracing::error!("own_usage is not behind a QuotaLayer with a usage meter");
         return AuthError::unavailable("usage_meter_missing").render(req.extensions());
     };
-    match meter.usage(principal.subject()).await {
+    match meter.usage(&crate::layer::usage_key(&principal)).await {
         Ok(usage) => {
             let total = usage.iter().fold(0u64, |t, u| t.saturating_add(u.count));
             let report = UsageReport {
                 subject: principal.subject(),
+                identity: principal.identity(),
                 total,
                 usage,
             };

@@ -58,7 +58,7 @@ async fn usage_counts_are_exact_after_10k_concurrent_requests() {
     for user in users {
         // Each user sent 2,500 requests; every fifth of them went to /missing.
         assert_eq!(
-            meter.usage(user).await.unwrap(),
+            meter.usage(&format!("demo::{user}")).await.unwrap(),
             vec![
                 count("/items/{id}", StatusClass::Success, 2_000),
                 count("/missing/{id}", StatusClass::ClientError, 500),
@@ -89,11 +89,11 @@ async fn only_requests_that_reached_the_handler_are_counted() {
         401
     );
     assert_eq!(
-        meter.usage("alice").await.unwrap(),
+        meter.usage("demo::alice").await.unwrap(),
         vec![count("/items/{id}", StatusClass::Success, 2)],
         "the three 429s were not counted"
     );
-    assert!(meter.usage("mallory").await.unwrap().is_empty());
+    assert!(meter.usage("demo::mallory").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn unmatched_paths_are_counted_under_one_label_not_the_raw_path() {
         assert!(a.headers.contains_key("ratelimit-limit"));
     }
     assert_eq!(
-        meter.usage("alice").await.unwrap(),
+        meter.usage("demo::alice").await.unwrap(),
         vec![count("<unmatched>", StatusClass::ClientError, 3)]
     );
 }
@@ -132,6 +132,7 @@ async fn a_principal_reads_its_own_usage_and_nobody_elses() {
         a.json(),
         json!({
             "subject": "alice",
+            "identity": "demo::alice",
             "total": 4,
             "usage": [
                 {"route": "/items/{id}", "status_class": "2xx", "count": 3},

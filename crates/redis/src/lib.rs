@@ -65,7 +65,7 @@
 //! | `ReplayStore` | [`RedisReplayStore`] | `nonce:<key>` (`SET NX PX`) | the nonce's TTL |
 //! | `ApiKeyStore` (feature `api-key`; opaque tokens too) | `RedisApiKeyStore` | `apikey:<id>`, `apikey-index:all`, `apikey-owner:<o>`, `apikey-tenant:<t>` | end of the key plus a retention (30 days) |
 //! | `RateLimiter` (feature `quota`) | `RedisRateLimiter` | `rate:<policy name length>:<policy>:<key>` (GCRA in Lua) | when the bucket is full again |
-//! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<subject>` (`HINCRBY`) | none, or an idle expiry |
+//! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<identity>` (`HINCRBY`) | none, or an idle expiry |
 //! | `IntrospectionCache` (feature `oauth2`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
 //! | `ClientRegistry` (feature `oauth2`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
 //! | `CredentialStore` (feature `basic`) | `RedisCredentialStore` | `basic-user:<user_id>`, `basic-generation:counter` | none (removed explicitly) |

@@ -134,8 +134,8 @@ impl RateLimiter for RedisRateLimiter {
     }
 }
 
-/// Increments one usage counter and refreshes the subject's idle expiry, if any.
-/// KEYS: the subject's hash. ARGV: field, ttl ms (0: none).
+/// Increments one usage counter and refreshes the caller's idle expiry, if any.
+/// KEYS: the caller's hash. ARGV: field, ttl ms (0: none).
 const RECORD_LUA: &str = r"
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 local ttl = tonumber(ARGV[2])
@@ -143,7 +143,7 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 ";
 
-/// [`UsageMeter`] on Redis: one hash per subject (`<ns>:usage:<subject>`), one field per
+/// [`UsageMeter`] on Redis: one hash per caller (`<ns>:usage:<identity>`, see `Principal::identity`), one field per
 /// status class and route template, counted with `HINCRBY`, so every instance's requests add
 /// up exactly.
 #[derive(Clone)]
@@ -171,7 +171,7 @@ impl RedisUsageMeter {
         }
     }
 
-    /// Drops a subject's counters after `idle` without a request. Default: kept until removed,
+    /// Drops a caller's counters after `idle` without a request. Default: kept until removed,
     /// like the in-memory meter's.
     #[must_use]
     pub fn idle_expiry(mut self, idle: Duration) -> Self {
@@ -195,23 +195,23 @@ fn parse_field(f: &str) -> Option<(String, StatusClass)> {
 impl UsageMeter for RedisUsageMeter {
     async fn record(
         &self,
-        subject: &str,
+        identity: &str,
         route: &str,
         class: StatusClass,
     ) -> Result<(), StoreError> {
-        let mut inv = self.script.key(self.backend.key("usage", subject));
+        let mut inv = self.script.key(self.backend.key("usage", identity));
         inv.arg(field(route, class))
             .arg(self.idle_expiry.map_or(0, ttl_ms));
         let _: i64 = self.backend.eval("usage_record", &inv).await?;
         Ok(())
     }
 
-    async fn usage(&self, subject: &str) -> Result<Vec<UsageCount>, StoreError> {
+    async fn usage(&self, identity: &str) -> Result<Vec<UsageCount>, StoreError> {
         let all: Vec<(String, u64)> = self
             .backend
             .query(
                 "usage_read",
-                redis::cmd("HGETALL").arg(self.backend.key("usage", subject)),
+                redis::cmd("HGETALL").arg(self.backend.key("usage", identity)),
             )
             .await?;
         let mut out: Vec<UsageCount> = all
