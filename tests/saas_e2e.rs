@@ -916,44 +916,38 @@ async fn two_instances_on_one_redis_share_credentials_revocations_quotas_and_loc
             .status(),
         401
     );
-    // A signed request accepted by A is a replay on B. The request is sent to B's socket with
-    // A's Host, so the signature base is the same and only the shared nonce store can refuse it.
+    // A signed request accepted by A is a replay on B. Both verify against the public
+    // authority, so the signature base is the same and only the shared nonce store can
+    // refuse it.
     let signer = signer(&a);
-    let a_authority = a.base.trim_start_matches("http://").to_owned();
     assert_eq!(cred(&a, &["base_url"]), "http://api.example.test");
-    let to_b_as_a = |req: &http::Request<Vec<u8>>| {
+    let sign_public = || {
+        let mut r = http::Request::builder()
+            .method("GET")
+            .uri("http://api.example.test/v1/companies/x.com")
+            .body(Vec::new())
+            .unwrap();
+        signer.sign(&mut r).unwrap();
+        r
+    };
+    let to = |s: &Saas, req: &http::Request<Vec<u8>>| {
         let mut r = req.clone();
-        *r.uri_mut() = b.url("/v1/companies/x.com").parse().unwrap();
-        r.headers_mut().insert("host", a_authority.parse().unwrap());
+        *r.uri_mut() = s.url("/v1/companies/x.com").parse().unwrap();
         reqwest::Request::try_from(r).unwrap()
     };
-    let mut fresh = http::Request::builder()
-        .method("GET")
-        .uri(a.url("/v1/companies/x.com"))
-        .body(Vec::new())
-        .unwrap();
-    signer.sign(&mut fresh).unwrap();
     assert_eq!(
-        b.http.execute(to_b_as_a(&fresh)).await.unwrap().status(),
-        200,
-        "B accepts A's authority"
-    );
-    let mut req = http::Request::builder()
-        .method("GET")
-        .uri(a.url("/v1/companies/x.com"))
-        .body(Vec::new())
-        .unwrap();
-    signer.sign(&mut req).unwrap();
-    assert_eq!(
-        a.http
-            .execute(reqwest::Request::try_from(req.clone()).unwrap())
+        b.http
+            .execute(to(&b, &sign_public()))
             .await
             .unwrap()
             .status(),
-        200
+        200,
+        "B accepts a request signed for the public authority"
     );
+    let req = sign_public();
+    assert_eq!(a.http.execute(to(&a, &req)).await.unwrap().status(), 200);
     assert_eq!(
-        b.http.execute(to_b_as_a(&req)).await.unwrap().status(),
+        b.http.execute(to(&b, &req)).await.unwrap().status(),
         401,
         "replayed nonce"
     );

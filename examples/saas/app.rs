@@ -129,7 +129,15 @@ struct AdminState {
     keys: ApiKeys,
     grace: Duration,
     metrics: Option<PrometheusHandle>,
+    /// The plans the quota layer knows; a key may name only these.
+    plans: Arc<[String]>,
 }
+
+/// A second tenant with its own administrator, so that the admin API's tenant isolation can
+/// be seen (and tested) with the demo alone.
+const OTHER_TENANT: &str = "globex";
+/// How long `/readyz` waits for a store before it answers 503.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn build(
     args: &Args,
@@ -138,6 +146,7 @@ pub async fn build(
     metrics: Option<PrometheusHandle>,
 ) -> anyhow::Result<Built> {
     let seed = Seed::new(args.demo_seed.as_deref());
+    let mut redis = None;
     let stores = match &args.redis_url {
         Some(url) => {
             let backend = RedisBackend::builder(url.clone())
@@ -148,6 +157,7 @@ pub async fn build(
                 .ping()
                 .await
                 .context("Redis is not reachable at --redis-url")?;
+            redis = Some(backend.clone());
             backend.stores()
         }
         None => Stores::in_memory(),
@@ -194,6 +204,14 @@ pub async fn build(
             .tenant(TENANT)
             .scopes(ScopeSet::parse("admin")?),
     );
+    let other_admin = format!("{OTHER_TENANT}-admin");
+    let other_admin_password = seed.text("other-admin-password", 24);
+    users.insert(
+        other_admin.as_str(),
+        CredentialRecord::new(other_admin.as_str(), hasher.hash(&other_admin_password))
+            .tenant(OTHER_TENANT)
+            .scopes(ScopeSet::parse("admin")?),
+    );
     // Failure counters in the shared stores: with --redis-url, one budget for all instances.
     let basic = BasicAuth::builder(users)
         .realm("saas-admin")
@@ -217,6 +235,17 @@ pub async fn build(
         hasher.hash(&admin_client_secret),
         ScopeSet::parse("admin")?,
     );
+    // A resource server: may introspect tokens (RFC 7662 §2.1 wants it authenticated), may
+    // obtain none.
+    let resource_server_id = "acme-resource-server";
+    let resource_server_secret = format!("ocs_{}", seed.text("oauth-resource-server-secret", 40));
+    let resource_server = RegisteredClient::new(
+        resource_server_id,
+        hasher.hash(&resource_server_secret),
+        ScopeSet::empty(),
+    )
+    .without_token_grant()
+    .allow_introspection();
     let clients: Arc<dyn apiauth::oauth2::ClientRegistry> = match &args.redis_url {
         Some(url) => {
             let registry = RedisBackend::builder(url.clone())
@@ -225,12 +254,14 @@ pub async fn build(
                 .client_registry();
             registry.insert(&client).await?;
             registry.insert(&admin_client).await?;
+            registry.insert(&resource_server).await?;
             Arc::new(registry)
         }
         None => {
             let registry = apiauth::oauth2::MemoryClientRegistry::with_hasher(hasher.clone());
             registry.insert(client);
             registry.insert(admin_client);
+            registry.insert(resource_server);
             Arc::new(registry)
         }
     };
@@ -273,17 +304,22 @@ pub async fn build(
             .scopes(ScopeSet::parse(DATA_SCOPES)?)
             .secret(HmacSecret::new(hmac_secret)?),
     );
-    let scheme = if policy.tls { "https" } else { "http" };
+    // RFC 9421 §7.2.1: the scheme and authority signed over are the ones clients call (the
+    // public URL), never what a request's Host claims, so a request signed for another
+    // host cannot be replayed here.
+    let (scheme, authority) = public_origin(base_url)?;
     let signatures = HttpSignatureVerifier::builder(hmac_keys.clone())
         .replay_store(stores.replay.clone())
-        .scheme(scheme)
+        .scheme(&scheme)
+        .authority(&authority)
         .realm("saas")
         .build()?;
     // The CRM webhook: a nonce (the default) and a covered content-digest, always.
     let crm_signatures = HttpSignatureVerifier::builder(hmac_keys)
         .replay_store(stores.replay.clone())
         .policy(CoveragePolicy::recommended().require(Component::field("content-digest")?))
-        .scheme(scheme)
+        .scheme(&scheme)
+        .authority(&authority)
         .realm("saas-webhooks")
         .build()?;
     let webhook_secret = format!("whsec_{}", seed.text("webhook-secret", 40));
@@ -295,6 +331,7 @@ pub async fn build(
         .build()?;
 
     // --- Quotas and usage.
+    let mut plans: Vec<String> = vec!["free".into(), "pro".into()];
     let mut quota = QuotaLayer::builder()
         .plan("free", QuotaPolicy::per_minute(20).burst(20))
         .plan("pro", QuotaPolicy::per_second(100).burst(200))
@@ -310,7 +347,12 @@ pub async fn build(
         quota = match plan.as_str() {
             "default" => quota.default_plan(policy),
             "anonymous" => quota.anonymous(policy),
-            _ => quota.plan(plan.clone(), policy),
+            _ => {
+                if !plans.contains(plan) {
+                    plans.push(plan.clone());
+                }
+                quota.plan(plan.clone(), policy)
+            }
         };
     }
     let quota = quota.build()?;
@@ -346,13 +388,16 @@ pub async fn build(
             keys: keys.clone(),
             grace: Duration::from_secs(args.rotation_grace),
             metrics,
+            plans: plans.into(),
         })
         .layer(basic)
         .layer(bearer);
 
     let openapi_doc = Arc::new(openapi::document(base_url));
     let public = Router::new()
+        // Liveness: the process answers. Readiness: its stores answer too.
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(move || ready(redis.clone())))
         .route(
             "/openapi.json",
             get(move || {
@@ -390,6 +435,17 @@ pub async fn build(
         "admin_oauth_client": {
             "client_id": admin_client_id,
             "client_secret": admin_client_secret,
+            "scopes": "admin",
+        },
+        "resource_server": {
+            "client_id": resource_server_id,
+            "client_secret": resource_server_secret,
+            "introspection_endpoint": auth_server.introspection_endpoint(),
+        },
+        "other_tenant_admin": {
+            "tenant": OTHER_TENANT,
+            "username": other_admin,
+            "password": other_admin_password,
             "scopes": "admin",
         },
         "hmac": {
@@ -494,18 +550,72 @@ fn admin_error(e: apiauth::api_key::ApiKeyError) -> Response {
         ),
         _ => (StatusCode::CONFLICT, "The key cannot be changed that way."),
     };
-    let body = json!({
+    problem(status, detail, json!({}))
+}
+
+/// An RFC 9457 problem body; `extra` adds extension members (§3.2).
+fn problem(status: StatusCode, detail: &str, extra: Value) -> Response {
+    let mut body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,
     });
+    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
     (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
         body.to_string(),
     )
         .into_response()
+}
+
+/// The scheme and authority of the public URL, for the signature verifiers.
+fn public_origin(base_url: &str) -> anyhow::Result<(String, String)> {
+    let uri: axum::http::Uri = base_url
+        .parse()
+        .context("--public-url must be an absolute http(s) URL")?;
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if !matches!(scheme.as_str(), "http" | "https")
+        || authority.is_empty()
+        || authority.contains('@')
+    {
+        anyhow::bail!("--public-url must be an absolute http(s) URL with a host and no user");
+    }
+    Ok((scheme, authority.to_owned()))
+}
+
+/// `GET /readyz`: 200 when every store answers, else 503 with `Retry-After`, so that a load
+/// balancer sends no traffic to an instance whose guarded routes would all answer 503.
+async fn ready(redis: Option<RedisBackend>) -> Response {
+    if let Some(r) = redis {
+        // The backend bounds each command too; this bounds the probe whatever it is set to.
+        let answered = tokio::time::timeout(READY_TIMEOUT, r.ping()).await;
+        if !matches!(answered, Ok(Ok(()))) {
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "A store this instance needs (Redis) is not answering.",
+                json!({}),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return no_store(res);
+        }
+    }
+    no_store("ok".into_response())
+}
+
+/// Whether key `id` exists and belongs to `tenant`. Another tenant's key is reported as no
+/// key at all (404, not 403), so a caller cannot learn which ids exist elsewhere.
+async fn in_tenant(keys: &ApiKeys, id: &str, tenant: &str) -> Result<(), Response> {
+    match keys.get(id).await {
+        Ok(Some(k)) if k.tenant.as_deref() == Some(tenant) => Ok(()),
+        Ok(_) => Err(admin_error(apiauth::api_key::ApiKeyError::NotFound)),
+        Err(e) => Err(admin_error(e)),
+    }
 }
 
 async fn create_key(
@@ -518,6 +628,16 @@ async fn create_key(
         spec = spec.scopes(scopes);
     }
     if let Some(plan) = req.plan {
+        // An unknown plan would silently get the default quota: refuse it, naming the
+        // known ones (the name itself is not echoed).
+        if !s.plans.contains(&plan) {
+            let detail = format!("Unknown plan; known plans: {}.", s.plans.join(", "));
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &detail,
+                json!({ "known_plans": &*s.plans }),
+            );
+        }
         spec = spec.plan(plan);
     }
     if let Some(secs) = req.expires_in {
@@ -544,10 +664,14 @@ async fn list_keys(Scoped(p, ..): Scoped<Admin>, State(s): State<AdminState>) ->
 }
 
 async fn revoke_key(
-    _: Scoped<Admin>,
+    Scoped(p, ..): Scoped<Admin>,
     State(s): State<AdminState>,
     Path(id): Path<String>,
 ) -> Response {
+    // A key's tenant never changes, so checking before revoking leaves no gap.
+    if let Err(res) = in_tenant(&s.keys, &id, p.tenant().unwrap_or(TENANT)).await {
+        return res;
+    }
     match s.keys.revoke(&id).await {
         Ok(summary) => Json(json!({ "revoked": summary })).into_response(),
         Err(e) => admin_error(e),
@@ -555,10 +679,13 @@ async fn revoke_key(
 }
 
 async fn rotate_key(
-    _: Scoped<Admin>,
+    Scoped(p, ..): Scoped<Admin>,
     State(s): State<AdminState>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(res) = in_tenant(&s.keys, &id, p.tenant().unwrap_or(TENANT)).await {
+        return res;
+    }
     match s.keys.rotate(&id, s.grace).await {
         Ok(created) => no_store(
             (

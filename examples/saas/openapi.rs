@@ -149,7 +149,14 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/healthz",
-        summary: "Liveness",
+        summary: "Liveness: 200 while the process serves requests",
+        scopes: &[],
+        guards: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/readyz",
+        summary: "Readiness: 200 when every store answers (Redis PING within 1 s with --redis-url), else 503 problem+json with Retry-After",
         scopes: &[],
         guards: &[],
     },
@@ -232,6 +239,27 @@ pub fn document(base_url: &str) -> Value {
         }
         entry[route.method] = op;
     }
+    // Answers particular to a few operations.
+    let problem = json!({ "$ref": "#/components/responses/Problem" });
+    paths["/admin/api-keys"]["post"]["responses"]["422"] = json!({
+        "description": "Unknown plan (problem+json; `known_plans` lists the plans)",
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+    });
+    for (path, method) in [
+        ("/admin/api-keys/{id}", "delete"),
+        ("/admin/api-keys/{id}/rotate", "post"),
+    ] {
+        // Another tenant's key is not found, like a key that does not exist.
+        paths[path][method]["responses"]["404"] = problem.clone();
+    }
+    paths["/readyz"]["get"]["responses"] = json!({
+        "200": { "description": "Ready: every store answers" },
+        "503": {
+            "description": "Not ready: a store does not answer (problem+json)",
+            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+            "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+        }
+    });
     let scopes: Map<String, Value> = OAUTH_SCOPES
         .iter()
         .map(|(s, d)| ((*s).to_owned(), json!(d)))

@@ -428,14 +428,19 @@ impl ApiKeyAuthenticator {
                     );
                 }
                 // Hash the whole buffer: as many SHA-256 blocks as a real key.
+                work::note(Step::Hash(key.buf.len()));
                 let digest = SecretHash::of(&key.buf);
+                work::note(Step::Compare);
                 std::hint::black_box(digest.ct_eq(&self.decoy));
                 return Err(AuthError::invalid_credentials(reason));
             }
         };
+        work::note(Step::Hash(key.len));
         let digest = parsed.hash();
+        work::note(Step::Lookup);
         let record = self.store.get(parsed.id).await?;
         let stored = record.as_ref().map_or(&self.decoy, |r| &r.hash);
+        work::note(Step::Compare);
         let same = std::hint::black_box(digest.ct_eq(stored));
         let Some(record) = record else {
             return Err(AuthError::invalid_credentials("unknown_key"));
@@ -471,6 +476,42 @@ impl ApiKeyAuthenticator {
     }
 }
 
+/// A step of [`ApiKeyAuthenticator::check`] whose cost a caller could time. Unit tests record
+/// them per rejection class; in other builds noting one compiles to nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// SHA-256 over this many bytes.
+    Hash(usize),
+    /// One store lookup by id.
+    Lookup,
+    /// One constant-time digest comparison.
+    Compare,
+}
+
+#[cfg(not(test))]
+mod work {
+    #[inline(always)]
+    pub(super) fn note(_: super::Step) {}
+}
+
+#[cfg(test)]
+mod work {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static STEPS: RefCell<Vec<super::Step>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn note(step: super::Step) {
+        STEPS.with(|s| s.borrow_mut().push(step));
+    }
+
+    /// The steps noted on this thread since the last call.
+    pub(super) fn take() -> Vec<super::Step> {
+        STEPS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+}
+
 /// `name=value` pairs of a raw query string, undecoded (key names and keys never need
 /// percent-encoding, so a key that was encoded fails the format check).
 fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -478,4 +519,104 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use apiauth_core::AuthMethod;
+
+    use super::{Step, work};
+    use crate::{ApiKeyAuthenticator, ApiKeys, MemoryApiKeyStore, NewKey};
+
+    /// SHA-256 compression rounds for `len` input bytes (FIPS 180-4 §5.1.1 padding).
+    fn blocks(len: usize) -> usize {
+        (len + 9).div_ceil(64)
+    }
+
+    /// The steps one verification takes, with hash lengths turned into SHA-256 blocks.
+    async fn steps_of(auth: &ApiKeyAuthenticator, key: &str) -> (bool, Vec<Step>) {
+        let _ = work::take();
+        let ok = auth.verify_secret(key, AuthMethod::ApiKey).await.is_ok();
+        let steps = work::take()
+            .into_iter()
+            .map(|s| match s {
+                Step::Hash(len) => Step::Hash(blocks(len)),
+                other => other,
+            })
+            .collect();
+        (ok, steps)
+    }
+
+    /// A well-formed key (valid checksum) with the given 12-character id and a made-up
+    /// secret.
+    fn forge(keys: &ApiKeys, id: &str) -> String {
+        let signed = format!("{}{id}{}", keys.format().prefix(), "s".repeat(30));
+        let mut v = crc32fast::hash(signed.as_bytes());
+        const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut digits = String::new();
+        for _ in 0..6 {
+            digits.insert(0, char::from(B62[(v % 62) as usize]));
+            v /= 62;
+        }
+        format!("{signed}{digits}")
+    }
+
+    /// What must take equal time is what a caller cannot know: whether an id exists, and
+    /// whether a known id's key was revoked or expired. Those paths do the same steps as a
+    /// wrong secret for a known id: one SHA-256 of as many blocks, one lookup, one compare.
+    /// Keys failing the format or the checksum (public facts) skip the lookup only.
+    #[tokio::test]
+    async fn unknown_ids_revoked_and_expired_keys_do_the_hash_lookup_and_compare_of_a_wrong_secret()
+    {
+        let keys = ApiKeys::new(Arc::new(MemoryApiKeyStore::new()))
+            .prefix("sk_test_")
+            .unwrap();
+        let auth = keys.auth().build().unwrap();
+        let valid = keys.create(NewKey::new("v")).await.unwrap();
+        let revoked = keys.create(NewKey::new("r")).await.unwrap();
+        keys.revoke(&revoked.summary.id).await.unwrap();
+        let expired = keys
+            .create(NewKey::new("e").expires_in(Duration::ZERO))
+            .await
+            .unwrap();
+        let v = valid.key.expose_secret();
+
+        let (ok, reference) = steps_of(&auth, &forge(&keys, &valid.summary.id)).await;
+        assert!(!ok);
+        let two = blocks(v.len());
+        assert_eq!(reference, [Step::Hash(two), Step::Lookup, Step::Compare]);
+        for (name, key) in [
+            ("valid", v.to_owned()),
+            ("unknown_id", forge(&keys, "ZZZZZZZZZZZZ")),
+            ("revoked", revoked.key.expose_secret().to_owned()),
+            ("revoked_id_guessed", forge(&keys, &revoked.summary.id)),
+            ("expired", expired.key.expose_secret().to_owned()),
+        ] {
+            let (ok, steps) = steps_of(&auth, &key).await;
+            assert_eq!(ok, name == "valid", "{name}");
+            assert_eq!(steps, reference, "{name}");
+        }
+        // A checksum or format failure is hashed and compared alike, without a lookup.
+        let mut bad_checksum = v.to_owned();
+        let last = if bad_checksum.pop() == Some('0') {
+            '1'
+        } else {
+            '0'
+        };
+        bad_checksum.push(last);
+        for (name, key) in [
+            ("bad_checksum", bad_checksum),
+            ("malformed", format!("sk_test_{}", &v[13..])),
+            ("wrong_prefix", v.replace("sk_test_", "sk_live_")),
+            ("overlong", format!("{v}{}", "x".repeat(200))),
+            ("empty", String::new()),
+        ] {
+            let (ok, steps) = steps_of(&auth, &key).await;
+            assert!(!ok, "{name}");
+            assert_eq!(steps, [Step::Hash(two), Step::Compare], "{name}");
+        }
+    }
 }

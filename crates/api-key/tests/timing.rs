@@ -1,25 +1,34 @@
-//! Statistical timing test: the rejections cannot be told apart by how long they take.
+//! Timing of rejected keys: what must take equal time, and a measurement that holds under load.
 //!
-//! Method: the request classes are sent interleaved, in a shuffled order each round, so that
-//! machine load falls on all of them alike; each class is summarised by its median, which
-//! ignores the scheduler's outliers. The margin is three quarters of one SHA-256 of a key,
-//! measured in the same run: a path that skipped the hash (the leak this guards against)
-//! differs by at least a whole hash. A probe class, the reference plus one extra hash, checks
-//! in every run that the measurement really resolves a difference that large, so a too-noisy
-//! run fails instead of passing vacuously.
+//! What must take equal time is what a caller cannot already know. Key ids are not public, so
+//! an unknown id must cost what a wrong secret for a known id costs (else timing enumerates
+//! ids), and so must a guess at a revoked or expired key's id. A key that fails its format or
+//! its checksum reveals nothing: the checksum is a CRC32 anyone can compute, so such keys may
+//! skip the store lookup (refusing made-up keys before the store is the checksum's purpose)
+//! and may be faster. They are still hashed and compared once, like every other key.
+//!
+//! The property is proven deterministically by counting, not timing:
+//! `src/auth.rs::tests::unknown_ids_revoked_and_expired_keys_do_the_hash_lookup_and_compare_of_a_wrong_secret`
+//! records the steps of each path (SHA-256 blocks, store lookups, constant-time compares) and
+//! requires them to be identical. This file adds a measurement over a real `Router` that
+//! asserts only what must hold, with a tolerance a loaded machine does not break: the classes
+//! are sent interleaved in a fresh shuffled order each round, so load falls on all alike; each
+//! is summarised by its median, which ignores scheduler outliers; and their medians must agree
+//! within 25% of the wrong-secret median. That catches a path doing grossly different work (an
+//! extra round trip, a slow miss path in a store); a skipped SHA-256, a few percent of a request, is
+//! below any honest timing bound and is left to the counted test.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use apiauth_api_key::NewKey;
-use apiauth_core::token::SecretHash;
 use axum::body::Body;
 use common::*;
 use http::{Request, StatusCode};
 use tower::ServiceExt;
 
-const ROUNDS: usize = 4000;
+const ROUNDS: usize = 2000;
 const WARMUP: usize = 200;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -28,7 +37,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 #[tokio::test]
-async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_secret() {
+async fn unknown_ids_and_revoked_key_guesses_take_as_long_as_a_wrong_secret() {
     let f = Fixture::new();
     let valid = f.keys.create(NewKey::new("v")).await.unwrap();
     let revoked = f.keys.create(NewKey::new("r")).await.unwrap();
@@ -40,29 +49,18 @@ async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_s
             .await
             .unwrap();
     }
-    let v = valid.key.expose_secret();
     let secret = "s".repeat(30);
-    // (name, key, extra hash inside the timed region)
-    let classes: [(&str, String, bool); 6] = [
+    let classes: [(&str, String); 3] = [
+        ("wrong_secret", forge(PREFIX, &valid.summary.id, &secret)),
+        ("unknown_id", forge(PREFIX, "ZZZZZZZZZZZZ", &secret)),
         (
-            "wrong_secret",
-            forge(PREFIX, &valid.summary.id, &secret),
-            false,
+            "revoked_id_guessed",
+            forge(PREFIX, &revoked.summary.id, &secret),
         ),
-        ("unknown_id", forge(PREFIX, "ZZZZZZZZZZZZ", &secret), false),
-        ("bad_checksum", flip(v, v.len() - 1), false),
-        (
-            "malformed",
-            format!("{PREFIX}{}", &v[PREFIX.len() + 5..]),
-            false,
-        ),
-        ("revoked", revoked.key.expose_secret().to_owned(), false),
-        ("probe", forge(PREFIX, &valid.summary.id, &secret), true),
     ];
     let app = f.app();
 
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(ROUNDS); classes.len()];
-    let mut hash_samples = Vec::with_capacity(ROUNDS);
     let mut order: Vec<usize> = (0..classes.len()).collect();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for round in 0..WARMUP + ROUNDS {
@@ -74,16 +72,13 @@ async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_s
             order.swap(i, (seed >> 33) as usize % (i + 1));
         }
         for &c in &order {
-            let (name, key, extra_hash) = &classes[c];
+            let (name, key) = &classes[c];
             let req = Request::get("/me")
                 .header("x-api-key", key.as_str())
                 .body(Body::empty())
                 .unwrap();
             let started = Instant::now();
             let res = app.clone().oneshot(req).await.unwrap();
-            if *extra_hash {
-                std::hint::black_box(SecretHash::of(std::hint::black_box(key.as_bytes())));
-            }
             let took = started.elapsed();
             assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
             drop(res);
@@ -91,33 +86,19 @@ async fn unknown_id_bad_checksum_malformed_and_revoked_take_as_long_as_a_wrong_s
                 samples[c].push(took);
             }
         }
-        let started = Instant::now();
-        std::hint::black_box(SecretHash::of(std::hint::black_box(v.as_bytes())));
-        if round >= WARMUP {
-            hash_samples.push(started.elapsed());
-        }
     }
 
-    let hash = median(hash_samples);
-    let margin = hash * 3 / 4;
     let medians: Vec<(&str, Duration)> = classes
         .iter()
         .zip(samples)
-        .map(|((name, ..), s)| (*name, median(s)))
+        .map(|((name, _), s)| (*name, median(s)))
         .collect();
-    let report = format!("one SHA-256: {hash:?}, margin: {margin:?}, medians: {medians:?}");
     let reference = medians[0].1;
-
-    // The measurement can see a skipped hash…
-    let probe = medians[5].1;
-    assert!(
-        probe > reference + margin,
-        "too noisy to resolve one hash; {report}"
-    );
-    // …and none of the rejections differs from a wrong secret by that much.
-    for (name, m) in &medians[1..5] {
+    let tolerance = reference / 4;
+    let report = format!("medians: {medians:?}, tolerance: {tolerance:?}");
+    for (name, m) in &medians[1..] {
         assert!(
-            m.abs_diff(reference) < margin,
+            m.abs_diff(reference) <= tolerance,
             "{name} is distinguishable from wrong_secret; {report}"
         );
     }

@@ -382,6 +382,11 @@ impl HttpSignatureVerifier {
         if self.require_nonce && input.nonce().is_none() {
             return Err(mismatch("missing_nonce"));
         }
+        // RFC 9421 §2.3: a nonce is "a random unique value generated for this signature";
+        // the empty string is neither, and every empty nonce of a key would be one replay key.
+        if input.nonce().is_some_and(str::is_empty) {
+            return Err(mismatch("empty_nonce"));
+        }
         if input.nonce().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
             return Err(mismatch("nonce_too_long"));
         }

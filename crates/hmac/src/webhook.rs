@@ -112,13 +112,25 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The 64 lowercase hex digits of an HMAC-SHA256, exactly. Uppercase, a sign (`+`, which
+/// `from_str_radix` would take) and whitespace are refused, so one MAC has one spelling: the
+/// one [`WebhookProfile::sign`] and the documented senders write.
 fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *o = digit(*hi)? << 4 | digit(*lo)?;
     }
     Some(out)
 }
@@ -394,5 +406,34 @@ impl Authenticator for WebhookVerifier {
             p = p.tenant(t.clone());
         }
         Ok(p.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hex, unhex32};
+
+    #[test]
+    fn hex_signatures_are_exactly_64_lowercase_digits() {
+        let mac: [u8; 32] = std::array::from_fn(|i| (i * 37 + 5) as u8);
+        let good = hex(&mac);
+        assert_eq!(unhex32(&good), Some(mac));
+        assert_eq!(unhex32(&"0f".repeat(32)), Some([0x0f; 32]));
+        // One spelling per MAC: no uppercase, no sign, no whitespace, no other length.
+        for bad in [
+            good.to_ascii_uppercase(),
+            format!("+f{}", &good[2..]),
+            format!("-0{}", &good[2..]),
+            format!(" {}", &good[1..]),
+            format!("{} ", &good[..63]),
+            format!("{}\t0", &good[..62]),
+            good[..62].to_owned(),
+            format!("{good}00"),
+            format!("{}g", &good[..63]),
+            format!("{}é", &good[..62]),
+            String::new(),
+        ] {
+            assert_eq!(unhex32(&bad), None, "{bad:?}");
+        }
     }
 }

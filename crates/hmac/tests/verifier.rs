@@ -592,3 +592,51 @@ fn short_secrets_are_refused_unless_dangerous() {
     assert!(HmacSecret::dangerous_short([0u8; 1]).is_ok());
     assert!(HmacSecret::dangerous_short([]).is_err());
 }
+
+/// A GET signed by hand (as a shell client would) with the given `nonce` parameter.
+fn signed_with_nonce(nonce: &str) -> Request<Body> {
+    use hmac::{Mac, SimpleHmac};
+    let params = format!(
+        r#"("@method" "@authority" "@path" "@query");created={NOW};keyid="client-1";alg="hmac-sha256";nonce="{nonce}""#
+    );
+    let base = format!(
+        "\"@method\": GET\n\"@authority\": api.example.com\n\"@path\": /orders\n\"@query\": ?\n\"@signature-params\": {params}"
+    );
+    let mut mac = <SimpleHmac<sha2::Sha256> as Mac>::new_from_slice(&SECRET).unwrap();
+    mac.update(base.as_bytes());
+    let sig = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        mac.finalize().into_bytes(),
+    );
+    Request::get("http://api.example.com/orders")
+        .header("signature-input", format!("sig1={params}"))
+        .header("signature", format!("sig1=:{sig}:"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn empty_nonce_is_rejected_even_when_nonces_are_optional() {
+    let c = clock();
+    // The same hand-made signature with a real nonce passes: only the empty value is refused.
+    assert_eq!(
+        send(&app_for(&c), signed_with_nonce("n-1")).await.status,
+        StatusCode::OK
+    );
+    let logs = common::capture_logs();
+    let res = send(&app_for(&c), signed_with_nonce("")).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers["www-authenticate"], r#"Signature realm="api""#);
+    assert!(logs.text().contains("empty_nonce"), "{}", logs.text());
+    let lenient = HttpSignatureVerifier::builder(keys())
+        .clock(Arc::new(c.clone()))
+        .dangerous_allow_missing_nonce()
+        .build()
+        .unwrap();
+    assert_eq!(
+        send(&common::app(lenient), signed_with_nonce(""))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -280,3 +280,45 @@ fn hmac_sha256_matches_rfc4231_vectors() {
         assert!(got.starts_with(want), "RFC 4231 test case {}", t["tc"]);
     }
 }
+
+#[tokio::test]
+async fn v1_hex_other_than_64_lowercase_digits_is_400_even_when_it_decodes_to_the_mac() {
+    let c = clock();
+    let app = app(timestamped(&c, vec![s(1).into()]));
+    // A body whose MAC starts with a 0 digit, so that digit can be spelled `+`.
+    let (body, header) = (0..)
+        .map(|i| format!(r#"{{"n":{i}}}"#))
+        .map(|b| {
+            let h = WebhookProfile::timestamped().sign(&s(1), NOW, b.as_bytes());
+            (b, h)
+        })
+        .find(|(_, h)| h.contains(",v1=0"))
+        .unwrap();
+    let hex = header.split_once(",v1=").unwrap().1.to_owned();
+    let spellings = [
+        hex.to_ascii_uppercase(),
+        format!("+{}", &hex[1..]),
+        format!("{} ", &hex[..63]),
+        hex[..62].to_owned(),
+        format!("{hex}0"),
+    ];
+    for other in &spellings {
+        let h = format!("t={NOW},v1={other}");
+        let res = send(&app, delivery("webhook-signature", &h, &body)).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{h}");
+    }
+    let gh = WebhookVerifier::builder(WebhookProfile::github(), "github")
+        .secret(github_secret())
+        .build()
+        .unwrap();
+    let upper = "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17";
+    let res = send(
+        &common::app(gh),
+        delivery("x-hub-signature-256", upper, "Hello, World!"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    // The one spelling the sender writes is accepted.
+    let res = send(&app, delivery("webhook-signature", &header, &body)).await;
+    assert_eq!(res.status, StatusCode::OK);
+}
