@@ -214,9 +214,10 @@ impl Slots {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.in_flight.load(Ordering::Acquire) == 0)
-                .min_by_key(|(_, c)| c.idle_since.load(Ordering::Relaxed))
+                // Ties (one millisecond) go to the older connection.
+                .min_by_key(|(_, c)| (c.idle_since.load(Ordering::Relaxed), c.id))
                 .map(|(i, _)| i)?;
-            let evicted = open.swap_remove(oldest_idle);
+            let evicted = open.remove(oldest_idle);
             evicted.evicted.notify_one();
         }
         open.push(state.clone());
@@ -279,11 +280,11 @@ impl Task {
         let conn = self.builder.serve_connection(io, service);
         let mut conn = pin!(conn);
         let state = slot.state.clone();
-        let watchdog = watchdog(&state, &slot.slots, &self.limits);
+        let mut watchdog = pin!(watchdog(&state, &slot.slots, &self.limits));
         tokio::select! {
             _ = conn.as_mut() => return,
             // Idle too long, or no request head in time: nothing is in flight, so close.
-            () = watchdog => return,
+            () = watchdog.as_mut() => return,
             () = state.evicted.notified() => {
                 if state.in_flight.load(Ordering::Acquire) == 0 {
                     return;
@@ -293,7 +294,11 @@ impl Task {
             }
             _ = self.stop.wait_for(|stop| *stop) => conn.as_mut().graceful_shutdown(),
         }
-        let _ = conn.await;
+        // Finishing what is in flight; a connection that goes idle meanwhile is closed.
+        tokio::select! {
+            _ = conn => {}
+            () = watchdog => {}
+        }
     }
 }
 
