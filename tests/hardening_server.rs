@@ -419,3 +419,17 @@ async fn no_query_credential_reaches_the_log_at_trace() {
         assert!(!text.contains(value), "the {what} reached the log");
     }
 }
+
+#[tokio::test]
+async fn a_request_not_answered_within_the_request_timeout_is_503_with_retry_after() {
+    // The body may take 600 s but the whole request only 1 s: the server gives up first, and
+    // says so with 503 (its limit, not the client's fault: no 408).
+    let s = Saas::start(&["--request-timeout", "1", "--body-timeout", "600"]).await;
+    let mut head = webhook_head(1000);
+    head.push(b'{');
+    let mut c = half_sent(&s, &head).await;
+    let answer = read_head(&mut c).await;
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert_eq!(status_of(&answer), Some(503), "{text}");
+    assert!(text.contains("retry-after:"), "{text}");
+}

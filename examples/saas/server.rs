@@ -48,6 +48,9 @@ use tower::ServiceExt;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The largest read buffer of an HTTP/1.1 connection, and so the largest request head.
+const READ_BUF_SIZE: usize = 64 * 1024;
+
 /// The serving loop's limits (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -76,7 +79,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // What hyper buffers per connection (the head, body bytes not yet taken) is bounded
+        // by this, so 512 connections hold at most 32 MiB of it (hyper's default: ~400 KiB).
+        .max_buf_size(READ_BUF_SIZE);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let limits = Arc::new(limits);

@@ -173,8 +173,13 @@ async fn collect(
                 .map_err(Failure::Busy)?;
         }
         len = new_len;
-        // One frame (a body in memory) is handed on without a copy.
+        // One frame (a body in memory) is handed on without a copy; a declared length is
+        // allocated once, so the buffer never grows past what was reserved for it.
         match first.take() {
+            None if rest.is_empty() && data.len() < reserved => {
+                rest.reserve(reserved);
+                rest.extend_from_slice(&data);
+            }
             None if rest.is_empty() => first = Some(data),
             None => rest.extend_from_slice(&data),
             Some(f) => {
