@@ -288,7 +288,7 @@ async fn stalled_bodies_beyond_the_body_budget_get_503_with_retry_after() {
     }
 }
 
-fn token_form<'a>(s: &'a Saas) -> [(&'static str, &'a str); 4] {
+fn token_form(s: &Saas) -> [(&'static str, &str); 4] {
     // client_secret_post (RFC 6749 §2.3.1): the secret travels in the body.
     [
         ("grant_type", "client_credentials"),
