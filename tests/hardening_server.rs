@@ -135,6 +135,27 @@ async fn a_half_sent_head_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_tls_handshake_and_an_idle_keep_alive_connection_are_closed() {
+    // The header timeout is far away: only the handshake and idle timeouts can act.
+    let s = Saas::start(&[
+        "--dev-tls",
+        "--tls-handshake-timeout",
+        "1",
+        "--header-timeout",
+        "600",
+    ])
+    .await;
+    let mut c = half_sent(&s, b"").await;
+    assert_eq!(until_closed(&mut c).await, Some(Vec::new()));
+
+    let s = Saas::start(&["--idle-timeout", "1", "--header-timeout", "600"]).await;
+    let mut c = half_sent(&s, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    // Answered, kept alive, then closed once idle.
+    let answer = until_closed(&mut c).await.expect("closed once idle");
+    assert_eq!(status_of(&answer), Some(200));
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_half_sent_heads_are_closed_and_healthz_answers() {
     // The header timeout is far away: only the cap can close these connections.
     let s = Saas::start(&["--max-connections", "32", "--header-timeout", "600"]).await;

@@ -31,7 +31,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -185,9 +185,12 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let id = self.state.id;
-        if let Ok(mut open) = self.slots.open.lock() {
-            open.retain(|c| c.id != id);
-        }
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.retain(|c| c.id != id);
     }
 }
 
@@ -214,7 +217,8 @@ impl Slots {
             idle_since: AtomicU64::new(self.now_ms()),
             evicted: Notify::new(),
         });
-        let mut open = self.open.lock().ok()?;
+        // Nothing panics while holding the lock; were it poisoned, the table is still sound.
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if open.len() >= self.max {
             let oldest_idle = open
                 .iter()
@@ -308,17 +312,13 @@ impl Task {
     }
 }
 
-/// Completes when the connection should be closed for want of activity: no request started
-/// within the header timeout, or no request in flight for the idle timeout.
+/// Completes when the connection should be closed for want of activity: no request head
+/// within the header timeout of opening, or nothing in flight for the idle timeout.
 async fn watchdog(state: &ConnState, slots: &Slots, limits: &Limits) {
-    tokio::time::sleep(limits.header_timeout).await;
-    if state.started.load(Ordering::Relaxed) == 0 {
-        return;
-    }
+    let opened = Instant::now();
     loop {
-        let wait = if state.in_flight.load(Ordering::Acquire) > 0 {
-            limits.idle_timeout
-        } else {
+        let mut wait = limits.idle_timeout;
+        if state.in_flight.load(Ordering::Acquire) == 0 {
             let idle = slots
                 .now_ms()
                 .saturating_sub(state.idle_since.load(Ordering::Relaxed));
@@ -326,8 +326,15 @@ async fn watchdog(state: &ConnState, slots: &Slots, limits: &Limits) {
             if idle >= limits.idle_timeout {
                 return;
             }
-            limits.idle_timeout - idle
-        };
+            wait = limits.idle_timeout - idle;
+        }
+        if state.started.load(Ordering::Relaxed) == 0 {
+            let left = limits.header_timeout.saturating_sub(opened.elapsed());
+            if left.is_zero() {
+                return;
+            }
+            wait = wait.min(left);
+        }
         tokio::time::sleep(wait).await;
     }
 }
