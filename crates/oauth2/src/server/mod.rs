@@ -355,7 +355,7 @@ impl AuthorizationServerBuilder {
     /// Builds the server and generates its first signing key.
     pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
         let what = "issuer";
-        let url = reqwest::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
+        let url = url::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
             what,
             reason: "does not parse",
         })?;
