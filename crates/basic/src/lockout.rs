@@ -328,7 +328,8 @@ pub enum Admission {
 /// overshooting the limit.
 ///
 /// A success does not wipe earlier failures; they expire with their window
-/// ([`LockoutPolicy`]). The default is [`MemoryLockoutStore`] (one process); a shared store
+/// ([`LockoutPolicy`]). apiauth-oauth2's authorization server counts failed client
+/// authentication in the same way ([`LockoutKey::client_at`], [`LockoutKey::client_address`]). The default is [`MemoryLockoutStore`] (one process); a shared store
 /// (apiauth-redis's `RedisLockoutStore`) gives every instance behind a load balancer one
 /// failure budget. Layers given the same store share its counters.
 ///
