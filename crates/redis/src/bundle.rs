@@ -30,7 +30,8 @@ pub struct Stores {
     /// Request counters per subject, route and status class.
     #[cfg(feature = "quota")]
     pub usage: Arc<dyn apiauth_quota::UsageMeter>,
-    /// HTTP Basic failure counters and lock-outs, for `BasicAuthBuilder::lockout_store`.
+    /// Failure counters and lock-outs, for `BasicAuthBuilder::lockout_store` and
+    /// `AuthorizationServerBuilder::lockout_store` (their keys never meet).
     #[cfg(feature = "basic")]
     pub lockouts: Arc<dyn apiauth_basic::LockoutStore>,
 }

@@ -84,8 +84,9 @@
 //!   (revocations until the credential's expiry, nonces via `SET NX PX`).
 //! - Values never hold a secret in clear: records hold hashes, caches are keyed by hashes.
 //! - No local cache: a revocation on one instance is seen by every other on its next request.
-//! - HTTP Basic failures count once for all instances (`Stores::lockouts`, for
-//!   `BasicAuthBuilder::lockout_store`): N instances give an attacker one failure budget.
+//! - HTTP Basic and OAuth 2.0 client-authentication failures count once for all instances
+//!   (`Stores::lockouts`, for `BasicAuthBuilder::lockout_store` and
+//!   `AuthorizationServerBuilder::lockout_store`): N instances give an attacker one budget.
 //! - Every command is bounded by [`RedisBackendBuilder::command_timeout`]; Redis down or slow
 //!   means [`StoreError::Unavailable`](apiauth_core::StoreError), which method layers answer
 //!   with 503 and `Retry-After` (fail closed). The connection reconnects on its own, so service
