@@ -4,7 +4,8 @@
 //! per-identity quotas, and a Redis backend so many instances act as one.
 //!
 //! This facade re-exports [`apiauth_core`] at its root and each method crate under a module,
-//! one cargo feature each (all on by default; trim with `default-features = false`):
+//! one cargo feature each. The defaults are `api-key` and `jwt`; `full` turns on everything, and
+//! each feature builds alone, pulling in only the crates it names:
 //!
 //! | feature | module | what |
 //! |---|---|---|
@@ -12,27 +13,37 @@
 //! | `basic` | [`basic`] | HTTP Basic (RFC 7617) over argon2id |
 //! | `bearer` | [`bearer`] | RFC 6750 transport, `TokenVerifier`, opaque tokens |
 //! | `jwt` | [`jwt`] | JWT verification: static keys, JWKS, OIDC discovery |
-//! | `oauth2` | [`oauth2`] | RFC 7662 introspection and a client-credentials authorization server |
+//! | `oauth2` | [`oauth2`] | RFC 7662 introspection: the resource-server half |
+//! | `oauth2-server` | [`oauth2`] | a client-credentials authorization server (RFC 6749 §4.4, 7009, 8414) |
 //! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
 //! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
 //! | `redis` | [`redis`] | Redis implementations of every store |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use apiauth_core::*;
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use apiauth_api_key as api_key;
 #[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use apiauth_basic as basic;
 #[cfg(feature = "bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
 pub use apiauth_bearer as bearer;
 #[cfg(feature = "hmac")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use apiauth_hmac as hmac;
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use apiauth_jwt as jwt;
-#[cfg(feature = "oauth2")]
+#[cfg(any(feature = "oauth2", feature = "oauth2-server"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "oauth2", feature = "oauth2-server"))))]
 pub use apiauth_oauth2 as oauth2;
 #[cfg(feature = "quota")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
 pub use apiauth_quota as quota;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use apiauth_redis as redis;

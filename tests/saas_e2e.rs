@@ -1022,8 +1022,9 @@ async fn two_instances_on_one_redis_share_credentials_revocations_quotas_and_loc
         429
     );
 
-    // Basic lock-out counters are shared too: five failures for one user-id, split over A and
-    // B, lock it out on both (the per-user default is 5 failures).
+    // Basic lock-out counters are shared too: five failures for one user-id from one address,
+    // split over A and B, lock that address out of it on both (the per-(user, address)
+    // default is 5 failures).
     let admin_me = |s: &Saas, password: &str| {
         s.http
             .get(s.url("/admin/api-keys"))

@@ -269,6 +269,9 @@ pub async fn build(
         .audience(format!("{base_url}/v1"))
         .clients(clients)
         .revocation_list(stores.revocations.clone())
+        // Failed client authentication counts in the same store as Basic's (its own keys):
+        // with --redis-url, one budget for all instances.
+        .lockout_store(stores.lockouts.clone())
         .password_hasher(hasher.clone())
         // One signing key per demo seed: instances sharing Redis and the seed accept each
         // other's tokens. A configured key is rolled by deploying a new one (manual rotation).

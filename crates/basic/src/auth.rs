@@ -41,6 +41,7 @@ struct Inner {
     cache: Option<VerificationCache>,
     lockouts: Arc<dyn LockoutStore>,
     user_lockout: LockoutPolicy,
+    user_address_lockout: LockoutPolicy,
     address_lockout: LockoutPolicy,
     clock: SharedClock,
     cache_hits: AtomicU64,
@@ -53,6 +54,7 @@ impl fmt::Debug for BasicAuth {
             .field("encoding", &self.inner.encoding)
             .field("cache", &self.inner.cache.is_some())
             .field("user_lockout", &self.inner.user_lockout)
+            .field("user_address_lockout", &self.inner.user_address_lockout)
             .field("address_lockout", &self.inner.address_lockout)
             .finish_non_exhaustive()
     }
@@ -94,6 +96,7 @@ impl BasicAuth {
             cache_ttl: Duration::from_secs(30),
             cache_capacity: 10_000,
             user_lockout: LockoutPolicy::per_user(),
+            user_address_lockout: LockoutPolicy::per_user_address(),
             address_lockout: LockoutPolicy::per_address(),
             tracker_capacity: 100_000,
             lockout_store: None,
@@ -150,23 +153,29 @@ impl Attempt {
         now: SystemTime,
         reasons: (&'static str, &'static str),
     ) -> Result<Self, AuthError> {
+        Self::try_admit(store, key, policy, now)
+            .await?
+            .map_err(|refusal| refusal.into_error(reasons))
+    }
+
+    /// [`admit`](Self::admit), with a refusal handed back to decide on: `Err` only when the
+    /// store cannot answer (503, fail closed: no pass, no 401, no failure counted).
+    async fn try_admit(
+        store: &Arc<dyn LockoutStore>,
+        key: LockoutKey,
+        policy: LockoutPolicy,
+        now: SystemTime,
+    ) -> Result<Result<Self, Refusal>, AuthError> {
         match store.admit(&key, &policy, now).await {
-            Ok(Admission::Admitted(id)) => Ok(Self {
+            Ok(Admission::Admitted(id)) => Ok(Ok(Self {
                 store: store.clone(),
                 key,
                 id,
                 policy,
                 open: true,
-            }),
-            Ok(Admission::LockedOut(left)) => {
-                Err(AuthError::too_many_requests(left).with_reason(reasons.0))
-            }
-            // Enough guesses are already being checked to reach the limit; they settle in
-            // well under a second.
-            Ok(Admission::AttemptsInFlight) => {
-                Err(AuthError::too_many_requests(Duration::from_secs(1)).with_reason(reasons.1))
-            }
-            // Fail closed: no pass, no 401, and no failure counted for an outage.
+            })),
+            Ok(Admission::LockedOut(left)) => Ok(Err(Refusal::LockedOut(left))),
+            Ok(_) => Ok(Err(Refusal::AttemptsInFlight)),
             Err(_) => Err(AuthError::unavailable("lockout_store_unavailable")),
         }
     }
@@ -200,10 +209,55 @@ impl Drop for Attempt {
     }
 }
 
-async fn release_all(user: Attempt, address: Option<Attempt>) {
-    user.succeed().await;
-    if let Some(a) = address {
-        a.succeed().await;
+/// Why the lock-out store refused an attempt.
+enum Refusal {
+    LockedOut(Duration),
+    AttemptsInFlight,
+}
+
+impl Refusal {
+    /// 429 (RFC 6585 §4) with `Retry-After` (RFC 9110 §10.2.3). `reasons`: (locked out,
+    /// attempts in flight).
+    fn into_error(self, reasons: (&'static str, &'static str)) -> AuthError {
+        match self {
+            Self::LockedOut(left) => AuthError::too_many_requests(left).with_reason(reasons.0),
+            // Enough guesses are already being checked to reach the limit; they settle in
+            // well under a second.
+            Self::AttemptsInFlight => {
+                AuthError::too_many_requests(Duration::from_secs(1)).with_reason(reasons.1)
+            }
+        }
+    }
+}
+
+/// The attempts one password check holds, one per counter that applies.
+struct Attempts(Vec<(&'static str, Attempt)>);
+
+impl Attempts {
+    /// Releases every attempt and waits for the store.
+    async fn succeed(self) {
+        for (_, a) in self.0 {
+            a.succeed().await;
+        }
+    }
+
+    /// Counts a failure on every counter; each is settled even if another store call fails.
+    /// The kinds whose lock-out this started, with its length; 503 if any call failed (a
+    /// failure that could not be recorded is never a 401).
+    async fn fail(self, now: SystemTime) -> Result<Vec<(&'static str, Duration)>, AuthError> {
+        let mut started = Vec::new();
+        let mut error = None;
+        for (kind, a) in self.0 {
+            match a.fail(now).await {
+                Ok(Some(lockout)) => started.push((kind, lockout)),
+                Ok(None) => {}
+                Err(e) => error = Some(e),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(started),
+        }
     }
 }
 
@@ -227,13 +281,15 @@ fn client_ip(req: &Request<Body>) -> Option<IpAddr> {
     audit::client(req)
 }
 
-fn audit_lockout(kind: &'static str, user_id: &str, lockout: Duration, req: &Request<Body>) {
+/// `subject` is the user-id when it is known to exist, else its
+/// [`LockoutKey::short_hash`]: an unknown user-id may be a password typed in the wrong field.
+fn audit_lockout(kind: &'static str, subject: &str, lockout: Duration, req: &Request<Body>) {
     tracing::warn!(
         target: audit::TARGET,
         outcome = "lockout",
         method = AuthMethod::Basic.as_str(),
         lockout = kind,
-        subject = user_id,
+        subject = subject,
         lockout_secs = lockout.as_secs(),
         route = audit::route(req),
         client = client_ip(req).map(tracing::field::display),
@@ -282,10 +338,14 @@ impl Authenticator for BasicAuth {
         let user_id = presented.credentials.user_id();
         let password = presented.credentials.password().expose_secret();
         let now = inner.clock.now();
-        let address_key = client_ip(req).map(LockoutKey::address);
+        let ip = client_ip(req);
+        let address_key = ip.map(LockoutKey::address);
+        let pair_key = ip.map(|ip| LockoutKey::user_at(user_id, ip));
 
         // Credentials verified a moment ago: no password check runs, so this is no guess to
-        // reserve a lock-out slot for, but a lock-out in force still refuses it.
+        // reserve a lock-out slot for. A lock-out of this address still refuses it; the
+        // per-user lock does not, so that guesses from elsewhere cannot lock out a user who
+        // is signed in.
         if let Some(cache) = &inner.cache
             && let Some(hit) = cache.get(&presented.fingerprint, now)
         {
@@ -299,14 +359,16 @@ impl Authenticator for BasicAuth {
                 )
                 .await?;
             }
-            refuse_if_locked(
-                inner,
-                &hit.user_key,
-                &inner.user_lockout,
-                now,
-                "user_locked_out",
-            )
-            .await?;
+            if let Some(key) = &pair_key {
+                refuse_if_locked(
+                    inner,
+                    key,
+                    &inner.user_address_lockout,
+                    now,
+                    "user_address_locked_out",
+                )
+                .await?;
+            }
             // A hit counts only while the user still has the generation it was verified
             // against: a changed password or a removed user ends it at once.
             let record = inner.store.get(user_id).await?;
@@ -317,29 +379,45 @@ impl Authenticator for BasicAuth {
             cache.remove(&presented.fingerprint);
         }
 
-        // Lock-outs first: a locked-out attempt costs no store lookup and no argon2 run.
-        let address_attempt = match address_key {
-            Some(key) => Some(
-                Attempt::admit(
-                    &inner.lockouts,
-                    key,
-                    inner.address_lockout,
-                    now,
-                    ("address_locked_out", "address_attempts_in_flight"),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        // Lock-outs first: a locked-out attempt costs no store lookup and no argon2 run. The
+        // narrowest counters first: address, then (user-id, address), then user-id.
+        let mut held = Attempts(Vec::with_capacity(3));
+        if let Some(key) = address_key {
+            let a = Attempt::admit(
+                &inner.lockouts,
+                key,
+                inner.address_lockout,
+                now,
+                ("address_locked_out", "address_attempts_in_flight"),
+            )
+            .await?;
+            held.0.push(("address", a));
+        }
+        if let Some(key) = pair_key {
+            let a = Attempt::admit(
+                &inner.lockouts,
+                key,
+                inner.user_address_lockout,
+                now,
+                ("user_address_locked_out", "user_address_attempts_in_flight"),
+            )
+            .await?;
+            held.0.push(("user_address", a));
+        }
         let user_key = LockoutKey::user(user_id);
-        let user_attempt = Attempt::admit(
-            &inner.lockouts,
-            user_key,
-            inner.user_lockout,
-            now,
-            ("user_locked_out", "user_attempts_in_flight"),
-        )
-        .await?;
+        let reasons = ("user_locked_out", "user_attempts_in_flight");
+        match Attempt::try_admit(&inner.lockouts, user_key, inner.user_lockout, now).await? {
+            Ok(a) => held.0.push(("user", a)),
+            Err(Refusal::LockedOut(left)) => {
+                // Not checked, yet a guess: it spends this address's budgets, so the lock
+                // cannot be used to guess without limit against the cache above.
+                for (kind, lockout) in held.fail(inner.clock.now()).await? {
+                    audit_lockout(kind, &LockoutKey::short_hash(user_id), lockout, req);
+                }
+                return Err(Refusal::LockedOut(left).into_error(reasons));
+            }
+            Err(refusal) => return Err(refusal.into_error(reasons)),
+        }
         let record = inner.store.get(user_id).await?;
 
         // Unknown users are checked against a dummy hash made with the same parameters, so
@@ -354,40 +432,27 @@ impl Authenticator for BasicAuth {
                     cache.insert(
                         presented.fingerprint,
                         record.current_generation(),
-                        user_key,
                         principal.clone(),
                         inner.clock.now(),
                     );
                 }
-                release_all(user_attempt, address_attempt).await;
+                held.succeed().await;
                 Ok(principal)
             }
             record => {
-                let reason = if record.is_some() {
-                    "wrong_password"
-                } else {
-                    "unknown_user"
+                // The layer's reject event carries the claimed user id when it exists (a
+                // public name); an unknown one only as a short hash, since it may be a
+                // password typed into the user field.
+                let (reason, subject) = match record {
+                    Some(_) => ("wrong_password", user_id.to_owned()),
+                    None => ("unknown_user", LockoutKey::short_hash(user_id)),
                 };
-                // The layer's reject event carries the claimed user id (a public part).
                 let error = AuthError::invalid_credentials(reason)
-                    .with_subject(user_id)
-                    .with_credential_id(user_id);
-                let now = inner.clock.now();
-                // Both counters are settled even if one store call fails; a failure that
-                // could not be recorded is 503 (fail closed), never a 401.
-                let user = user_attempt.fail(now).await;
-                let address = match address_attempt {
-                    Some(a) => a.fail(now).await,
-                    None => Ok(None),
-                };
-                if let Ok(Some(lockout)) = user {
-                    audit_lockout("user", user_id, lockout, req);
+                    .with_subject(subject.clone())
+                    .with_credential_id(subject.clone());
+                for (kind, lockout) in held.fail(inner.clock.now()).await? {
+                    audit_lockout(kind, &subject, lockout, req);
                 }
-                if let Ok(Some(lockout)) = address {
-                    audit_lockout("address", user_id, lockout, req);
-                }
-                user?;
-                address?;
                 Err(error)
             }
         }
@@ -405,6 +470,7 @@ pub struct BasicAuthBuilder {
     cache_ttl: Duration,
     cache_capacity: usize,
     user_lockout: LockoutPolicy,
+    user_address_lockout: LockoutPolicy,
     address_lockout: LockoutPolicy,
     tracker_capacity: usize,
     lockout_store: Option<Arc<dyn LockoutStore>>,
@@ -465,22 +531,38 @@ impl BasicAuthBuilder {
         self
     }
 
-    /// Lock-out per user-id (known or not, so lock-outs do not reveal which exist). Default
-    /// [`LockoutPolicy::per_user`].
+    /// Lock-out per user-id from any address (known or not, so lock-outs do not reveal which
+    /// exist). Default [`LockoutPolicy::per_user`]: high, with progressive back-off, since
+    /// it is the one counter that guesses spread over many addresses reach, and it locks the
+    /// real user out of every address. A verification-cache hit (the same credentials
+    /// verified within [`cache_ttl`](Self::cache_ttl)) still passes while this lock is on:
+    /// it runs no password check, so it is no guess, and the user already signed in keeps
+    /// working. Guesses refused by this lock still count for their (user-id, address) and
+    /// address counters.
     pub fn user_lockout(mut self, policy: LockoutPolicy) -> Self {
         self.user_lockout = policy;
         self
     }
 
-    /// Lock-out per client address, from axum's `ConnectInfo<SocketAddr>` (serve with
-    /// `into_make_service_with_connect_info::<SocketAddr>()`; without it only the per-user
-    /// counters apply). Default [`LockoutPolicy::per_address`].
+    /// Lock-out per (user-id, client address), counted first. Default
+    /// [`LockoutPolicy::per_user_address`]: low, because it locks out only the address that
+    /// guessed, so nobody can aim a lock-out at a user from elsewhere (OWASP Authentication
+    /// Cheat Sheet, NIST SP 800-63B §5.2.2). Applies only when the client address is known.
+    pub fn user_address_lockout(mut self, policy: LockoutPolicy) -> Self {
+        self.user_address_lockout = policy;
+        self
+    }
+
+    /// Lock-out per client address across user-ids, from `apiauth_core::audit::client`
+    /// (the `ClientAddr` a `ClientAddrLayer` resolved, else axum's `ConnectInfo`: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`; without either only the
+    /// per-user counters apply). Default [`LockoutPolicy::per_address`].
     pub fn address_lockout(mut self, policy: LockoutPolicy) -> Self {
         self.address_lockout = policy;
         self
     }
 
-    /// Most user-ids and most addresses tracked at once (each) by the default in-memory
+    /// Most keys of each kind (user-ids, addresses, pairs) tracked at once by the default in-memory
     /// lock-out store. Default 100 000. Ignored with [`lockout_store`](Self::lockout_store).
     pub fn tracker_capacity(mut self, capacity: usize) -> Self {
         self.tracker_capacity = capacity;
@@ -547,6 +629,7 @@ impl BasicAuthBuilder {
                     Arc::new(MemoryLockoutStore::with_capacity(self.tracker_capacity))
                 }),
                 user_lockout: self.user_lockout,
+                user_address_lockout: self.user_address_lockout,
                 address_lockout: self.address_lockout,
                 clock: self.clock,
                 cache_hits: AtomicU64::new(0),

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use apiauth_core::Principal;
 
-use crate::lockout::LockoutKey;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -18,7 +17,6 @@ pub(crate) type Fingerprint = [u8; 32];
 
 struct Entry {
     generation: u64,
-    user_key: LockoutKey,
     expires: SystemTime,
     principal: Principal,
 }
@@ -33,8 +31,6 @@ pub(crate) struct VerificationCache {
 /// A cached verification: valid only while the user's record still has `generation`.
 pub(crate) struct Hit {
     pub(crate) generation: u64,
-    /// The user-id's lock-out key, kept so that a hit does not hash the user-id again.
-    pub(crate) user_key: LockoutKey,
     pub(crate) principal: Principal,
 }
 
@@ -66,7 +62,6 @@ impl VerificationCache {
         match entries.get(fp) {
             Some(e) if e.expires > now => Some(Hit {
                 generation: e.generation,
-                user_key: e.user_key,
                 principal: e.principal.clone(),
             }),
             Some(_) => {
@@ -81,7 +76,6 @@ impl VerificationCache {
         &self,
         fp: Fingerprint,
         generation: u64,
-        user_key: LockoutKey,
         principal: Principal,
         now: SystemTime,
     ) {
@@ -100,7 +94,6 @@ impl VerificationCache {
             fp,
             Entry {
                 generation,
-                user_key,
                 expires: now + self.ttl,
                 principal,
             },
@@ -140,13 +133,7 @@ mod tests {
         let now = SystemTime::now();
         for i in 0..100 {
             let p = Principal::builder("u", AuthMethod::Basic).build();
-            c.insert(
-                c.fingerprint(&i.to_string()),
-                1,
-                LockoutKey::user("u"),
-                p,
-                now,
-            );
+            c.insert(c.fingerprint(&i.to_string()), 1, p, now);
             assert!(c.len() <= 8);
         }
     }

@@ -10,8 +10,12 @@
 //! - unknown users are checked against a dummy hash, so they cost what a wrong password costs;
 //! - successful checks are cached for a short time under an HMAC of the credentials, and a
 //!   changed or removed user ends its cache entries at once (the record's generation);
-//! - failures are counted per user-id and per client address; past the limit, 429 with
-//!   `Retry-After` and no argon2 run. Each failure and each lock-out is an audit event. The
+//! - failures are counted per (user-id, client address) with a low limit, per client
+//!   address, and per user-id with a high limit and progressive back-off, so guesses from
+//!   one address lock out that address only; past a limit, 429 with `Retry-After` and no
+//!   argon2 run. A cached verification still passes through the per-user lock. Each failure
+//!   and each lock-out is an audit event; an unknown user-id is logged only as
+//!   [`LockoutKey::short_hash`]. The
 //!   counters live in a [`LockoutStore`]: [`MemoryLockoutStore`] for one process by default,
 //!   or a shared one ([`BasicAuthBuilder::lockout_store`]; apiauth-redis has
 //!   `RedisLockoutStore`) so that instances behind a load balancer share one failure budget.

@@ -14,17 +14,25 @@ use sha2::{Digest, Sha256};
 
 use crate::error::BasicError;
 
-/// When failed attempts lead to a lock-out.
+/// When failed attempts lead to a lock-out, and for how long.
 ///
 /// After `max_failures` failures within `window` (counted from the first), every attempt is
-/// answered 429 with `Retry-After` for `lockout`, without running argon2. A success does not
-/// wipe earlier failures: they expire with their window, so an attacker cannot hide guesses
-/// between a legitimate client's requests.
+/// answered 429 with `Retry-After` for the lock-out, without running argon2. A success does
+/// not wipe earlier failures: they expire with their window, so an attacker cannot hide
+/// guesses between a legitimate client's requests.
+///
+/// A policy is fixed ([`new`](Self::new): every lock-out lasts `lockout`) or progressive
+/// ([`with_backoff_up_to`](Self::with_backoff_up_to): each renewed lock-out lasts twice the
+/// one before, up to a cap). A progressive counter remembers its lock-outs (its strikes)
+/// until it has been quiet for the cap after the last one ended; then it starts again at
+/// `lockout`. This is the throttling NIST SP 800-63B §5.2.2 asks for: a limit high enough
+/// that it rarely locks out a real user, and waits that grow while the guessing goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     max_failures: u32,
     window: Duration,
     lockout: Duration,
+    max_lockout: Duration,
 }
 
 impl LockoutPolicy {
@@ -45,24 +53,58 @@ impl LockoutPolicy {
             max_failures,
             window,
             lockout,
+            max_lockout: lockout,
         })
     }
 
-    /// The default per user-id: 5 failures in 15 minutes lock out for 15 minutes.
+    /// Progressive back-off: the first lock-out lasts `lockout`, each renewed one twice the
+    /// one before, never more than `max_lockout`. A cap below `lockout` is refused.
+    pub fn with_backoff_up_to(mut self, max_lockout: Duration) -> Result<Self, BasicError> {
+        if max_lockout < self.lockout {
+            return Err(BasicError::InvalidSetting(
+                "the longest lock-out must not be shorter than the first",
+            ));
+        }
+        self.max_lockout = max_lockout;
+        Ok(self)
+    }
+
+    /// The default per user-id, whatever the address: 100 failures in 15 minutes lock out
+    /// for 1 minute, doubling on each renewed lock-out up to 1 hour.
+    ///
+    /// High on purpose: this is the counter an attacker spreading guesses over many
+    /// addresses reaches, and when it locks it locks the real user out of every address
+    /// that has no cached verification (OWASP Authentication Cheat Sheet, "Account
+    /// Lockout": a lock-out must not become a denial of service).
     pub const fn per_user() -> Self {
+        Self {
+            max_failures: 100,
+            window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(60 * 60),
+        }
+    }
+
+    /// The default per (user-id, client address): 5 failures in 15 minutes lock that user
+    /// out of that address for 15 minutes. Low, because it locks out only the address
+    /// that guessed.
+    pub const fn per_user_address() -> Self {
         Self {
             max_failures: 5,
             window: Duration::from_secs(15 * 60),
             lockout: Duration::from_secs(15 * 60),
+            max_lockout: Duration::from_secs(15 * 60),
         }
     }
 
-    /// The default per client address: 20 failures in 15 minutes lock out for 15 minutes.
+    /// The default per client address, across user-ids: 20 failures in 15 minutes lock out
+    /// for 15 minutes.
     pub const fn per_address() -> Self {
         Self {
             max_failures: 20,
             window: Duration::from_secs(15 * 60),
             lockout: Duration::from_secs(15 * 60),
+            max_lockout: Duration::from_secs(15 * 60),
         }
     }
 
@@ -76,9 +118,28 @@ impl LockoutPolicy {
         self.window
     }
 
-    /// How long a lock-out lasts.
+    /// How long the first lock-out lasts.
     pub fn lockout(&self) -> Duration {
         self.lockout
+    }
+
+    /// How long a lock-out lasts at most (equal to [`lockout`](Self::lockout) when fixed).
+    pub fn max_lockout(&self) -> Duration {
+        self.max_lockout
+    }
+
+    /// Whether renewed lock-outs grow.
+    pub fn is_progressive(&self) -> bool {
+        self.max_lockout > self.lockout
+    }
+
+    /// How long the lock-out that follows `strikes` earlier ones lasts:
+    /// `lockout × 2^strikes`, at most [`max_lockout`](Self::max_lockout).
+    pub fn lockout_after(&self, strikes: u32) -> Duration {
+        let factor = 1u32.checked_shl(strikes.min(31)).unwrap_or(u32::MAX);
+        self.lockout
+            .checked_mul(factor)
+            .map_or(self.max_lockout, |d| d.min(self.max_lockout))
     }
 }
 
@@ -97,21 +158,45 @@ pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// What one set of failure counters is kept for: a user-id or a client address.
+/// What one set of failure counters is kept for.
+///
+/// Names never appear in a key: user-ids and client ids count by the SHA-256 of their bytes
+/// (fixed-size whatever length is sent, and safe in a key of any store), and each kind has
+/// its own prefix, so a Basic user and an OAuth client of one name never share a counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LockoutKey {
-    /// A user-id, known or not, by the SHA-256 of its bytes: fixed-size whatever length of
-    /// name is sent, and safe to use in a key of any store.
+    /// A Basic user-id, known or not, from any address.
     User([u8; 32]),
-    /// A client address: IPv4 as is, IPv6 by its /64 prefix.
+    /// A client address, across Basic user-ids: IPv4 as is, IPv6 by its /64 prefix.
     Address(IpAddr),
+    /// A Basic user-id from one client address.
+    UserAtAddress([u8; 32], IpAddr),
+    /// An OAuth 2.0 client id, known or not, from one client address.
+    ClientAtAddress([u8; 32], IpAddr),
+    /// A client address, across OAuth 2.0 client ids.
+    ClientAddress(IpAddr),
+}
+
+fn sha256(domain: &[u8], id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    h.update(id.as_bytes());
+    h.finalize().into()
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
 }
 
 impl LockoutKey {
-    /// The key of `user_id`.
+    /// The key of `user_id`, from any address.
     pub fn user(user_id: &str) -> Self {
-        Self::User(Sha256::digest(user_id.as_bytes()).into())
+        Self::User(sha256(b"", user_id))
     }
 
     /// The key of the client address `ip` (an IPv6 address counts by its /64, an IPv4-mapped
@@ -120,21 +205,76 @@ impl LockoutKey {
         Self::Address(address_key(ip))
     }
 
+    /// The key of `user_id` from the client address `ip`.
+    pub fn user_at(user_id: &str, ip: IpAddr) -> Self {
+        Self::UserAtAddress(sha256(b"", user_id), address_key(ip))
+    }
+
+    /// The key of the OAuth 2.0 client `client_id` from the client address `ip`.
+    pub fn client_at(client_id: &str, ip: IpAddr) -> Self {
+        // Domain-separated from user-ids, though the prefix of the id already tells them apart.
+        Self::ClientAtAddress(sha256(b"oauth2-client\0", client_id), address_key(ip))
+    }
+
+    /// The key of the client address `ip` at the OAuth 2.0 endpoints.
+    pub fn client_address(ip: IpAddr) -> Self {
+        Self::ClientAddress(address_key(ip))
+    }
+
+    /// A short, stable token for `id` in a log line where the id itself must not appear (an
+    /// unknown user-id may be a password typed into the wrong field): `sha256:` and the
+    /// first 8 hex digits of its SHA-256. Enough to correlate the events of one id, too
+    /// short to stand for it.
+    pub fn short_hash(id: &str) -> String {
+        let hash = sha256(b"", id);
+        let mut s = String::with_capacity(7 + 8);
+        s.push_str("sha256:");
+        push_hex(&mut s, hash.get(..4).unwrap_or_default());
+        s
+    }
+
     /// A printable id, distinct for distinct keys and free of spaces and control characters:
-    /// `user:<hex SHA-256>` or `addr:<address>`. Stores that need a string key use this.
+    /// `user:<hex>`, `addr:<address>`, `user:<hex>@<address>`, `oauth-client:<hex>@<address>`
+    /// or `oauth-addr:<address>`. Stores that need a string key use this.
     pub fn id(&self) -> String {
+        let mut s = String::with_capacity(13 + 64 + 1 + 39);
         match self {
             Self::User(hash) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let mut s = String::with_capacity(5 + 64);
                 s.push_str("user:");
-                for b in hash {
-                    s.push(char::from(HEX[usize::from(b >> 4)]));
-                    s.push(char::from(HEX[usize::from(b & 0x0f)]));
-                }
-                s
+                push_hex(&mut s, hash);
             }
-            Self::Address(ip) => format!("addr:{ip}"),
+            Self::Address(ip) => {
+                s.push_str("addr:");
+                s.push_str(&ip.to_string());
+            }
+            Self::UserAtAddress(hash, ip) => {
+                s.push_str("user:");
+                push_hex(&mut s, hash);
+                s.push('@');
+                s.push_str(&ip.to_string());
+            }
+            Self::ClientAtAddress(hash, ip) => {
+                s.push_str("oauth-client:");
+                push_hex(&mut s, hash);
+                s.push('@');
+                s.push_str(&ip.to_string());
+            }
+            Self::ClientAddress(ip) => {
+                s.push_str("oauth-addr:");
+                s.push_str(&ip.to_string());
+            }
+        }
+        s
+    }
+
+    /// Which of the in-memory store's trackers counts this key.
+    fn kind(&self) -> usize {
+        match self {
+            Self::User(_) => 0,
+            Self::Address(_) => 1,
+            Self::UserAtAddress(..) => 2,
+            Self::ClientAtAddress(..) => 3,
+            Self::ClientAddress(_) => 4,
         }
     }
 }
@@ -188,7 +328,8 @@ pub enum Admission {
 /// overshooting the limit.
 ///
 /// A success does not wipe earlier failures; they expire with their window
-/// ([`LockoutPolicy`]). The default is [`MemoryLockoutStore`] (one process); a shared store
+/// ([`LockoutPolicy`]). apiauth-oauth2's authorization server counts failed client
+/// authentication in the same way ([`LockoutKey::client_at`], [`LockoutKey::client_address`]). The default is [`MemoryLockoutStore`] (one process); a shared store
 /// (apiauth-redis's `RedisLockoutStore`) gives every instance behind a load balancer one
 /// failure budget. Layers given the same store share its counters.
 ///
@@ -288,22 +429,25 @@ impl<T: LockoutStore + ?Sized> LockoutStore for Arc<T> {
     }
 }
 
+/// How many kinds of [`LockoutKey`] there are: the in-memory store bounds each on its own.
+const KINDS: usize = 5;
+
 /// The default [`LockoutStore`]: counters in this process's memory, bounded to a number of
-/// user-ids and of addresses (each). Behind several instances each has its own budget; use
-/// a shared store there.
+/// keys of each kind (user-ids, addresses, (user-id, address) pairs, …). Behind several
+/// instances each has its own budget; use a shared store there.
 ///
-/// When every slot holds a lock-out or an attempt in flight, a new key is not counted rather
-/// than everyone refused: refusing would let an attacker lock out the world, and the other
-/// counter and the verifier's concurrency cap still hold.
+/// When every slot of a kind holds a lock-out or an attempt in flight, a new key of that
+/// kind is not counted rather than everyone refused: refusing would let an attacker lock out
+/// the world, and the other counters and the verifier's concurrency cap still hold.
 pub struct MemoryLockoutStore {
-    users: Tracker<[u8; 32]>,
-    addresses: Tracker<IpAddr>,
+    capacity: usize,
+    trackers: [Tracker<LockoutKey>; KINDS],
 }
 
 impl fmt::Debug for MemoryLockoutStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryLockoutStore")
-            .field("capacity", &self.users.capacity)
+            .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
 }
@@ -315,18 +459,23 @@ impl Default for MemoryLockoutStore {
 }
 
 impl MemoryLockoutStore {
-    /// Up to 100 000 user-ids and 100 000 addresses.
+    /// Up to 100 000 keys of each kind.
     pub fn new() -> Self {
         Self::with_capacity(100_000)
     }
 
-    /// Up to `capacity` user-ids and `capacity` addresses (at least 1 each).
+    /// Up to `capacity` keys of each kind (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
-            users: Tracker::new(capacity),
-            addresses: Tracker::new(capacity),
+            capacity,
+            trackers: std::array::from_fn(|_| Tracker::new(capacity)),
         }
+    }
+
+    fn tracker(&self, key: &LockoutKey) -> &Tracker<LockoutKey> {
+        // `kind` is below KINDS by construction; the first tracker is a harmless fallback.
+        self.trackers.get(key.kind()).unwrap_or(&self.trackers[0])
     }
 }
 
@@ -351,10 +500,7 @@ impl LockoutStore for MemoryLockoutStore {
         policy: &LockoutPolicy,
         now: SystemTime,
     ) -> Result<Admission, StoreError> {
-        Ok(admission(match key {
-            LockoutKey::User(k) => self.users.admit(*k, policy, now),
-            LockoutKey::Address(k) => self.addresses.admit(*k, policy, now),
-        }))
+        Ok(admission(self.tracker(key).admit(*key, policy, now)))
     }
 
     async fn record_failure(
@@ -367,20 +513,14 @@ impl LockoutStore for MemoryLockoutStore {
         if attempt != TRACKED {
             return Ok(None);
         }
-        Ok(match key {
-            LockoutKey::User(k) => self.users.fail(k, policy, now),
-            LockoutKey::Address(k) => self.addresses.fail(k, policy, now),
-        })
+        Ok(self.tracker(key).fail(key, policy, now))
     }
 
     fn release(&self, key: &LockoutKey, attempt: AttemptId) {
         if attempt != TRACKED {
             return;
         }
-        match key {
-            LockoutKey::User(k) => self.users.release(k),
-            LockoutKey::Address(k) => self.addresses.release(k),
-        }
+        self.tracker(key).release(key);
     }
 
     async fn locked_out(
@@ -389,10 +529,7 @@ impl LockoutStore for MemoryLockoutStore {
         policy: &LockoutPolicy,
         now: SystemTime,
     ) -> Result<Option<Duration>, StoreError> {
-        Ok(match key {
-            LockoutKey::User(k) => self.users.locked_out(k, policy, now),
-            LockoutKey::Address(k) => self.addresses.locked_out(k, policy, now),
-        })
+        Ok(self.tracker(key).locked_out(key, policy, now))
     }
 }
 
@@ -402,6 +539,9 @@ struct Counter {
     in_flight: u32,
     window_start: SystemTime,
     locked_until: Option<SystemTime>,
+    /// Lock-outs of a progressive policy remembered until `strikes_until`.
+    strikes: u32,
+    strikes_until: SystemTime,
 }
 
 impl Counter {
@@ -411,10 +551,13 @@ impl Counter {
             in_flight: 0,
             window_start: now,
             locked_until: None,
+            strikes: 0,
+            strikes_until: now,
         }
     }
 
-    /// Brings the counter up to `now`: ends a lock-out or a window that has run out.
+    /// Brings the counter up to `now`: ends a lock-out, a window or strikes that have run
+    /// out.
     fn refresh(&mut self, now: SystemTime, policy: &LockoutPolicy) {
         if let Some(until) = self.locked_until {
             if now >= until {
@@ -426,10 +569,16 @@ impl Counter {
             self.failures = 0;
             self.window_start = now;
         }
+        if self.strikes > 0 && now >= self.strikes_until {
+            self.strikes = 0;
+        }
     }
 
     fn is_idle(&self) -> bool {
-        self.failures == 0 && self.in_flight == 0 && self.locked_until.is_none()
+        self.failures == 0
+            && self.in_flight == 0
+            && self.locked_until.is_none()
+            && self.strikes == 0
     }
 }
 
@@ -466,7 +615,7 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
             if counters.len() >= self.capacity {
                 // Every slot holds a lock-out or an attempt in flight. Not counting this key
                 // is the lesser evil: refusing everyone would let an attacker lock out the
-                // world, and the other tracker and the verifier's concurrency cap still hold.
+                // world, and the other trackers and the verifier's concurrency cap still hold.
                 return Ok(false);
             }
         }
@@ -528,8 +677,15 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
         }
         counter.failures = counter.failures.saturating_add(1);
         if counter.failures >= policy.max_failures {
-            counter.locked_until = Some(now + policy.lockout);
-            return Some(policy.lockout);
+            let lockout = policy.lockout_after(counter.strikes);
+            counter.locked_until = Some(now + lockout);
+            if policy.is_progressive() {
+                // Remembered for the cap after this lock-out ends: renewed guessing within
+                // that time meets a longer one.
+                counter.strikes = counter.strikes.saturating_add(1);
+                counter.strikes_until = now + lockout + policy.max_lockout();
+            }
+            return Some(lockout);
         }
         None
     }
@@ -616,7 +772,7 @@ mod tests {
         );
         store.release(&b, second);
         store.release(&a, first);
-        assert_eq!(store.users.len(), 0);
+        assert_eq!(store.trackers[0].len(), 0);
     }
 
     #[test]
@@ -640,6 +796,112 @@ mod tests {
         assert_ne!(address_key(a), address_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(address_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn progressive_lockouts_double_up_to_the_cap() {
+        let p = LockoutPolicy::new(1, Duration::from_secs(60), Duration::from_secs(60))
+            .unwrap()
+            .with_backoff_up_to(Duration::from_secs(3600))
+            .unwrap();
+        let secs: Vec<u64> = (0..9).map(|n| p.lockout_after(n).as_secs()).collect();
+        assert_eq!(secs, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        assert_eq!(p.lockout_after(u32::MAX), Duration::from_secs(3600));
+        let fixed = LockoutPolicy::per_address();
+        assert!(!fixed.is_progressive());
+        assert_eq!(fixed.lockout_after(7), fixed.lockout());
+        assert!(
+            LockoutPolicy::new(1, Duration::from_secs(1), Duration::from_secs(10))
+                .unwrap()
+                .with_backoff_up_to(Duration::from_secs(9))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn default_policies_lock_pairs_first_and_users_late() {
+        let (pair, addr, user) = (
+            LockoutPolicy::per_user_address(),
+            LockoutPolicy::per_address(),
+            LockoutPolicy::per_user(),
+        );
+        assert_eq!(
+            (
+                pair.max_failures(),
+                addr.max_failures(),
+                user.max_failures()
+            ),
+            (5, 20, 100)
+        );
+        assert!(user.is_progressive());
+        assert_eq!(user.lockout(), Duration::from_secs(60));
+        assert_eq!(user.max_lockout(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn renewed_lockouts_grow_and_strikes_are_forgotten_after_a_quiet_cap() {
+        let t = Tracker::new(16);
+        let p = LockoutPolicy::new(2, Duration::from_secs(600), Duration::from_secs(60))
+            .unwrap()
+            .with_backoff_up_to(Duration::from_secs(240))
+            .unwrap();
+        let mut now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let lock = |now: SystemTime| {
+            assert_eq!(t.admit("k", &p, now), Ok(true));
+            assert_eq!(t.fail(&"k", &p, now), None);
+            assert_eq!(t.admit("k", &p, now), Ok(true));
+            t.fail(&"k", &p, now).unwrap()
+        };
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let d = lock(now);
+            seen.push(d.as_secs());
+            // Still locked a second before the end, free at the end.
+            let before = now + d - Duration::from_secs(1);
+            assert_eq!(
+                t.admit("k", &p, before),
+                Err(Refusal::LockedOut(Duration::from_secs(1)))
+            );
+            now += d;
+        }
+        assert_eq!(seen, [60, 120, 240, 240]);
+        // Quiet for the cap after the last lock-out: the next one starts small again.
+        now += Duration::from_secs(240);
+        assert_eq!(lock(now), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn each_kind_of_key_has_its_own_bound() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let keys = [
+            LockoutKey::user("a"),
+            LockoutKey::address(ip),
+            LockoutKey::user_at("a", ip),
+            LockoutKey::client_at("a", ip),
+            LockoutKey::client_address(ip),
+        ];
+        let kinds: std::collections::HashSet<usize> = keys.iter().map(LockoutKey::kind).collect();
+        assert_eq!(kinds.len(), KINDS);
+        let ids: std::collections::HashSet<String> = keys.iter().map(LockoutKey::id).collect();
+        assert_eq!(ids.len(), KINDS);
+        assert_eq!(keys[2].id(), format!("{}@192.0.2.1", keys[0].id()));
+        assert!(keys[3].id().starts_with("oauth-client:"));
+        assert_ne!(keys[3].id().get(13..77), keys[0].id().get(5..69));
+        assert_eq!(keys[4].id(), "oauth-addr:192.0.2.1");
+    }
+
+    #[test]
+    fn short_hashes_are_sha256_prefixes_and_never_the_id() {
+        let h = LockoutKey::short_hash("hunter2-pasted-into-the-user-field");
+        assert!(h.starts_with("sha256:") && h.len() == 15, "{h}");
+        assert!(
+            h[7..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert!(!h.contains("hunter2"));
+        // SHA-256("abc") starts ba7816bf (FIPS 180-2, appendix B.1).
+        assert_eq!(LockoutKey::short_hash("abc"), "sha256:ba7816bf");
     }
 
     #[test]

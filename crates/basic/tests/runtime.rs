@@ -81,6 +81,7 @@ async fn hundred_concurrent_wrong_passwords_do_not_starve_healthz() {
         .password_hasher(hasher)
         // This test is about load, not lock-outs: let every guess reach argon2.
         .user_lockout(relaxed())
+        .user_address_lockout(relaxed())
         .address_lockout(relaxed())
         .verification_queue_timeout(Duration::from_secs(120))
         .build()

@@ -512,29 +512,31 @@ async fn cached_credentials_reserve_no_attempt_but_a_lockout_still_refuses_them(
     let lockouts = Arc::new(Counting::default());
     let auth = BasicAuth::builder(alice())
         .password_hasher(cheap())
-        .user_lockout(policy(3, 30))
+        .user_address_lockout(policy(3, 30))
         .cache_ttl(Duration::from_secs(3600))
         .lockout_store(lockouts.clone())
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
-    let r = app(auth.clone().into_layer());
+    let r = app_from(auth.clone().into_layer(), "192.0.2.5:4000");
     assert_eq!(
         me(&r, "alice", "correct horse").await.status,
         StatusCode::OK
     );
-    assert_eq!(lockouts.admits(), 1);
-    // Cache hits run no password check: they only ask whether a lock-out is in force.
+    // Address, (user, address) and user: three counters admitted once each.
+    assert_eq!(lockouts.admits(), 3);
+    // Cache hits run no password check: they only ask whether this address is locked out
+    // (across users, and for alice).
     for _ in 0..10 {
         assert_eq!(
             me(&r, "alice", "correct horse").await.status,
             StatusCode::OK
         );
     }
-    assert_eq!((lockouts.admits(), lockouts.checks()), (1, 10));
-    assert_eq!(auth.stats().cache_hits, 10);
+    assert_eq!((lockouts.admits(), lockouts.checks()), (3, 20));
 
-    // Three wrong guesses lock alice out: the cached right password is refused as well.
+    // Three wrong guesses lock alice out of this address: the cached right password from
+    // here is refused as well.
     for i in 0..3 {
         let a = me(&r, "alice", &format!("guess{i}")).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
@@ -544,6 +546,7 @@ async fn cached_credentials_reserve_no_attempt_but_a_lockout_still_refuses_them(
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(a.headers[header::RETRY_AFTER], "30");
     assert_eq!(a.json()["status"], 429);
+    assert_eq!(auth.stats().password_verifications, runs);
     // After the back-off the cached verification serves again, still without argon2.
     clock.advance(Duration::from_secs(31));
     assert_eq!(

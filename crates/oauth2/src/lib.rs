@@ -55,18 +55,28 @@
 //! locally with `apiauth-jwt` pointed at [`AuthorizationServer::jwks_uri`], sharing the
 //! server's [`RevocationList`](apiauth_core::RevocationList) for revocation.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "introspection")]
 mod cache;
 mod claims;
 mod error;
+#[cfg(feature = "introspection")]
 mod introspection;
+#[cfg(feature = "server")]
 mod server;
 
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use cache::{DEFAULT_CACHE_CAPACITY, IntrospectionCache, MemoryIntrospectionCache, TokenKey};
 pub use claims::{Audience, IntrospectionResponse};
 pub use error::ConfigError;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder};
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{
     AuthorizationServer, AuthorizationServerBuilder, CLIENT_SECRET_PREFIX, ClientRegistry,
     KeyRotation, MemoryClientRegistry, RegisteredClient,

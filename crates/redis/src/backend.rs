@@ -259,13 +259,13 @@ impl RedisBackend {
     }
 
     /// The OAuth 2.0 introspection cache, keyed by token hashes.
-    #[cfg(feature = "oauth2")]
+    #[cfg(feature = "introspection")]
     pub fn introspection_cache(&self) -> crate::RedisIntrospectionCache {
         crate::RedisIntrospectionCache::new(self.clone())
     }
 
     /// The OAuth 2.0 client registry of the authorization server.
-    #[cfg(feature = "oauth2")]
+    #[cfg(feature = "oauth2-server")]
     pub fn client_registry(&self) -> crate::RedisClientRegistry {
         crate::RedisClientRegistry::new(self.clone())
     }
@@ -315,7 +315,10 @@ impl RedisBackend {
     }
 
     /// Runs a pipeline (one round trip) under the command timeout.
-    #[cfg_attr(not(any(feature = "api-key", feature = "oauth2")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "api-key", feature = "oauth2-server")),
+        allow(dead_code)
+    )]
     pub(crate) async fn pipe<T: FromRedisValue>(
         &self,
         op: &'static str,

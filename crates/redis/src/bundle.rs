@@ -22,7 +22,7 @@ pub struct Stores {
     #[cfg(feature = "api-key")]
     pub api_keys: Arc<dyn apiauth_api_key::ApiKeyStore>,
     /// OAuth 2.0 introspection answers, keyed by token hashes.
-    #[cfg(feature = "oauth2")]
+    #[cfg(feature = "introspection")]
     pub introspection_cache: Arc<dyn apiauth_oauth2::IntrospectionCache>,
     /// GCRA rate limiter, for `QuotaLayerBuilder::limiter`.
     #[cfg(feature = "quota")]
@@ -30,7 +30,8 @@ pub struct Stores {
     /// Request counters per subject, route and status class.
     #[cfg(feature = "quota")]
     pub usage: Arc<dyn apiauth_quota::UsageMeter>,
-    /// HTTP Basic failure counters and lock-outs, for `BasicAuthBuilder::lockout_store`.
+    /// Failure counters and lock-outs, for `BasicAuthBuilder::lockout_store` and
+    /// `AuthorizationServerBuilder::lockout_store` (their keys never meet).
     #[cfg(feature = "basic")]
     pub lockouts: Arc<dyn apiauth_basic::LockoutStore>,
 }
@@ -45,7 +46,7 @@ impl Stores {
             replay: Arc::new(MemoryReplayStore::new()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(apiauth_api_key::MemoryApiKeyStore::new()),
-            #[cfg(feature = "oauth2")]
+            #[cfg(feature = "introspection")]
             introspection_cache: Arc::new(apiauth_oauth2::MemoryIntrospectionCache::new()),
             #[cfg(feature = "quota")]
             rate_limiter: memory_rate_limiter(),
@@ -65,7 +66,7 @@ impl RedisBackend {
             replay: Arc::new(self.replay_store()),
             #[cfg(feature = "api-key")]
             api_keys: Arc::new(self.api_key_store()),
-            #[cfg(feature = "oauth2")]
+            #[cfg(feature = "introspection")]
             introspection_cache: Arc::new(self.introspection_cache()),
             #[cfg(feature = "quota")]
             rate_limiter: Arc::new(self.rate_limiter()),

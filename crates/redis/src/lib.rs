@@ -66,8 +66,8 @@
 //! | `ApiKeyStore` (feature `api-key`; opaque tokens too) | `RedisApiKeyStore` | `apikey:<id>`, `apikey-index:all`, `apikey-owner:<o>`, `apikey-tenant:<t>` | end of the key plus a retention (30 days) |
 //! | `RateLimiter` (feature `quota`) | `RedisRateLimiter` | `rate:<policy name length>:<policy>:<key>` (GCRA in Lua) | when the bucket is full again |
 //! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<identity>` (`HINCRBY`) | none, or an idle expiry |
-//! | `IntrospectionCache` (feature `oauth2`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
-//! | `ClientRegistry` (feature `oauth2`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
+//! | `IntrospectionCache` (feature `introspection`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
+//! | `ClientRegistry` (feature `oauth2-server`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
 //! | `CredentialStore` (feature `basic`) | `RedisCredentialStore` | `basic-user:<user_id>`, `basic-generation:counter` | none (removed explicitly) |
 //! | `LockoutStore` (feature `basic`) | `RedisLockoutStore` | `basic-fails:<k>` (`INCR`), `basic-lock:<k>`, `basic-inflight:<k>`; `<k>` is `user:<sha256 of user-id>` or `addr:<ip>` | the failure window, the lock-out, the attempt TTL |
 //!
@@ -84,8 +84,9 @@
 //!   (revocations until the credential's expiry, nonces via `SET NX PX`).
 //! - Values never hold a secret in clear: records hold hashes, caches are keyed by hashes.
 //! - No local cache: a revocation on one instance is seen by every other on its next request.
-//! - HTTP Basic failures count once for all instances (`Stores::lockouts`, for
-//!   `BasicAuthBuilder::lockout_store`): N instances give an attacker one failure budget.
+//! - HTTP Basic and OAuth 2.0 client-authentication failures count once for all instances
+//!   (`Stores::lockouts`, for `BasicAuthBuilder::lockout_store` and
+//!   `AuthorizationServerBuilder::lockout_store`): N instances give an attacker one budget.
 //! - Every command is bounded by [`RedisBackendBuilder::command_timeout`]; Redis down or slow
 //!   means [`StoreError::Unavailable`](apiauth_core::StoreError), which method layers answer
 //!   with 503 and `Retry-After` (fail closed). The connection reconnects on its own, so service
@@ -99,10 +100,12 @@ mod backend;
 #[cfg(feature = "basic")]
 mod basic;
 mod bundle;
+#[cfg(feature = "oauth2-server")]
+mod client_registry;
+#[cfg(feature = "introspection")]
+mod introspection;
 #[cfg(feature = "basic")]
 mod lockout;
-#[cfg(feature = "oauth2")]
-mod oauth2;
 #[cfg(feature = "quota")]
 mod quota;
 mod stores;
@@ -117,10 +120,12 @@ pub use backend::{
 #[cfg(feature = "basic")]
 pub use basic::RedisCredentialStore;
 pub use bundle::Stores;
+#[cfg(feature = "oauth2-server")]
+pub use client_registry::RedisClientRegistry;
+#[cfg(feature = "introspection")]
+pub use introspection::RedisIntrospectionCache;
 #[cfg(feature = "basic")]
 pub use lockout::{DEFAULT_ATTEMPT_TTL, RedisLockoutStore};
-#[cfg(feature = "oauth2")]
-pub use oauth2::{RedisClientRegistry, RedisIntrospectionCache};
 #[cfg(feature = "quota")]
 pub use quota::{RedisRateLimiter, RedisUsageMeter};
 pub use stores::{RedisReplayStore, RedisRevocationList};

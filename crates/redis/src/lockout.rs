@@ -1,4 +1,5 @@
-//! [`LockoutStore`] on Redis: one HTTP Basic failure budget for every instance.
+//! [`LockoutStore`] on Redis: one failure budget (HTTP Basic, OAuth 2.0 client
+//! authentication) for every instance.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -40,22 +41,36 @@ redis.call('PEXPIRE', KEYS[3], ttl)
 return {0, 0}
 ";
 
-/// Settles an attempt as a failure. KEYS: failures, lock, in-flight set. ARGV: attempt
-/// member, max failures, window ms, lock-out ms. Returns 1 when this failure started a
-/// lock-out, else 0.
+/// Settles an attempt as a failure. KEYS: failures, lock, in-flight set, strikes. ARGV:
+/// attempt member, max failures, window ms, first lock-out ms, longest lock-out ms. Returns
+/// the length in ms of the lock-out this failure started, else 0.
 ///
 /// The window runs from the first failure (`PEXPIRE` when the counter is created); reaching
 /// the limit sets the lock key with the lock-out as its TTL and drops the counter, so the
-/// count starts afresh once the lock-out ends, as in memory.
+/// count starts afresh once the lock-out ends, as in memory. A progressive policy (longest >
+/// first) doubles the lock-out per strike, capped; the strikes key outlives each lock-out by
+/// the cap, so strikes are forgotten after a quiet cap, as in memory.
 const FAIL_LUA: &str = r"
 redis.call('ZREM', KEYS[3], ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 if n >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
+  local lock = tonumber(ARGV[4])
+  local cap = tonumber(ARGV[5])
+  if cap > lock then
+    local strikes = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+    local i = 0
+    while i < strikes and lock < cap do
+      lock = lock * 2
+      i = i + 1
+    end
+    if lock > cap then lock = cap end
+    redis.call('SET', KEYS[4], string.format('%d', strikes + 1), 'PX', string.format('%d', lock + cap))
+  end
+  redis.call('SET', KEYS[2], '1', 'PX', string.format('%d', lock))
   redis.call('DEL', KEYS[1])
-  return 1
+  return lock
 end
 return 0
 ";
@@ -63,14 +78,16 @@ return 0
 /// [`LockoutStore`] on Redis: HTTP Basic failure counters shared by every instance, so that
 /// N instances give an attacker one failure budget, not N.
 ///
-/// Per [`LockoutKey`] (`<id>` is `user:<hex SHA-256 of the user-id>` or `addr:<address>`,
-/// so no user-id can shape a key):
+/// Per [`LockoutKey`] (`<id>` is [`LockoutKey::id`]: `user:<hex SHA-256 of the user-id>`,
+/// `addr:<address>`, `user:<hex>@<address>`, `oauth-client:<hex>@<address>` or
+/// `oauth-addr:<address>`, so no user-id or client id can shape a key):
 ///
 /// | key | type | TTL |
 /// | --- | --- | --- |
 /// | `<ns>:basic-fails:<id>` | counter (`INCR`) | the policy's window, from the first failure |
 /// | `<ns>:basic-lock:<id>` | marker | the lock-out; its `PTTL` is the `Retry-After` |
 /// | `<ns>:basic-inflight:<id>` | sorted set of attempts under way | the attempt TTL |
+/// | `<ns>:basic-strikes:<id>` | lock-outs so far (progressive policies only) | each lock-out plus the longest |
 ///
 /// Admission and failure are each one Lua script, atomic on the server, so instances racing
 /// on one user cannot overshoot the limit. Times are the server's (key TTLs and `TIME`), not
@@ -121,12 +138,13 @@ impl RedisLockoutStore {
         self
     }
 
-    fn keys(&self, key: &LockoutKey) -> [String; 3] {
+    fn keys(&self, key: &LockoutKey) -> [String; 4] {
         let id = key.id();
         [
             self.backend.key("basic-fails", &id),
             self.backend.key("basic-lock", &id),
             self.backend.key("basic-inflight", &id),
+            self.backend.key("basic-strikes", &id),
         ]
     }
 
@@ -144,7 +162,7 @@ impl LockoutStore for RedisLockoutStore {
         _now: SystemTime,
     ) -> Result<Admission, StoreError> {
         let attempt = AttemptId::new(self.next_attempt.fetch_add(1, Ordering::Relaxed));
-        let [fails, lock, inflight] = self.keys(key);
+        let [fails, lock, inflight, _] = self.keys(key);
         let mut inv = self.scripts.0.key(fails);
         inv.key(lock)
             .key(inflight)
@@ -178,16 +196,21 @@ impl LockoutStore for RedisLockoutStore {
         policy: &LockoutPolicy,
         _now: SystemTime,
     ) -> Result<Option<Duration>, StoreError> {
-        let [fails, lock, inflight] = self.keys(key);
+        let [fails, lock, inflight, strikes] = self.keys(key);
         let mut inv = self.scripts.1.key(fails);
         inv.key(lock)
             .key(inflight)
+            .key(strikes)
             .arg(self.member(attempt))
             .arg(policy.max_failures())
             .arg(ttl_ms(policy.window()))
-            .arg(ttl_ms(policy.lockout()));
-        let locked: i64 = self.backend.eval("lockout_fail", &inv).await?;
-        Ok((locked == 1).then(|| policy.lockout()))
+            .arg(ttl_ms(policy.lockout()))
+            .arg(ttl_ms(policy.max_lockout()));
+        let locked_ms: i64 = self.backend.eval("lockout_fail", &inv).await?;
+        Ok(u64::try_from(locked_ms)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis))
     }
 
     async fn locked_out(
@@ -197,7 +220,7 @@ impl LockoutStore for RedisLockoutStore {
         _now: SystemTime,
     ) -> Result<Option<Duration>, StoreError> {
         // One round trip: the lock key's remaining TTL (-2 absent, -1 never set by us).
-        let [_, lock, _] = self.keys(key);
+        let [_, lock, _, _] = self.keys(key);
         let left: i64 = self
             .backend
             .query("lockout_check", redis::cmd("PTTL").arg(lock))
@@ -211,7 +234,7 @@ impl LockoutStore for RedisLockoutStore {
     async fn release_now(&self, key: &LockoutKey, attempt: AttemptId) {
         // Bounded by the command timeout; a failure is logged by the backend, and the
         // attempt then expires on its own.
-        let [_, _, inflight] = self.keys(key);
+        let [_, _, inflight, _] = self.keys(key);
         let _: Result<i64, _> = self
             .backend
             .query(
@@ -227,7 +250,7 @@ impl LockoutStore for RedisLockoutStore {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let [_, _, inflight] = self.keys(key);
+        let [_, _, inflight, _] = self.keys(key);
         let member = self.member(attempt);
         let backend = self.backend.clone();
         runtime.spawn(async move {

@@ -8,7 +8,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use apiauth_basic::{BasicAuth, LockoutPolicy, MemoryCredentialStore, PasswordHasher};
+use apiauth_basic::{
+    Admission, BasicAuth, LockoutKey, LockoutPolicy, LockoutStore, MemoryCredentialStore,
+    PasswordHasher,
+};
 use apiauth_core::Auth;
 use apiauth_redis::RedisBackend;
 use axum::body::Body;
@@ -129,13 +132,14 @@ async fn failures_on_a_and_b_add_up_to_one_lockout_seen_by_both() {
     }
     assert_eq!(login(&b, "alice", "guess").await.status, 401);
 
-    // Locked on both, even with the right password (cached on A, not on B).
-    for app in [&a, &b] {
-        let s = login(app, "alice", PASSWORD).await;
-        assert_locked(&s, 60);
-        assert!(retry_after(&s) > 50);
-        assert!(s.www_authenticate.is_none());
-    }
+    // Locked on B even with the right password. On A her verification is cached: the
+    // per-user lock does not refuse a signed-in user (it could be aimed from anywhere).
+    let s = login(&b, "alice", PASSWORD).await;
+    assert_locked(&s, 60);
+    assert!(retry_after(&s) > 50);
+    assert!(s.www_authenticate.is_none());
+    assert_eq!(login(&a, "alice", PASSWORD).await.status, 200);
+    assert_locked(&login(&a, "alice", "guess").await, 60);
     // Another user is not affected.
     assert_eq!(login(&a, "bob", "x").await.status, 401);
 }
@@ -276,7 +280,8 @@ async fn lockout_keys_are_namespaced_expire_and_never_hold_the_user_id() {
     for (k, ttl) in &keys {
         assert!(k.starts_with(&format!("{ns}:basic-")), "{k}");
         assert!(!k.contains("alice") && !k.contains("x:basic"), "{k}");
-        assert!(*ttl > 0 && *ttl <= 600_000, "{k} has TTL {ttl}");
+        // At most the longest window in play: the default (user, address) policy's 15 min.
+        assert!(*ttl > 0 && *ttl <= 900_000, "{k} has TTL {ttl}");
     }
     // The address counter (two users' failures, 3 in all) and alice's lock are there; the
     // sneaky user-id only counted for itself.
@@ -371,4 +376,104 @@ async fn an_outage_is_not_counted_as_failures_and_leaves_nothing_in_flight() {
     until_ok(&app).await;
     assert_eq!(login(&app, "alice", "guess").await.status, 401);
     assert_eq!(login(&app, "alice", PASSWORD).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_guesses_from_one_address_lock_that_address_only_on_both_instances() {
+    let redis = TestRedis::new();
+    let ns = common::unique_namespace();
+    // The default policies: 5 per (user, address), 20 per address, 100 per user.
+    let a = instance(
+        &redis.backend_in(&ns, TIMEOUT),
+        LockoutPolicy::per_user(),
+        LockoutPolicy::per_address(),
+        "203.0.113.66:4000",
+    );
+    let b_attacker = instance(
+        &redis.backend_in(&ns, TIMEOUT),
+        LockoutPolicy::per_user(),
+        LockoutPolicy::per_address(),
+        "203.0.113.66:5000",
+    );
+    let b_user = instance(
+        &redis.backend_in(&ns, TIMEOUT),
+        LockoutPolicy::per_user(),
+        LockoutPolicy::per_address(),
+        "203.0.113.77:5000",
+    );
+    for i in 0..60 {
+        let app = if i % 2 == 0 { &a } else { &b_attacker };
+        let s = login(app, "alice", "guess").await;
+        if i < 5 {
+            assert_eq!(s.status, 401, "guess {i}");
+        } else {
+            assert_locked(&s, 900);
+            assert!(retry_after(&s) > 800);
+        }
+    }
+    assert_eq!(login(&b_user, "alice", PASSWORD).await.status, 200);
+    let keys = common::keys_with_ttl(redis.url(), &ns).await;
+    assert!(
+        keys.iter()
+            .any(|(k, _)| k.starts_with(&format!("{ns}:basic-lock:user:"))
+                && k.ends_with("@203.0.113.66")),
+        "{keys:?}"
+    );
+}
+
+async fn lock_once(store: &dyn LockoutStore, key: &LockoutKey, p: &LockoutPolicy) -> Duration {
+    let now = std::time::SystemTime::now();
+    for _ in 0..p.max_failures() {
+        let Admission::Admitted(id) = store.admit(key, p, now).await.unwrap() else {
+            panic!("refused before the limit");
+        };
+        if let Some(lockout) = store.record_failure(key, id, p, now).await.unwrap() {
+            return lockout;
+        }
+    }
+    panic!("no lock-out at the limit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_lockouts_double_up_to_the_cap_and_strikes_expire_on_the_server() {
+    let redis = TestRedis::new();
+    let ns = common::unique_namespace();
+    let store = redis.backend_in(&ns, TIMEOUT).lockout_store();
+    let p = LockoutPolicy::new(2, Duration::from_secs(600), Duration::from_millis(150))
+        .unwrap()
+        .with_backoff_up_to(Duration::from_millis(600))
+        .unwrap();
+    let key = LockoutKey::user_at("alice", "192.0.2.1".parse().unwrap());
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let lockout = lock_once(&store, &key, &p).await;
+        seen.push(lockout.as_millis());
+        tokio::time::sleep(lockout + Duration::from_millis(30)).await;
+    }
+    assert_eq!(seen, [150, 300, 600, 600]);
+    // Quiet for the cap after the last lock-out: the strikes key is gone, the next lock-out
+    // is the first length again.
+    tokio::time::sleep(Duration::from_millis(650)).await;
+    assert_eq!(
+        lock_once(&store, &key, &p).await,
+        Duration::from_millis(150)
+    );
+    // A fixed policy keeps no strikes.
+    let fixed = LockoutPolicy::new(1, Duration::from_secs(60), Duration::from_secs(60)).unwrap();
+    let other = LockoutKey::client_address("192.0.2.2".parse().unwrap());
+    assert_eq!(
+        lock_once(&store, &other, &fixed).await,
+        Duration::from_secs(60)
+    );
+    let keys = common::keys_with_ttl(redis.url(), &ns).await;
+    assert!(
+        !keys
+            .iter()
+            .any(|(k, _)| k.contains("basic-strikes:oauth-addr")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|(k, _)| *k == format!("{ns}:basic-lock:oauth-addr:192.0.2.2"))
+    );
 }

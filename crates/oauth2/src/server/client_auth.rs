@@ -1,9 +1,15 @@
 //! Form bodies, RFC 6749 §5.2 error answers and client authentication (§2.3.1).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use apiauth_basic::{BasicCredentials, CredentialEncoding, parse_authorization_with};
-use apiauth_core::audit::TARGET;
+use apiauth_basic::{
+    Admission, AttemptId, BasicCredentials, CredentialEncoding, LockoutKey, LockoutPolicy,
+    LockoutStore, parse_authorization_with,
+};
+use apiauth_core::audit::{self, TARGET};
 use apiauth_core::{Challenge, StoreError};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +30,7 @@ pub(crate) struct OAuthError {
     code: &'static str,
     description: &'static str,
     pub(crate) reason: &'static str,
+    retry_after: Option<Duration>,
 }
 
 impl OAuthError {
@@ -38,6 +45,7 @@ impl OAuthError {
             code,
             description,
             reason,
+            retry_after: None,
         }
     }
 
@@ -107,6 +115,24 @@ impl OAuthError {
         )
     }
 
+    /// 429 (RFC 6585 §4) with `Retry-After`: too many failed client authentications from
+    /// this address (for this client, or across clients); the secret was not checked.
+    ///
+    /// RFC 6749 §5.2 registers no code for throttling. `invalid_client` would tell a client
+    /// whose secret is right that it is wrong; `temporarily_unavailable` (§4.1.2.1: "unable
+    /// to handle the request due to a temporary overloading") is the registered code that
+    /// means "retry later", and the 429 and `Retry-After` say when.
+    pub(crate) fn too_many_attempts(retry_after: Duration, reason: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "Too many failed client authentications; retry later.",
+            reason,
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -128,7 +154,11 @@ impl OAuthError {
                 Challenge::basic(realm.to_owned()).to_header_value(),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(after) = self.retry_after {
+            // RFC 9110 §10.2.3: whole seconds, rounded up so a client never comes back early.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
@@ -163,10 +193,13 @@ impl Form {
 /// What a request presented to authenticate the client, read before the body is consumed.
 pub(crate) struct Presented {
     basic: Option<BasicCredentials>,
+    /// The client address (`audit::client`: behind trusted proxies, the one they name).
+    client: Option<IpAddr>,
 }
 
 /// Reads the Basic credentials and the form body of an endpoint request.
 pub(crate) async fn read(req: Request<Body>) -> Result<(Presented, Form), OAuthError> {
+    let client = audit::client(&req);
     // RFC 6749 §2.3.1: id and secret are form-urlencoded inside the Basic credentials.
     let basic =
         parse_authorization_with(&req, CredentialEncoding::FormUrlEncoded).map_err(|_| {
@@ -217,7 +250,7 @@ pub(crate) async fn read(req: Request<Body>) -> Result<(Presented, Form), OAuthE
             ));
         }
     }
-    Ok((Presented { basic }, Form(params)))
+    Ok((Presented { basic, client }, Form(params)))
 }
 
 /// Authenticates the client (RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`).
@@ -256,12 +289,51 @@ pub(crate) async fn authenticate(
         (None, Some(_), None) => return Err(OAuthError::invalid_client("no_client_secret")),
         (None, None, _) => return Err(OAuthError::invalid_client("no_client_auth")),
     };
+    // Lock-outs first (OWASP Authentication Cheat Sheet; NIST SP 800-63B §5.2.2): a refused
+    // attempt costs no registry lookup and no argon2 run. Counted per (client id, address)
+    // and per address, never per client id alone, so that nobody elsewhere can lock a
+    // client out.
+    let mut held = Vec::with_capacity(2);
+    if let Some(ip) = presented.client {
+        held.push(
+            Held::admit(
+                state,
+                LockoutKey::client_address(ip),
+                state.address_lockout,
+                "address_locked_out",
+            )
+            .await?,
+        );
+        held.push(
+            Held::admit(
+                state,
+                LockoutKey::client_at(&client_id, ip),
+                state.client_lockout,
+                "client_locked_out",
+            )
+            .await?,
+        );
+    }
     let found = state.clients.find(&client_id).await?;
+    let now = state.clock.now();
+    let fingerprint = state.secret_cache.fingerprint(&client_id, &secret);
+    // Verified a moment ago against the client's current hash: no argon2 run, and no wait
+    // for a slot behind a flood of wrong secrets.
+    if let Some(client) = &found
+        && state
+            .secret_cache
+            .hit(&fingerprint, client.secret_hash(), now)
+    {
+        for h in held {
+            h.succeed().await;
+        }
+        return Ok(client.clone());
+    }
     let hash = found
         .as_ref()
         .map_or(state.dummy_hash.as_str(), RegisteredClient::secret_hash);
-    // A bounded wait for a bounded number of argon2 runs: saturation is 503, not a queue
-    // that grows with the attack.
+    // A bounded wait for a bounded number of argon2 runs: saturation is 503 with
+    // `Retry-After`, never a 401 and never a queue that grows with the attack.
     let permit = tokio::time::timeout(
         state.secret_check_wait,
         state.secret_checks.clone().acquire_owned(),
@@ -269,11 +341,11 @@ pub(crate) async fn authenticate(
     .await
     .map_err(|_| OAuthError::unavailable("secret_checks_saturated"))?
     .map_err(|_| OAuthError::unavailable("secret_checks_closed"))?;
-    let hash = hash.to_owned();
+    let phc = hash.to_owned();
     // The check runs in its own task holding the permit, so a client that hangs up cannot
     // free the permit while its argon2 run still occupies a thread.
     let check = tokio::spawn(async move {
-        let result = apiauth_basic::verify_password(&hash, &secret).await;
+        let result = apiauth_basic::verify_password(&phc, &secret).await;
         drop(permit);
         result
     });
@@ -286,20 +358,122 @@ pub(crate) async fn authenticate(
         Err(_) => return Err(OAuthError::unavailable("secret_check_aborted")),
     };
     match found {
-        Some(client) if matches => Ok(client),
-        Some(_) => {
-            audit_client_failure(Some(&client_id), "wrong_client_secret");
-            Err(OAuthError::invalid_client("wrong_client_secret"))
+        Some(client) if matches => {
+            state
+                .secret_cache
+                .insert(fingerprint, client.secret_hash(), state.clock.now());
+            for h in held {
+                h.succeed().await;
+            }
+            Ok(client)
         }
-        None => {
-            // An unknown id may be a pasted secret: keep it out of the log.
-            audit_client_failure(None, "unknown_client");
-            Err(OAuthError::invalid_client("unknown_client"))
+        found => {
+            let (reason, subject) = match &found {
+                Some(_) => ("wrong_client_secret", client_id.clone()),
+                // An unknown id may be a pasted secret: only its short hash is logged.
+                None => ("unknown_client", LockoutKey::short_hash(&client_id)),
+            };
+            audit_client_failure(&subject, reason);
+            let now = state.clock.now();
+            let mut failed = None;
+            for h in held {
+                match h.fail(now).await {
+                    Ok(Some((kind, lockout))) => audit_client_lockout(&subject, kind, lockout),
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
+                }
+            }
+            // A failure that could not be counted is 503 (fail closed), never a 401.
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            Err(OAuthError::invalid_client(reason))
         }
     }
 }
 
-fn audit_client_failure(client_id: Option<&str>, reason: &'static str) {
+fn audit_client_failure(subject: &str, reason: &'static str) {
     // A registered client id is public; the secret never reaches a log line.
-    tracing::warn!(target: TARGET, outcome = "reject", method = "oauth2_client", subject = client_id, reason);
+    tracing::warn!(target: TARGET, outcome = "reject", method = "oauth2_client", subject, reason);
+}
+
+fn audit_client_lockout(subject: &str, kind: &'static str, lockout: Duration) {
+    tracing::warn!(
+        target: TARGET,
+        outcome = "lockout",
+        method = "oauth2_client",
+        lockout = kind,
+        subject,
+        lockout_secs = lockout.as_secs(),
+    );
+}
+
+/// One attempt admitted by the lock-out store, settled exactly once: `fail`, `succeed`, or
+/// dropped (an outage, a client gone), which releases it without counting a failure.
+struct Held {
+    store: Arc<dyn LockoutStore>,
+    key: LockoutKey,
+    id: AttemptId,
+    policy: LockoutPolicy,
+    kind: &'static str,
+    open: bool,
+}
+
+impl Held {
+    /// Admits one attempt, or answers 429 with `Retry-After` (locked out, or enough
+    /// attempts in flight to reach the limit) or 503 (the store cannot answer: fail closed,
+    /// and no failure counted).
+    async fn admit(
+        state: &State,
+        key: LockoutKey,
+        policy: LockoutPolicy,
+        reason: &'static str,
+    ) -> Result<Self, OAuthError> {
+        let now: SystemTime = state.clock.now();
+        match state.lockouts.admit(&key, &policy, now).await {
+            Ok(Admission::Admitted(id)) => Ok(Self {
+                store: state.lockouts.clone(),
+                key,
+                id,
+                policy,
+                kind: reason,
+                open: true,
+            }),
+            Ok(Admission::LockedOut(left)) => Err(OAuthError::too_many_attempts(left, reason)),
+            // Checks already under way would reach the limit; they settle within seconds.
+            Ok(_) => Err(OAuthError::too_many_attempts(
+                Duration::from_secs(1),
+                "attempts_in_flight",
+            )),
+            Err(_) => Err(OAuthError::unavailable("lockout_store_unavailable")),
+        }
+    }
+
+    async fn succeed(mut self) {
+        self.store.release_now(&self.key, self.id).await;
+        self.open = false;
+    }
+
+    /// Counts a failure: `Some((kind, lockout))` if it started a lock-out.
+    async fn fail(
+        mut self,
+        now: SystemTime,
+    ) -> Result<Option<(&'static str, Duration)>, OAuthError> {
+        let result = self
+            .store
+            .record_failure(&self.key, self.id, &self.policy, now)
+            .await;
+        self.open = false;
+        result
+            .map(|started| started.map(|d| (self.kind, d)))
+            .map_err(|_| OAuthError::unavailable("lockout_store_unavailable"))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.open {
+            self.store.release(&self.key, self.id);
+        }
+    }
 }

@@ -5,12 +5,13 @@ mod client_auth;
 mod endpoints;
 mod keys;
 mod registry;
+mod secret_cache;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiauth_basic::PasswordHasher;
+use apiauth_basic::{LockoutPolicy, LockoutStore, MemoryLockoutStore, PasswordHasher};
 use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::{MemoryRevocationList, RevocationList};
 use axum::Router;
@@ -52,6 +53,11 @@ pub(crate) struct State {
     /// Bounds the argon2 runs in flight: each holds ~19 MiB and a blocking thread.
     pub(crate) secret_checks: Arc<tokio::sync::Semaphore>,
     pub(crate) secret_check_wait: Duration,
+    /// Failed client authentications, per (client id, address) and per address.
+    pub(crate) lockouts: Arc<dyn LockoutStore>,
+    pub(crate) client_lockout: LockoutPolicy,
+    pub(crate) address_lockout: LockoutPolicy,
+    pub(crate) secret_cache: secret_cache::SecretCache,
     path_prefix: String,
     base: String,
 }
@@ -80,7 +86,12 @@ impl AuthorizationServer {
             clock: None,
             hasher: None,
             max_secret_checks: None,
-            secret_check_wait: Duration::from_secs(5),
+            secret_check_wait: Duration::from_secs(2),
+            lockouts: None,
+            client_lockout: default_client_lockout(),
+            address_lockout: LockoutPolicy::per_address(),
+            secret_cache_ttl: Duration::from_secs(5 * 60),
+            secret_cache_capacity: 10_000,
             allow_http: false,
             signing_key: None,
         }
@@ -188,6 +199,13 @@ impl State {
     }
 }
 
+/// 10 failures per (client id, address) in 15 minutes: 1 minute, doubling up to 1 hour.
+fn default_client_lockout() -> LockoutPolicy {
+    LockoutPolicy::new(10, Duration::from_secs(15 * 60), Duration::from_secs(60))
+        .and_then(|p| p.with_backoff_up_to(Duration::from_secs(60 * 60)))
+        .unwrap_or_else(|_| LockoutPolicy::per_user())
+}
+
 /// Builder for [`AuthorizationServer`].
 #[must_use]
 pub struct AuthorizationServerBuilder {
@@ -201,6 +219,11 @@ pub struct AuthorizationServerBuilder {
     hasher: Option<PasswordHasher>,
     max_secret_checks: Option<usize>,
     secret_check_wait: Duration,
+    lockouts: Option<Arc<dyn LockoutStore>>,
+    client_lockout: LockoutPolicy,
+    address_lockout: LockoutPolicy,
+    secret_cache_ttl: Duration,
+    secret_cache_capacity: usize,
     allow_http: bool,
     // Private key material: never in `Debug`.
     signing_key: Option<Vec<u8>>,
@@ -270,18 +293,55 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// How many client-secret checks (argon2id runs) may be in flight at once; default twice
-    /// the available cores. Each costs the hasher's memory and a blocking thread, so without a
-    /// bound a flood of bad credentials could exhaust the host.
+    /// How many client-secret checks (argon2id runs) may be in flight at once; default the
+    /// number of available cores (argon2 is CPU-bound: more at once only queue on the
+    /// cores). Each costs the hasher's memory and a blocking thread, so without a bound a
+    /// flood of bad credentials could exhaust the host.
     pub fn max_concurrent_secret_checks(mut self, n: usize) -> Self {
         self.max_secret_checks = Some(n);
         self
     }
 
     /// How long a request waits for a free secret check before it gets 503 with
-    /// `Retry-After`; default 5 s.
+    /// `Retry-After` (never 401: the secret was not checked); default 2 s.
     pub fn secret_check_queue_timeout(mut self, wait: Duration) -> Self {
         self.secret_check_wait = wait;
+        self
+    }
+
+    /// Where failed client authentications at the token, revocation and introspection
+    /// endpoints are counted; default an in-memory [`MemoryLockoutStore`] of this process.
+    /// Give instances behind one load balancer one shared store (apiauth-redis's
+    /// `RedisLockoutStore`); sharing it with a `BasicAuth` is fine, the keys differ.
+    pub fn lockout_store(mut self, store: Arc<dyn LockoutStore>) -> Self {
+        self.lockouts = Some(store);
+        self
+    }
+
+    /// Lock-out per (client id, client address): past it 429 with `Retry-After`, and the
+    /// secret is not checked. Default: 10 failures in 15 minutes lock out for 1 minute,
+    /// doubling on each renewed lock-out up to 1 hour (a misconfigured deployment retrying
+    /// in a loop recovers soon after it is fixed; an attacker's waits grow). There is no
+    /// counter per client id alone: it would let anyone lock a client out.
+    pub fn client_lockout(mut self, policy: LockoutPolicy) -> Self {
+        self.client_lockout = policy;
+        self
+    }
+
+    /// Lock-out per client address across client ids. Default
+    /// [`LockoutPolicy::per_address`] (20 failures in 15 minutes, 15 minutes).
+    pub fn address_lockout(mut self, policy: LockoutPolicy) -> Self {
+        self.address_lockout = policy;
+        self
+    }
+
+    /// How long a verified client secret is remembered (under an HMAC of client id and
+    /// secret, bound to the client's current hash, so a rotated secret or a removed client
+    /// ends it at once) and how many are at most; default 5 minutes and 10 000.
+    /// `Duration::ZERO` turns it off.
+    pub fn verified_secret_cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.secret_cache_ttl = ttl;
+        self.secret_cache_capacity = capacity;
         self
     }
 
@@ -295,7 +355,7 @@ impl AuthorizationServerBuilder {
     /// Builds the server and generates its first signing key.
     pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
         let what = "issuer";
-        let url = reqwest::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
+        let url = url::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
             what,
             reason: "does not parse",
         })?;
@@ -361,14 +421,23 @@ impl AuthorizationServerBuilder {
             ));
         }
         let keys = Keys::new(self.rotation, clock.clone(), self.signing_key.as_deref())?;
-        let max_checks = self.max_secret_checks.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
-        });
+        let max_checks = self
+            .max_secret_checks
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         if max_checks == 0 {
             return Err(ConfigError::Invalid(
                 "max_concurrent_secret_checks must be at least 1",
             ));
         }
+        let mut cache_key = [0u8; 32];
+        getrandom::fill(&mut cache_key)
+            .map_err(|_| ConfigError::Invalid("the OS random number generator failed"))?;
+        // A zero TTL or capacity keeps nothing: every entry is expired or evicted at once.
+        let secret_cache = secret_cache::SecretCache::new(
+            cache_key,
+            self.secret_cache_ttl,
+            self.secret_cache_capacity.max(1),
+        );
         Ok(AuthorizationServer {
             state: Arc::new(State {
                 issuer: self.issuer,
@@ -381,6 +450,12 @@ impl AuthorizationServerBuilder {
                 dummy_hash,
                 secret_checks: Arc::new(tokio::sync::Semaphore::new(max_checks)),
                 secret_check_wait: self.secret_check_wait,
+                lockouts: self
+                    .lockouts
+                    .unwrap_or_else(|| Arc::new(MemoryLockoutStore::new())),
+                client_lockout: self.client_lockout,
+                address_lockout: self.address_lockout,
+                secret_cache,
                 path_prefix,
                 base,
             }),
