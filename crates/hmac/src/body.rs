@@ -193,7 +193,8 @@ async fn collect(
 }
 
 /// Reads the whole body, at most `limit` bytes (413 beyond), within `budget` (503 when the
-/// budget is spent) and within `timeout` (a slow client cannot hold the check open), then
+/// budget is spent) and within `timeout` (408 past it: a slow client cannot hold the check
+/// open), then
 /// puts the same bytes back for the handler.
 pub(crate) async fn buffer(
     req: &mut Request<Body>,
@@ -228,12 +229,7 @@ pub(crate) async fn buffer(
         Poll::Pending => tokio::time::timeout(timeout, collect).await,
     };
     let (bytes, held) = match collected {
-        Err(_) => {
-            return Err(
-                AuthError::invalid_request("The request body was not received in time.")
-                    .with_reason("body_timeout"),
-            );
-        }
+        Err(_) => return Err(AuthError::request_timeout()),
         Ok(Err(Failure::TooLarge)) => return Err(AuthError::payload_too_large()),
         Ok(Err(Failure::Busy(e))) => return Err(e),
         Ok(Err(Failure::Read)) => {
@@ -302,7 +298,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_that_never_ends_times_out_and_one_too_large_is_413() {
+    async fn a_body_that_never_ends_is_408_and_one_too_large_is_413() {
         let b = budget();
         let never = stream::pending::<Result<Bytes, std::io::Error>>();
         let mut req = request(Body::from_stream(never));
@@ -310,6 +306,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(format!("{err:?}").contains("body_timeout"), "{err:?}");
+        assert_eq!(err.kind().status(), 408);
+        let res = axum::response::IntoResponse::into_response(err);
+        assert_eq!(res.headers()[http::header::CONNECTION], "close");
         let mut big = request(Body::from("0123456789abc"));
         let err = buffer(&mut big, 10, Duration::from_secs(1), &b)
             .await
