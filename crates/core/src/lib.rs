@@ -35,6 +35,7 @@ mod principal;
 pub mod scope;
 pub mod store;
 pub mod token;
+pub mod trace;
 
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
 pub use extract::{
