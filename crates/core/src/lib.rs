@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod client_addr;
 pub mod clock;
+mod context;
 mod error;
 mod extract;
 pub mod header;
@@ -36,6 +37,7 @@ pub mod scope;
 pub mod store;
 pub mod token;
 
+pub use context::RequestContext;
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
 pub use extract::{
     Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped, unauthenticated,

@@ -407,7 +407,7 @@ impl HttpSignatureVerifier {
             Match::No => return Err(mismatch("bad_signature")),
             Match::NoLiveSecret => return Err(mismatch("no_live_secret")),
         }
-        let principal = Principal::builder(key.subject.clone(), AuthMethod::HttpSignature)
+        let principal = Principal::builder(key.subject.clone(), AuthMethod::HTTP_SIGNATURE)
             .credential_id(keyid)
             .scopes(key.scopes.clone());
         let principal = match &key.tenant {
@@ -484,7 +484,7 @@ impl Authenticator for HttpSignatureVerifier {
     type Credential = PresentedSignature;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::HttpSignature
+        AuthMethod::HTTP_SIGNATURE
     }
 
     fn challenge(&self) -> Challenge {

@@ -745,7 +745,7 @@ impl JwtVerifier {
             _ => return Err(invalid("malformed_scope")),
         };
         let exp_time = to_system_time(exp);
-        let mut b = Principal::builder(sub, AuthMethod::Jwt)
+        let mut b = Principal::builder(sub, AuthMethod::JWT)
             .issuer(Arc::clone(&issuer.iss))
             .scopes(scopes)
             .expires_at(exp_time);
@@ -792,10 +792,14 @@ fn attribute_to_claims(e: AuthError, claims: &Claims<'_>, kid: Option<&str>) -> 
 
 impl TokenVerifier for JwtVerifier {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Jwt
+        AuthMethod::JWT
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         self.verify_token(token).await
     }
 }
