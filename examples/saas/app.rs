@@ -9,8 +9,8 @@ use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, Passwor
 use apiauth::bearer::Bearer;
 use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
-    Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore,
-    WebhookProfile, WebhookVerifier,
+    BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
+    MemoryHmacKeyStore, WebhookProfile, WebhookVerifier,
 };
 use apiauth::jwt::{Issuer, JwtKey, JwtVerifier};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
@@ -311,7 +311,12 @@ pub async fn build(
     // public URL), never what a request's Host claims, so a request signed for another
     // host cannot be replayed here.
     let (scheme, authority) = public_origin(base_url)?;
+    // One budget for every body read before its signature is checked. The serving loop's
+    // body timeout (started at the head, so always first) answers 408 before these do.
+    let body_budget = BodyBudget::new(args.body_budget);
     let signatures = HttpSignatureVerifier::builder(hmac_keys.clone())
+        .body_budget(body_budget.clone())
+        .body_timeout(args.body_timeout)
         .replay_store(stores.replay.clone())
         .scheme(&scheme)
         .authority(&authority)
@@ -319,6 +324,8 @@ pub async fn build(
         .build()?;
     // The CRM webhook: a nonce (the default) and a covered content-digest, always.
     let crm_signatures = HttpSignatureVerifier::builder(hmac_keys)
+        .body_budget(body_budget.clone())
+        .body_timeout(args.body_timeout)
         .replay_store(stores.replay.clone())
         .policy(CoveragePolicy::recommended().require(Component::field("content-digest")?))
         .scheme(&scheme)
@@ -328,6 +335,8 @@ pub async fn build(
     let webhook_secret = format!("whsec_{}", seed.text("webhook-secret", 40));
     let billing = WebhookVerifier::builder(WebhookProfile::timestamped(), "billing-provider")
         .secret(HmacSecret::new(webhook_secret.as_bytes())?)
+        .body_budget(body_budget)
+        .body_timeout(args.body_timeout)
         .tolerance(Duration::from_secs(300))
         .replay_store(stores.replay.clone())
         .tenant(TENANT)
@@ -419,7 +428,8 @@ pub async fn build(
         .layer(axum::middleware::from_fn(move |req, next| {
             transport::enforce(policy.clone(), req, next)
         }))
-        .layer(TraceLayer::new_for_http())
+        // The span shows the path and the query's names, never its values (credentials).
+        .layer(TraceLayer::new_for_http().make_span_with(apiauth::trace::request_span))
         .layer(audit::sensitive_headers_layer())
         // Outermost: every layer inside reads the client address it resolved.
         .layer(client_addr);

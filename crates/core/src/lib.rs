@@ -36,6 +36,7 @@ mod principal;
 pub mod scope;
 pub mod store;
 pub mod token;
+pub mod trace;
 
 pub use context::RequestContext;
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
