@@ -208,7 +208,7 @@ impl HttpSignatureVerifierBuilder {
 
     /// Accepts signatures without a `nonce`. Such a signature can be replayed until its
     /// `created` is older than the maximum age.
-    pub fn dangerous_allow_missing_nonce(mut self) -> Self {
+    pub fn dangerous_without_nonce(mut self) -> Self {
         self.require_nonce = false;
         self
     }
