@@ -370,7 +370,7 @@ pub async fn build(
     let quota = quota.build()?;
 
     // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota.
-    let api_key_layer = AuthLayer::new(ApiKeyAuthRef(api_key_auth.clone()));
+    let api_key_layer = AuthLayer::new(api_key_auth.clone());
     let data = Router::new()
         .route("/v1/companies/{domain}", get(company))
         .route("/v1/contacts/search", post(contacts))
@@ -473,33 +473,6 @@ pub async fn build(
         credentials,
         api_keys: api_key_auth,
     })
-}
-
-/// The API key authenticator shared between the layer and shutdown (which flushes its
-/// last-used times).
-struct ApiKeyAuthRef(Arc<ApiKeyAuthenticator>);
-
-impl apiauth::Authenticator for ApiKeyAuthRef {
-    type Credential = apiauth::api_key::PresentedKey;
-    fn method(&self) -> apiauth::AuthMethod {
-        self.0.method()
-    }
-    fn challenge(&self) -> apiauth::Challenge {
-        self.0.challenge()
-    }
-    fn extract(
-        &self,
-        req: &axum::http::Request<axum::body::Body>,
-    ) -> Result<Option<Self::Credential>, apiauth::AuthError> {
-        self.0.extract(req)
-    }
-    async fn verify(
-        &self,
-        c: Self::Credential,
-        req: &mut axum::http::Request<axum::body::Body>,
-    ) -> Result<apiauth::Principal, apiauth::AuthError> {
-        self.0.verify(c, req).await
-    }
 }
 
 async fn company(_: Scoped<CompaniesRead>, domain: Path<String>) -> impl IntoResponse {

@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod client_addr;
 pub mod clock;
+mod context;
 mod error;
 mod extract;
 pub mod header;
@@ -37,6 +38,7 @@ pub mod store;
 pub mod token;
 pub mod trace;
 
+pub use context::RequestContext;
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
 pub use extract::{
     Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped, unauthenticated,

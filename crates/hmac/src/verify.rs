@@ -208,7 +208,7 @@ impl HttpSignatureVerifierBuilder {
 
     /// Accepts signatures without a `nonce`. Such a signature can be replayed until its
     /// `created` is older than the maximum age.
-    pub fn dangerous_allow_missing_nonce(mut self) -> Self {
+    pub fn dangerous_without_nonce(mut self) -> Self {
         self.require_nonce = false;
         self
     }
@@ -420,7 +420,7 @@ impl HttpSignatureVerifier {
             Match::No => return Err(mismatch("bad_signature")),
             Match::NoLiveSecret => return Err(mismatch("no_live_secret")),
         }
-        let principal = Principal::builder(key.subject.clone(), AuthMethod::HttpSignature)
+        let principal = Principal::builder(key.subject.clone(), AuthMethod::HTTP_SIGNATURE)
             .credential_id(keyid)
             .scopes(key.scopes.clone());
         let principal = match &key.tenant {
@@ -497,7 +497,7 @@ impl Authenticator for HttpSignatureVerifier {
     type Credential = PresentedSignature;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::HttpSignature
+        AuthMethod::HTTP_SIGNATURE
     }
 
     fn challenge(&self) -> Challenge {

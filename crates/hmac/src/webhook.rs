@@ -152,7 +152,7 @@ impl fmt::Debug for PresentedWebhook {
 }
 
 /// Verifies webhook deliveries from one partner. An [`Authenticator`] (method
-/// [`AuthMethod::Webhook`]): wrap it in [`AuthLayer`](apiauth_core::AuthLayer).
+/// [`AuthMethod::WEBHOOK`]): wrap it in [`AuthLayer`](apiauth_core::AuthLayer).
 pub struct WebhookVerifier {
     profile: WebhookProfile,
     subject: Arc<str>,
@@ -281,7 +281,7 @@ impl Authenticator for WebhookVerifier {
     type Credential = PresentedWebhook;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::Webhook
+        AuthMethod::WEBHOOK
     }
 
     fn challenge(&self) -> Challenge {
@@ -412,7 +412,7 @@ impl Authenticator for WebhookVerifier {
                 return Err(AuthError::invalid_credentials("replayed_delivery"));
             }
         }
-        let mut p = Principal::builder(self.subject.clone(), AuthMethod::Webhook)
+        let mut p = Principal::builder(self.subject.clone(), AuthMethod::WEBHOOK)
             .scopes(self.scopes.clone());
         if let Some(t) = &self.tenant {
             p = p.tenant(t.clone());
