@@ -68,12 +68,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod credits;
 mod layer;
 mod limiter;
 mod meter;
 pub mod metric;
 mod policy;
 
+pub use credits::{
+    Cost, CreditAllowance, CreditStore, CreditStoreError, MemoryCreditStore, RefillPeriod,
+    Reservation, Scope,
+};
 /// `governor`'s clocks, for [`MemoryRateLimiter::with_clock`] (a `FakeRelativeClock` in tests).
 pub use governor::clock;
 pub use layer::{

@@ -102,6 +102,8 @@ mod basic;
 mod bundle;
 #[cfg(feature = "oauth2-server")]
 mod client_registry;
+#[cfg(feature = "quota")]
+mod credits;
 #[cfg(feature = "introspection")]
 mod introspection;
 #[cfg(feature = "basic")]
@@ -122,6 +124,8 @@ pub use basic::RedisCredentialStore;
 pub use bundle::Stores;
 #[cfg(feature = "oauth2-server")]
 pub use client_registry::RedisClientRegistry;
+#[cfg(feature = "quota")]
+pub use credits::RedisCreditStore;
 #[cfg(feature = "introspection")]
 pub use introspection::RedisIntrospectionCache;
 #[cfg(feature = "basic")]
