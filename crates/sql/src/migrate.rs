@@ -113,6 +113,25 @@ pub(crate) async fn run(db: &SqlDatabase) -> Result<(), SqlError> {
     };
     let mut conn = db.pool().acquire().await.map_err(connect)?;
     let conn: &mut AnyConnection = &mut conn;
+    if dialect == Dialect::Postgres {
+        // Held for the whole run: even `CREATE TABLE IF NOT EXISTS` races in PostgreSQL.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(|source| SqlError::Migrate { version: 0, source })?;
+    }
+    let result = migrate_all(conn, dialect).await;
+    if dialect == Dialect::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}
+
+async fn migrate_all(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), SqlError> {
     loop {
         let current = current_version(conn, dialect)
             .await

@@ -221,6 +221,7 @@ fn thumbprint(point: &[u8]) -> Result<String, SqlError> {
 /// let keys = SqlSigningKeyStore::open(&db, kek).await?; // a wrong KEK fails here
 /// let current = keys.current_or_generate().await?;
 /// let server = apiauth_oauth2::AuthorizationServer::builder("https://as.example")
+///     .key_rotation(apiauth_oauth2::KeyRotation::manual())
 ///     .signing_key_der(current.private_key_der());
 /// # let _ = server; Ok(()) }
 /// ```

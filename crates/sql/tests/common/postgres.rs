@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -103,26 +103,51 @@ fn unique_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// A cluster made once per process; each test copies it (faster than `initdb` per test).
-fn template() -> &'static Path {
-    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let root = unique_dir("template");
-        chown(&root);
-        let data = root.join("data");
-        let out = command(bin_dir().join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "apiauth", "--auth=trust", "--no-sync", "-E", "UTF8"])
-            .output()
-            .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        data
-    })
+/// A cluster made once and copied per test (faster than `initdb` per test); deleted when the
+/// last server of the process stops, made again if another starts later.
+static TEMPLATE: Mutex<(Option<PathBuf>, usize)> = Mutex::new((None, 0));
+
+fn copy_template(to: &Path) {
+    let mut t = TEMPLATE.lock().unwrap_or_else(|p| p.into_inner());
+    if t.0.is_none() {
+        t.0 = Some(init_template());
+    }
+    let Some(template) = &t.0 else { unreachable!() };
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(template.join("data"))
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(copied, "copy the template cluster");
+    t.1 += 1;
+}
+
+fn release_template() {
+    let mut t = TEMPLATE.lock().unwrap_or_else(|p| p.into_inner());
+    t.1 = t.1.saturating_sub(1);
+    if t.1 == 0
+        && let Some(dir) = t.0.take()
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn init_template() -> PathBuf {
+    let root = unique_dir("template");
+    chown(&root);
+    let out = command(bin_dir().join("initdb"))
+        .arg("-D")
+        .arg(root.join("data"))
+        .args(["-U", "apiauth", "--auth=trust", "--no-sync", "-E", "UTF8"])
+        .output()
+        .expect("run initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root
 }
 
 fn free_port() -> u16 {
@@ -141,13 +166,7 @@ impl TestPostgres {
     /// A fresh server with an empty database `apiauth`.
     pub fn start() -> Self {
         let root = unique_dir("run");
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(template())
-            .arg(root.join("data"))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(copied, "copy the template cluster");
+        copy_template(&root.join("data"));
         chown(&root);
         let mut pg = Self {
             child: None,
@@ -175,8 +194,9 @@ impl TestPostgres {
             .arg(&self.root)
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
-            // A throwaway cluster: durability buys nothing here.
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // No fsync: a throwaway cluster. Commits still reach the kernel before they are
+            // acknowledged, so a killed server keeps them (the fault tests rely on that).
+            .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -264,5 +284,6 @@ impl Drop for TestPostgres {
         self.signal_all("-CONT");
         self.kill();
         let _ = std::fs::remove_dir_all(&self.root);
+        release_template();
     }
 }
