@@ -4,7 +4,7 @@
 //! per-identity quotas, and a Redis backend so many instances act as one.
 //!
 //! This facade re-exports [`apiauth_core`] at its root and each method crate under a module,
-//! one cargo feature each (all on by default; trim with `default-features = false`):
+//! one cargo feature each (all but `sql` on by default; trim with `default-features = false`):
 //!
 //! | feature | module | what |
 //! |---|---|---|
@@ -16,6 +16,7 @@
 //! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
 //! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
 //! | `redis` | [`redis`] | Redis implementations of every store |
+//! | `sql` (not default) | `sql` | SQLite and PostgreSQL record stores, signing keys sealed at rest |
 #![forbid(unsafe_code)]
 
 pub use apiauth_core::*;
@@ -36,3 +37,5 @@ pub use apiauth_oauth2 as oauth2;
 pub use apiauth_quota as quota;
 #[cfg(feature = "redis")]
 pub use apiauth_redis as redis;
+#[cfg(feature = "sql")]
+pub use apiauth_sql as sql;
