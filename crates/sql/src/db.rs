@@ -193,6 +193,7 @@ fn sqlite_url(url: &str) -> String {
 /// let db = SqlDatabase::builder(url).connect().await?;
 /// let keys = apiauth_api_key::ApiKeys::new(std::sync::Arc::new(db.api_key_store()));
 /// # let _ = keys;
+/// # drop(db); std::fs::remove_dir_all(&dir)?;
 /// # Ok(()) }
 /// ```
 ///

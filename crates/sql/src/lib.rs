@@ -29,6 +29,7 @@
 //! let created = keys.create(NewKey::new("alice")).await?;
 //! // After a restart the same database still knows the key; it holds only its digest.
 //! # let _ = created;
+//! # drop(db); std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
 //! ```
 //!

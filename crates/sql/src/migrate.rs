@@ -12,7 +12,7 @@ use crate::error::SqlError;
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
-const PG_LOCK: i64 = 0x6170_6961_7574_68; // "apiauth"
+const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
 
 /// The statements of version `v`, with the dialect's types filled in.
 fn version(v: i64, d: Dialect) -> Vec<String> {

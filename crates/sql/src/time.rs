@@ -19,7 +19,7 @@ pub(crate) fn opt_secs(t: Option<SystemTime>) -> Option<i64> {
 /// Unix milliseconds rounded up, so a revocation never ends early; saturating.
 pub(crate) fn millis_ceil(t: SystemTime) -> i64 {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 

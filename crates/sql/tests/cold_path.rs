@@ -37,7 +37,11 @@ async fn measure(name: &str, store: Arc<dyn ApiKeyStore>) {
     // Many keys, so lookups are not all one hot row.
     let mut created = Vec::new();
     for i in 0..200 {
-        created.push(keys.create(NewKey::new(format!("owner-{i}"))).await.unwrap());
+        created.push(
+            keys.create(NewKey::new(format!("owner-{i}")))
+                .await
+                .unwrap(),
+        );
     }
     let mut samples = Vec::with_capacity(N);
     for i in 0..N {
