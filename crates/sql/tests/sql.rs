@@ -347,3 +347,52 @@ async fn postgres_killed_or_frozen_answers_503_then_recovers_without_restart() {
     pg.signal_all("-CONT");
     until_ok(&app, &key).await;
 }
+
+/// Two instances (two pools on one database) rotate one key at the same moment, many times
+/// over: each time exactly one rotation wins, the loser's successor is withdrawn, and the old
+/// key's record names the winner.
+async fn concurrent_rotations_leave_one_winner(url: &str) {
+    let clock = ManualClock::starting_now();
+    let a = ApiKeys::new(Arc::new(common::connect(url, &clock).await.api_key_store()));
+    let b = ApiKeys::new(Arc::new(common::connect(url, &clock).await.api_key_store()));
+    for round in 0..10 {
+        let old = a
+            .create(NewKey::new(format!("owner-{round}")))
+            .await
+            .unwrap();
+        let id = old.summary.id.clone();
+        let grace = Duration::from_secs(60);
+        let (ra, rb) = tokio::join!(a.rotate(&id, grace), b.rotate(&id, grace));
+        let winners: Vec<_> = [ra, rb].into_iter().filter_map(Result::ok).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one rotation wins");
+        let winner = &winners[0].summary.id;
+        let record = b.get(&id).await.unwrap().unwrap();
+        assert_eq!(record.rotated_to.as_ref(), Some(winner), "round {round}");
+        let live: Vec<_> = a
+            .list(&apiauth_api_key::KeyFilter::all().owner(format!("owner-{round}")))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.status.is_usable())
+            .map(|k| k.id)
+            .collect();
+        // The old key (in its grace period) and the winner's successor; the loser's is revoked.
+        assert_eq!(live.len(), 2, "round {round}: {live:?}");
+        assert!(live.contains(winner) && live.contains(&id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_leave_one_winner_on_sqlite() {
+    let file = TempSqlite::new();
+    concurrent_rotations_leave_one_winner(&file.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_leave_one_winner_on_postgres() {
+    if skipped("rotations_on_postgres") {
+        return;
+    }
+    let pg = TestPostgres::start();
+    concurrent_rotations_leave_one_winner(&pg.url()).await;
+}
