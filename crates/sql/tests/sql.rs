@@ -396,3 +396,86 @@ async fn concurrent_rotations_leave_one_winner_on_postgres() {
     let pg = TestPostgres::start();
     concurrent_rotations_leave_one_winner(&pg.url()).await;
 }
+
+/// Counts the last-used batches that reach the SQL store.
+struct CountingStore {
+    inner: apiauth_sql::SqlApiKeyStore,
+    batches: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl apiauth_api_key::ApiKeyStore for CountingStore {
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<apiauth_api_key::ApiKeyRecord>, apiauth_core::StoreError> {
+        self.inner.get(id).await
+    }
+    async fn insert(
+        &self,
+        r: apiauth_api_key::ApiKeyRecord,
+    ) -> Result<bool, apiauth_core::StoreError> {
+        self.inner.insert(r).await
+    }
+    async fn list(
+        &self,
+        f: &apiauth_api_key::KeyFilter,
+    ) -> Result<Vec<apiauth_api_key::ApiKeyRecord>, apiauth_core::StoreError> {
+        self.inner.list(f).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        c: &apiauth_api_key::KeyChange,
+    ) -> Result<Option<apiauth_api_key::ApiKeyRecord>, apiauth_core::StoreError> {
+        self.inner.update(id, c).await
+    }
+    async fn record_last_used(
+        &self,
+        batch: &[(Arc<str>, std::time::SystemTime)],
+    ) -> Result<(), apiauth_core::StoreError> {
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.record_last_used(batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_used_times_reach_sql_in_one_batch_not_one_write_per_request() {
+    use apiauth_api_key::ApiKeyStore;
+    let file = TempSqlite::new();
+    let db = common::connect(&file.url(), &ManualClock::starting_now()).await;
+    let store = Arc::new(CountingStore {
+        inner: db.api_key_store(),
+        batches: Default::default(),
+    });
+    let keys = ApiKeys::new(store.clone());
+    let mut created = Vec::new();
+    for i in 0..20 {
+        created.push(keys.create(NewKey::new(format!("o{i}"))).await.unwrap());
+    }
+    // A long interval: nothing is written until the explicit flush below.
+    let auth = keys
+        .auth()
+        .last_used_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for i in 0..400 {
+        let key = created[i % created.len()].key.expose_secret();
+        auth.verify_secret(key, apiauth_core::AuthMethod::ApiKey)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.batches.load(std::sync::atomic::Ordering::Relaxed), 0);
+    auth.flush_last_used().await.unwrap();
+    assert_eq!(store.batches.load(std::sync::atomic::Ordering::Relaxed), 1);
+    for c in &created {
+        let r = db
+            .api_key_store()
+            .get(&c.summary.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(r.last_used_at.is_some(), "{}", c.summary.id);
+    }
+}
