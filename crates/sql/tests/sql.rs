@@ -479,3 +479,51 @@ async fn last_used_times_reach_sql_in_one_batch_not_one_write_per_request() {
         assert!(r.last_used_at.is_some(), "{}", c.summary.id);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_survive_a_failed_flush_and_land_once_postgres_is_back() {
+    use apiauth_quota::{StatusClass, UsageMeter};
+    if skipped("usage_on_postgres") {
+        return;
+    }
+    let mut pg = TestPostgres::start();
+    let db = SqlDatabase::builder(pg.url())
+        .command_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let meter = db.usage_meter().flush_interval(Duration::from_secs(3600));
+    for _ in 0..5 {
+        meter
+            .record("alice", "/x", StatusClass::Success)
+            .await
+            .unwrap();
+    }
+    meter.flush().await.unwrap();
+    for _ in 0..3 {
+        // Counting needs no database: a request is never refused for it.
+        meter
+            .record("alice", "/x", StatusClass::Success)
+            .await
+            .unwrap();
+    }
+    pg.kill();
+    assert!(meter.flush().await.is_err());
+    assert!(
+        meter.usage("alice").await.is_err(),
+        "503, not a wrong count"
+    );
+    pg.restart();
+    let start = Instant::now();
+    let usage = loop {
+        match meter.usage("alice").await {
+            Ok(u) => break u,
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no recovery: {e}"),
+        }
+    };
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].count, 8, "nothing lost, nothing counted twice");
+}
