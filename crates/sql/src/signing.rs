@@ -398,6 +398,75 @@ impl SqlSigningKeyStore {
         Ok(out)
     }
 
+    /// Re-seals every stored key and the check value under `new` in one transaction, and
+    /// returns the store under it; the old KEK opens nothing afterwards. Instances still
+    /// running with the old KEK keep the keys they loaded, and refuse to start with it again.
+    pub async fn rekey(&self, new: KeyEncryptionKey) -> Result<Self, SqlError> {
+        const OP: &str = "signing_key_rekey";
+        let rows = self
+            .db
+            .run(OP, async {
+                sqlx::query("SELECT kid, nonce, sealed, created_at FROM apiauth_signing_keys")
+                    .fetch_all(self.db.pool())
+                    .await
+            })
+            .await?;
+        let mut resealed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = self.unseal(row)?;
+            let old_nonce: Vec<u8> = row.try_get("nonce").map_err(|_| corrupt(OP))?;
+            let (nonce, sealed) = new.seal(&key_aad(&key.kid), &key.der)?;
+            resealed.push((key.kid, old_nonce, nonce.to_vec(), sealed));
+        }
+        let (check_nonce, check) = new.seal(CHECK_AAD, CHECK_PLAINTEXT)?;
+        let complete = self
+            .db
+            .run(OP, async {
+                let mut tx = self.db.pool().begin().await?;
+                // A write first, so SQLite takes its write lock before anything is read.
+                sqlx::query("UPDATE apiauth_kek_check SET nonce = $1, sealed = $2 WHERE id = 1")
+                    .bind(check_nonce.to_vec())
+                    .bind(check)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut changed = 0;
+                for (kid, old_nonce, nonce, sealed) in &resealed {
+                    // Only the row as read: a key sealed meanwhile under the old KEK aborts.
+                    changed += sqlx::query(
+                        "UPDATE apiauth_signing_keys SET nonce = $1, sealed = $2
+                         WHERE kid = $3 AND nonce = $4",
+                    )
+                    .bind(nonce.clone())
+                    .bind(sealed.clone())
+                    .bind(kid)
+                    .bind(old_nonce.clone())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apiauth_signing_keys")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if changed as usize == resealed.len() && total as usize == resealed.len() {
+                    tx.commit().await?;
+                    Ok(true)
+                } else {
+                    tx.rollback().await?;
+                    Ok(false)
+                }
+            })
+            .await?;
+        if !complete {
+            return Err(SqlError::Store(apiauth_core::StoreError::Unavailable(
+                "sql: signing keys changed during rekey; nothing was changed, retry".into(),
+            )));
+        }
+        Ok(Self {
+            db: self.db.clone(),
+            kek: new,
+        })
+    }
+
     fn unseal(&self, row: &sqlx::any::AnyRow) -> Result<StoredSigningKey, SqlError> {
         const OP: &str = "signing_key_read";
         let kid: String = row.try_get("kid").map_err(|_| corrupt(OP))?;

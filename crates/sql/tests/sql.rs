@@ -250,6 +250,25 @@ async fn signing_keys_are_sealed_under_the_kek(db: SqlDatabase) {
         again.insert_der(b"not a key").await,
         Err(SqlError::InvalidSigningKey)
     ));
+
+    // Rekeying re-seals everything under the new KEK; the old one is refused from then on.
+    sqlx::query("DELETE FROM apiauth_signing_keys WHERE kid = $1")
+        .bind(&second) // the row broken by the swap above
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let (next, next_text) = KeyEncryptionKey::generate().unwrap();
+    let rekeyed = again.rekey(next).await.unwrap();
+    let k = rekeyed.get(first.kid()).await.unwrap().unwrap();
+    assert_eq!(k.private_key_der(), first.private_key_der());
+    let e = SqlSigningKeyStore::open(&db, KeyEncryptionKey::parse(&text).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SqlError::WrongKek));
+    let reopened = SqlSigningKeyStore::open(&db, KeyEncryptionKey::parse(&next_text).unwrap())
+        .await
+        .unwrap();
+    assert!(reopened.get(first.kid()).await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
