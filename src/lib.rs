@@ -18,6 +18,7 @@
 //! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
 //! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
 //! | `redis` | [`redis`] | Redis implementations of every store |
+//! | `sql` | [`sql`] | SQLite and PostgreSQL record stores, signing keys sealed at rest |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -47,3 +48,6 @@ pub use apiauth_quota as quota;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use apiauth_redis as redis;
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub use apiauth_sql as sql;
