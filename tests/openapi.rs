@@ -231,9 +231,6 @@ async fn the_document_is_well_formed_openapi_3_1() {
     let s = Saas::start(&[]).await;
     let doc = document(&s).await;
     assert_eq!(doc["openapi"], "3.1.0");
-    // utoipa's own model reads it back.
-    let parsed: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).unwrap();
-    assert_eq!(parsed.paths.paths.len(), doc["paths"].as_object().unwrap().len());
 
     let mut all = Vec::new();
     refs(&doc, &mut all);
