@@ -9,8 +9,8 @@ use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, Passwor
 use apiauth::bearer::Bearer;
 use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
-    Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore,
-    WebhookProfile, WebhookVerifier,
+    BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
+    MemoryHmacKeyStore, WebhookProfile, WebhookVerifier,
 };
 use apiauth::jwt::{Issuer, JwtKey, JwtVerifier};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
@@ -313,7 +313,12 @@ pub async fn build(
     // public URL), never what a request's Host claims, so a request signed for another
     // host cannot be replayed here.
     let (scheme, authority) = public_origin(base_url)?;
+    // One budget for every body read before its signature is checked. The serving loop's
+    // body timeout (started at the head, so always first) answers 408 before these do.
+    let body_budget = BodyBudget::new(args.body_budget);
     let signatures = HttpSignatureVerifier::builder(hmac_keys.clone())
+        .body_budget(body_budget.clone())
+        .body_timeout(args.body_timeout)
         .replay_store(stores.replay.clone())
         .scheme(&scheme)
         .authority(&authority)
@@ -321,6 +326,8 @@ pub async fn build(
         .build()?;
     // The CRM webhook: a nonce (the default) and a covered content-digest, always.
     let crm_signatures = HttpSignatureVerifier::builder(hmac_keys)
+        .body_budget(body_budget.clone())
+        .body_timeout(args.body_timeout)
         .replay_store(stores.replay.clone())
         .policy(CoveragePolicy::recommended().require(Component::field("content-digest")?))
         .scheme(&scheme)
@@ -330,6 +337,8 @@ pub async fn build(
     let webhook_secret = format!("whsec_{}", seed.text("webhook-secret", 40));
     let billing = WebhookVerifier::builder(WebhookProfile::timestamped(), "billing-provider")
         .secret(HmacSecret::new(webhook_secret.as_bytes())?)
+        .body_budget(body_budget)
+        .body_timeout(args.body_timeout)
         .tolerance(Duration::from_secs(300))
         .replay_store(stores.replay.clone())
         .tenant(TENANT)
@@ -364,7 +373,7 @@ pub async fn build(
 
     // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota. Each
     // route is registered with its OpenAPI operation by `routes!` (openapi.rs).
-    let api_key_layer = AuthLayer::new(ApiKeyAuthRef(api_key_auth.clone()));
+    let api_key_layer = AuthLayer::new(api_key_auth.clone());
     let data = OpenApiRouter::new()
         .routes(routes!(data::get_company))
         .routes(routes!(data::search_contacts))
@@ -411,7 +420,8 @@ pub async fn build(
         .layer(axum::middleware::from_fn(move |req, next| {
             transport::enforce(policy.clone(), req, next)
         }))
-        .layer(TraceLayer::new_for_http())
+        // The span shows the path and the query's names, never its values (credentials).
+        .layer(TraceLayer::new_for_http().make_span_with(apiauth::trace::request_span))
         .layer(audit::sensitive_headers_layer())
         // Outermost: every layer inside reads the client address it resolved.
         .layer(client_addr);
@@ -455,33 +465,6 @@ pub async fn build(
         credentials,
         api_keys: api_key_auth,
     })
-}
-
-/// The API key authenticator shared between the layer and shutdown (which flushes its
-/// last-used times).
-struct ApiKeyAuthRef(Arc<ApiKeyAuthenticator>);
-
-impl apiauth::Authenticator for ApiKeyAuthRef {
-    type Credential = apiauth::api_key::PresentedKey;
-    fn method(&self) -> apiauth::AuthMethod {
-        self.0.method()
-    }
-    fn challenge(&self) -> apiauth::Challenge {
-        self.0.challenge()
-    }
-    fn extract(
-        &self,
-        req: &axum::http::Request<axum::body::Body>,
-    ) -> Result<Option<Self::Credential>, apiauth::AuthError> {
-        self.0.extract(req)
-    }
-    async fn verify(
-        &self,
-        c: Self::Credential,
-        req: &mut axum::http::Request<axum::body::Body>,
-    ) -> Result<apiauth::Principal, apiauth::AuthError> {
-        self.0.verify(c, req).await
-    }
 }
 
 fn received(Auth(p): Auth, body: &Bytes) -> Response {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -71,9 +72,42 @@ pub struct Args {
     #[arg(long, default_value = "x-forwarded-for", value_parser = ["x-forwarded-for", "forwarded"])]
     pub forwarded_header: String,
 
-    /// Refuse (400) plain-HTTP requests that carry credentials.
+    /// Refuse (400) plain-HTTP requests that carry credentials: in a header, or in the body
+    /// at the OAuth token, revocation and introspection endpoints (RFC 6749 §2.3.1, §3.2).
     #[arg(long)]
     pub require_https: bool,
+
+    /// Seconds a connection may take to deliver a whole request head (after its TLS
+    /// handshake); slower ones are closed.
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub header_timeout: Duration,
+
+    /// Seconds a TLS handshake may take.
+    #[arg(long, default_value = "10", value_parser = parse_secs, value_name = "SECS")]
+    pub tls_handshake_timeout: Duration,
+
+    /// Seconds a connection may stay open with no request in flight (keep-alive).
+    #[arg(long, default_value = "60", value_parser = parse_secs, value_name = "SECS")]
+    pub idle_timeout: Duration,
+
+    /// Seconds a request may take to be answered; past it, 503 with Retry-After.
+    #[arg(long, default_value = "60", value_parser = parse_secs, value_name = "SECS")]
+    pub request_timeout: Duration,
+
+    /// Seconds a whole request body may take to arrive after its head; past it, 408.
+    #[arg(long, default_value = "30", value_parser = parse_secs, value_name = "SECS")]
+    pub body_timeout: Duration,
+
+    /// Most connections open at once. At the cap a new connection takes the slot of the one
+    /// idle longest, or is closed when every slot has a request in flight. Keep it below the
+    /// process's file limit.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Bytes that bodies being read for signature checks (RFC 9421, webhooks) may hold
+    /// together, e.g. 64MiB, 512KiB or 1000000; past it, 503 with Retry-After.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "BYTES")]
+    pub body_budget: usize,
 
     /// Log format: text or json (audit events as JSON lines).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
@@ -91,4 +125,30 @@ fn parse_quota(s: &str) -> Result<(String, u32, f64), String> {
         return Err("PLAN must be named, BURST ≥ 1 and PER_SECOND > 0".into());
     }
     Ok((plan.to_owned(), burst, rate))
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| "expected seconds, e.g. 10 or 0.5")?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err("expected a positive number of seconds".into()),
+    }
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().map_err(|_| "expected a size, e.g. 64MiB")?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        _ => return Err("units: B, KiB, MiB, GiB".into()),
+    };
+    match n.checked_mul(scale) {
+        Some(b) if b > 0 => Ok(b),
+        _ => Err("expected a positive size that fits in memory".into()),
+    }
 }

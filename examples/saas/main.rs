@@ -13,9 +13,9 @@ mod cli;
 mod data;
 mod openapi;
 mod problem;
+mod server;
 mod transport;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use apiauth::client_addr::{ForwardedHeader, TrustedProxies};
@@ -132,30 +132,24 @@ async fn main() -> anyhow::Result<()> {
         args.credentials_out.display()
     );
 
-    let service = built
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        Some(config) => {
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                h.graceful_shutdown(Some(DRAIN));
-            });
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(service)
-                .await?;
-        }
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-    }
+    let limits = server::Limits {
+        header_timeout: args.header_timeout,
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        idle_timeout: args.idle_timeout,
+        request_timeout: args.request_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        drain: DRAIN,
+    };
+    let tls = tls.map(|config| config.get_inner());
+    server::serve(
+        listener,
+        tls,
+        built.router.clone(),
+        limits,
+        shutdown_signal(),
+    )
+    .await?;
     built.shutdown().await;
     Ok(())
 }

@@ -66,16 +66,27 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
     "webhook-signature",
 ];
 
+/// The OAuth endpoints whose requests carry a client secret in the body with
+/// `client_secret_post` (RFC 6749 §2.3.1), and tokens: RFC 6749 §2.3.1 and §3.2 require TLS
+/// for them.
+const BODY_CREDENTIAL_PATHS: [&str; 3] = ["/oauth/token", "/oauth/revoke", "/oauth/introspect"];
+
+fn carries_credentials(req: &Request) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|h| req.headers().contains_key(*h))
+        || (req.method() != axum::http::Method::GET
+            && BODY_CREDENTIAL_PATHS
+                .iter()
+                .any(|p| req.uri().path().ends_with(p)))
+}
+
 /// Middleware: HSTS on HTTPS responses; with `require_https`, 400 for plain-HTTP requests that
-/// carry credentials (the credential has leaked already, but it is not honoured).
+/// carry credentials in a header or, at the OAuth endpoints, in the body (the credential has
+/// leaked already, but it is not honoured).
 pub async fn enforce(policy: TransportPolicy, req: Request, next: Next) -> Response {
     let https = policy.is_https(&req);
-    if policy.require_https
-        && !https
-        && CREDENTIAL_HEADERS
-            .iter()
-            .any(|h| req.headers().contains_key(*h))
-    {
+    if policy.require_https && !https && carries_credentials(&req) {
         let body = serde_json::json!({
             "type": "about:blank",
             "title": "Bad Request",

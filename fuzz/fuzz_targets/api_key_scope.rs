@@ -112,7 +112,7 @@ fn check_raw(raw: &str) {
         assert_eq!(p.id, &raw[DEFAULT_PREFIX.len()..DEFAULT_PREFIX.len() + 12]);
     }
     let before = f.store.gets.load(Ordering::SeqCst);
-    let result = block_on(f.auth.verify_secret(raw, AuthMethod::ApiKey));
+    let result = block_on(f.auth.verify_secret(raw, AuthMethod::API_KEY));
     let lookups = f.store.gets.load(Ordering::SeqCst) - before;
     if parsed.is_err() {
         assert_eq!(lookups, 0, "a key that fails the format or checksum reached the store");

@@ -22,9 +22,13 @@ struct RefuseAll;
 
 impl TokenVerifier for RefuseAll {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
-    async fn verify(&self, _token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        _token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         Err(AuthError::invalid_credentials("fuzz_refuses_all"))
     }
 }

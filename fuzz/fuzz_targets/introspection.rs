@@ -63,7 +63,8 @@ fuzz_target!(|data: &[u8]| {
     let (cache, v) = fixture();
     *cache.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
     let scopes = ScopeSet::parse(r.scope.as_deref().unwrap_or(""));
-    match block_on(v.verify("any-token")) {
+    let req = http::Request::get("/").body(()).unwrap();
+    match block_on(v.verify("any-token", &apiauth_core::RequestContext::new(&req))) {
         Ok(p) => {
             assert!(r.active, "inactive token accepted");
             assert!(r.exp.is_none_or(|e| e > NOW), "expired token accepted");

@@ -332,7 +332,7 @@ impl Authenticator for ApiKeyAuthenticator {
     type Credential = PresentedKey;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::ApiKey
+        AuthMethod::API_KEY
     }
 
     fn challenge(&self) -> Challenge {
@@ -391,7 +391,7 @@ impl Authenticator for ApiKeyAuthenticator {
         key: PresentedKey,
         _req: &mut Request<Body>,
     ) -> Result<Principal, AuthError> {
-        self.check(&key, AuthMethod::ApiKey).await
+        self.check(&key, AuthMethod::API_KEY).await
     }
 }
 
@@ -539,7 +539,7 @@ mod tests {
     /// The steps one verification takes, with hash lengths turned into SHA-256 blocks.
     async fn steps_of(auth: &ApiKeyAuthenticator, key: &str) -> (bool, Vec<Step>) {
         let _ = work::take();
-        let ok = auth.verify_secret(key, AuthMethod::ApiKey).await.is_ok();
+        let ok = auth.verify_secret(key, AuthMethod::API_KEY).await.is_ok();
         let steps = work::take()
             .into_iter()
             .map(|s| match s {

@@ -174,7 +174,7 @@ struct TestBearer;
 impl Authenticator for TestBearer {
     type Credential = String;
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
     fn challenge(&self) -> Challenge {
         Challenge::bearer("api")
@@ -184,7 +184,7 @@ impl Authenticator for TestBearer {
     }
     async fn verify(&self, t: String, _: &mut Request<Body>) -> Result<Principal, AuthError> {
         if t == "good" {
-            Ok(Principal::builder("bearer-user", AuthMethod::Bearer).build())
+            Ok(Principal::builder("bearer-user", AuthMethod::BEARER).build())
         } else {
             Err(AuthError::invalid_credentials("unknown_token"))
         }

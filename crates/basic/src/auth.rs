@@ -120,7 +120,7 @@ impl BasicAuth {
     }
 
     fn principal(&self, user_id: &str, record: &CredentialRecord) -> Principal {
-        let mut b = Principal::builder(record.subject(), AuthMethod::Basic)
+        let mut b = Principal::builder(record.subject(), AuthMethod::BASIC)
             .credential_id(user_id)
             .scopes(record.granted_scopes().clone());
         if let Some(t) = record.tenant_id() {
@@ -287,7 +287,7 @@ fn audit_lockout(kind: &'static str, subject: &str, lockout: Duration, req: &Req
     tracing::warn!(
         target: audit::TARGET,
         outcome = "lockout",
-        method = AuthMethod::Basic.as_str(),
+        method = AuthMethod::BASIC.as_str(),
         lockout = kind,
         subject = subject,
         lockout_secs = lockout.as_secs(),
@@ -300,7 +300,7 @@ impl Authenticator for BasicAuth {
     type Credential = PresentedCredentials;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::Basic
+        AuthMethod::BASIC
     }
 
     fn challenge(&self) -> Challenge {

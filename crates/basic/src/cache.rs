@@ -132,7 +132,7 @@ mod tests {
         let c = VerificationCache::new([1; 32], Duration::from_secs(60), 8);
         let now = SystemTime::now();
         for i in 0..100 {
-            let p = Principal::builder("u", AuthMethod::Basic).build();
+            let p = Principal::builder("u", AuthMethod::BASIC).build();
             c.insert(c.fingerprint(&i.to_string()), 1, p, now);
             assert!(c.len() <= 8);
         }

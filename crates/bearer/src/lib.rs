@@ -7,17 +7,17 @@
 //!
 //! ```
 //! use apiauth_bearer::{Bearer, TokenVerifier};
-//! use apiauth_core::{Auth, AuthError, AuthMethod, Principal};
+//! use apiauth_core::{Auth, AuthError, AuthMethod, Principal, RequestContext};
 //! use axum::{routing::get, Router};
 //!
 //! struct Static;
 //!
 //! impl TokenVerifier for Static {
-//!     fn method(&self) -> AuthMethod { AuthMethod::Bearer }
-//!     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+//!     fn method(&self) -> AuthMethod { AuthMethod::BEARER }
+//!     async fn verify(&self, token: &str, _req: &RequestContext<'_>) -> Result<Principal, AuthError> {
 //!         // Real verifiers compare hashes in constant time or check signatures.
 //!         if token == "demo" {
-//!             Ok(Principal::builder("demo-user", AuthMethod::Bearer).build())
+//!             Ok(Principal::builder("demo-user", AuthMethod::BEARER).build())
 //!         } else {
 //!             Err(AuthError::invalid_credentials("unknown_token"))
 //!         }
@@ -49,11 +49,18 @@ use std::future::Future;
 use std::sync::Arc;
 
 use apiauth_core::header::{authorization_token68, is_token68};
-use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal};
+use apiauth_core::{
+    AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, RequestContext,
+};
 use axum::body::Body;
 use http::Request;
 
 /// Decides what a bearer token means.
+///
+/// The verifier sees the request's parts too ([`RequestContext`]: method, URI, headers,
+/// extensions), so a token bound to the request (a DPoP proof in the `DPoP` header, RFC 9449;
+/// a client certificate in the extensions, RFC 8705) is checked here, by a verifier that may
+/// wrap another one.
 ///
 /// Errors follow the core contract: `AuthError::invalid_credentials` for a token that is not
 /// valid (401 `invalid_token`), `AuthError::unavailable` when an upstream needed to decide
@@ -62,16 +69,80 @@ pub trait TokenVerifier: Send + Sync + 'static {
     /// The method recorded on principals and audit events (`Bearer`, `Jwt`, `Introspection`).
     fn method(&self) -> AuthMethod;
 
-    /// Verifies `token` (already checked to be RFC 7235 `token68`).
-    fn verify(&self, token: &str) -> impl Future<Output = Result<Principal, AuthError>> + Send;
+    /// Verifies `token` (already checked to be RFC 7235 `token68`), presented on the request
+    /// whose parts are `req`.
+    fn verify(
+        &self,
+        token: &str,
+        req: &RequestContext<'_>,
+    ) -> impl Future<Output = Result<Principal, AuthError>> + Send;
 }
 
 impl<V: TokenVerifier> TokenVerifier for Arc<V> {
     fn method(&self) -> AuthMethod {
         (**self).method()
     }
-    fn verify(&self, token: &str) -> impl Future<Output = Result<Principal, AuthError>> + Send {
-        (**self).verify(token)
+    fn verify(
+        &self,
+        token: &str,
+        req: &RequestContext<'_>,
+    ) -> impl Future<Output = Result<Principal, AuthError>> + Send {
+        (**self).verify(token, req)
+    }
+}
+
+/// The `Authorization` scheme a token layer reads and challenges with: `Bearer` (RFC 6750)
+/// or another token scheme built the same way, such as `DPoP` (RFC 9449 §7.1).
+///
+/// Schemes compare case-insensitively (RFC 7235 §2.1).
+///
+/// ```
+/// use apiauth_bearer::TokenScheme;
+/// assert_eq!(TokenScheme::Bearer.as_str(), "Bearer");
+/// assert_eq!(TokenScheme::custom("DPoP").unwrap().as_str(), "DPoP");
+/// assert!(TokenScheme::custom("not a token").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenScheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// Another scheme: an RFC 7230 `token`, checked by [`TokenScheme::custom`].
+    Custom(Cow<'static, str>),
+}
+
+/// A scheme name that is not an RFC 7230 `token` (letters, digits and ``!#$%&'*+-.^_`|~``).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidScheme;
+
+impl std::fmt::Display for InvalidScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an authentication scheme must be a non-empty RFC 7230 token")
+    }
+}
+
+impl std::error::Error for InvalidScheme {}
+
+impl TokenScheme {
+    /// A scheme other than `Bearer`, for example `DPoP`.
+    pub fn custom(name: impl Into<Cow<'static, str>>) -> Result<Self, InvalidScheme> {
+        let name = name.into();
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(tchar) {
+            return Err(InvalidScheme);
+        }
+        if name.eq_ignore_ascii_case("bearer") {
+            return Ok(TokenScheme::Bearer);
+        }
+        Ok(TokenScheme::Custom(name))
+    }
+
+    /// The scheme as written in `Authorization` and `WWW-Authenticate`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenScheme::Bearer => "Bearer",
+            TokenScheme::Custom(name) => name,
+        }
     }
 }
 
@@ -105,6 +176,7 @@ impl std::fmt::Debug for BearerCredential {
 #[must_use]
 pub struct Bearer<V> {
     verifier: V,
+    scheme: TokenScheme,
     realm: Cow<'static, str>,
     allow_query: bool,
     allow_form: bool,
@@ -115,13 +187,22 @@ impl<V: TokenVerifier> Bearer<V> {
     pub fn new(verifier: V) -> Self {
         Self {
             verifier,
+            scheme: TokenScheme::Bearer,
             realm: Cow::Borrowed("api"),
             allow_query: false,
             allow_form: false,
         }
     }
 
-    /// Sets the realm of the `WWW-Authenticate: Bearer` challenge.
+    /// Reads tokens of `scheme` instead of `Bearer` (for example `DPoP`), and challenges with
+    /// it. The query and form-body options are RFC 6750's: with another scheme only the header
+    /// is read (RFC 9449 §7.1).
+    pub fn scheme(mut self, scheme: TokenScheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// Sets the realm of the `WWW-Authenticate` challenge.
     pub fn realm(mut self, realm: impl Into<Cow<'static, str>>) -> Self {
         self.realm = realm.into();
         self
@@ -221,16 +302,35 @@ impl<V: TokenVerifier> Authenticator for Bearer<V> {
     }
 
     fn challenge(&self) -> Challenge {
-        Challenge::bearer(self.realm.clone())
+        match &self.scheme {
+            TokenScheme::Bearer => Challenge::bearer(self.realm.clone()),
+            TokenScheme::Custom(name) => Challenge::new(name.clone())
+                .param("realm", self.realm.clone())
+                .with_error_attributes(),
+        }
+    }
+
+    fn scope_challenge(&self) -> Option<Challenge> {
+        // RFC 6750 §3.1; realm is optional there, so none is repeated.
+        let scheme: Cow<'static, str> = match &self.scheme {
+            TokenScheme::Bearer => Cow::Borrowed("Bearer"),
+            TokenScheme::Custom(name) => name.clone(),
+        };
+        Some(Challenge::new(scheme).with_error_attributes())
     }
 
     fn extract(&self, req: &Request<Body>) -> Result<Option<BearerCredential>, AuthError> {
-        let header = authorization_token68(req, "Bearer")?;
-        let query = query_token(req);
+        let header = authorization_token68(req, self.scheme.as_str())?;
+        // Query and form tokens are RFC 6750's alone (RFC 9449 §7.1 allows only the header).
+        let query = match self.scheme {
+            TokenScheme::Bearer => query_token(req),
+            TokenScheme::Custom(_) => None,
+        };
         match (header, query) {
             // Only when no other method has authenticated this request already (rule 5).
             (None, None)
                 if self.allow_form
+                    && self.scheme == TokenScheme::Bearer
                     && is_form_post(req)
                     && req.extensions().get::<Principal>().is_none() =>
             {
@@ -266,6 +366,8 @@ impl<V: TokenVerifier> Authenticator for Bearer<V> {
             BearerCredential::Token(t) => t,
             BearerCredential::FormBody => self.token_from_form(req).await?,
         };
-        self.verifier.verify(&token).await
+        self.verifier
+            .verify(&token, &RequestContext::new(req))
+            .await
     }
 }

@@ -41,10 +41,14 @@ impl OpaqueTokens {
 
 impl TokenVerifier for OpaqueTokens {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.auth.verify_secret(token, AuthMethod::Bearer).await
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
+        self.auth.verify_secret(token, AuthMethod::BEARER).await
     }
 }

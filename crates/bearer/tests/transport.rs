@@ -15,14 +15,18 @@ struct Fixed;
 
 impl TokenVerifier for Fixed {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         match token {
-            "t0k3n" => Ok(Principal::builder("alice", AuthMethod::Bearer)
+            "t0k3n" => Ok(Principal::builder("alice", AuthMethod::BEARER)
                 .scopes(ScopeSet::parse("read").unwrap())
                 .build()),
-            "noscope" => Ok(Principal::builder("bob", AuthMethod::Bearer).build()),
+            "noscope" => Ok(Principal::builder("bob", AuthMethod::BEARER).build()),
             _ => Err(AuthError::invalid_credentials("unknown_token")),
         }
     }

@@ -127,3 +127,11 @@ pub fn sensitive_headers() -> [HeaderName; 8] {
 pub fn sensitive_headers_layer() -> SetSensitiveRequestHeadersLayer {
     SetSensitiveRequestHeadersLayer::new(sensitive_headers())
 }
+
+/// [`sensitive_headers_layer`] plus the headers a method outside this suite carries its
+/// credential in (for example `DPoP`), so they are never printed either.
+pub fn sensitive_headers_layer_with(
+    extra: impl IntoIterator<Item = HeaderName>,
+) -> SetSensitiveRequestHeadersLayer {
+    SetSensitiveRequestHeadersLayer::new(sensitive_headers().into_iter().chain(extra))
+}

@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Forbidden,
     /// The body is larger than the layer will buffer to verify it: 413.
     PayloadTooLarge,
+    /// The body the layer must read to verify it did not arrive in time: 408 (RFC 9110
+    /// §15.5.9), with `Connection: close`.
+    RequestTimeout,
     /// Too many requests or too many failed attempts: 429 with `Retry-After`.
     TooManyRequests,
     /// An upstream needed to decide (JWKS, introspection, a store) failed: 503 with
@@ -43,6 +46,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -66,6 +70,7 @@ impl ErrorKind {
             ErrorKind::InsufficientScope => "The credentials do not grant the required scope.",
             ErrorKind::Forbidden => "The credentials do not grant access to this resource.",
             ErrorKind::PayloadTooLarge => "The request body is too large.",
+            ErrorKind::RequestTimeout => "The request body was not received in time.",
             ErrorKind::TooManyRequests => "Too many requests; retry later.",
             ErrorKind::Unavailable => "Authentication is temporarily unavailable; retry later.",
         }
@@ -266,6 +271,15 @@ impl AuthError {
         Self::new(ErrorKind::Forbidden)
             .with_detail(detail)
             .with_reason("forbidden")
+    }
+
+    /// 408 with `Connection: close`: the body the layer must read did not arrive in time. The
+    /// server SHOULD close the connection (RFC 9110 §15.5.9), as the rest of the body may
+    /// still come.
+    pub fn request_timeout() -> Self {
+        Self::new(ErrorKind::RequestTimeout)
+            .with_reason("body_timeout")
+            .with_header(http::header::CONNECTION, HeaderValue::from_static("close"))
     }
 
     /// 413: the body is larger than the layer will read.

@@ -14,7 +14,7 @@ use http::request::Parts;
 use http::{Extensions, Request};
 use tower::{Layer, Service};
 
-use crate::error::{AuthError, Challenge, ErrorResponder};
+use crate::error::{AuthError, ErrorResponder};
 use crate::layer::OfferedChallenges;
 use crate::principal::Principal;
 use crate::scope::{ScopeRequirement, ScopeSet};
@@ -78,14 +78,13 @@ pub fn unauthenticated(extensions: &Extensions) -> AuthError {
     e
 }
 
-/// 403 `insufficient_scope` (RFC 6750 §3.1), with a Bearer challenge for bearer principals
-/// (realm is optional there, so none is invented).
+/// 403 `insufficient_scope` (RFC 6750 §3.1), with the challenge the principal's own scheme
+/// answers it with ([`Principal::challenge`]), none for schemes that define none.
 pub(crate) fn forbidden(principal: &Principal, required: String) -> AuthError {
     let e = AuthError::insufficient_scope(required);
-    if principal.method().is_bearer() {
-        e.with_challenge(Challenge::new("Bearer").with_error_attributes())
-    } else {
-        e
+    match principal.challenge() {
+        Some(c) => e.with_challenge(c.clone()),
+        None => e,
     }
 }
 

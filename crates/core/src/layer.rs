@@ -10,7 +10,9 @@
 //! 4. present and invalid (or malformed): the layer answers at once and never falls through to
 //!    another method, so nobody can downgrade;
 //! 5. credentials of a second method on a request that already presented one: 400
-//!    `invalid_request` (RFC 6750 §2: "MUST NOT use more than one method").
+//!    `invalid_request` (RFC 6750 §2: "MUST NOT use more than one method");
+//! 6. the principal carries the method's [`scope_challenge`](Authenticator::scope_challenge),
+//!    so a later 403 answers in the scheme that authenticated it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,7 +40,7 @@ use crate::principal::{AuthMethod, Principal};
 ///
 /// impl Authenticator for Demo {
 ///     type Credential = String;
-///     fn method(&self) -> AuthMethod { AuthMethod::Custom("demo") }
+///     fn method(&self) -> AuthMethod { AuthMethod::custom("demo") }
 ///     fn challenge(&self) -> Challenge { Challenge::new("Demo").param("realm", "api") }
 ///     fn extract(&self, req: &Request<Body>) -> Result<Option<String>, AuthError> {
 ///         match req.headers().get("x-demo") {
@@ -81,6 +83,43 @@ pub trait Authenticator: Send + Sync + 'static {
         credential: Self::Credential,
         req: &mut Request<Body>,
     ) -> impl Future<Output = Result<Principal, AuthError>> + Send;
+
+    /// The challenge a 403 `insufficient_scope` on this method's principals carries, with
+    /// RFC 6750 §3.1 error attributes, or `None` (the default) for schemes that define no
+    /// such answer. Called once, when the layer is built; the layer attaches it to every
+    /// principal it inserts ([`Principal::challenge`]).
+    ///
+    /// Token schemes return their bare scheme:
+    /// `Some(Challenge::new("Bearer").with_error_attributes())` (the realm is optional there,
+    /// so none is repeated).
+    fn scope_challenge(&self) -> Option<Challenge> {
+        None
+    }
+}
+
+/// A shared authenticator is one too, so one instance can serve a layer and the code that
+/// manages it (flushing, reloading) at once.
+impl<A: Authenticator> Authenticator for Arc<A> {
+    type Credential = A::Credential;
+    fn method(&self) -> AuthMethod {
+        (**self).method()
+    }
+    fn challenge(&self) -> Challenge {
+        (**self).challenge()
+    }
+    fn extract(&self, req: &Request<Body>) -> Result<Option<Self::Credential>, AuthError> {
+        (**self).extract(req)
+    }
+    fn verify(
+        &self,
+        credential: Self::Credential,
+        req: &mut Request<Body>,
+    ) -> impl Future<Output = Result<Principal, AuthError>> + Send {
+        (**self).verify(credential, req)
+    }
+    fn scope_challenge(&self) -> Option<Challenge> {
+        (**self).scope_challenge()
+    }
 }
 
 /// The challenges recorded by every layer the request passed without presenting that layer's
@@ -97,16 +136,19 @@ pub struct AuthLayer<A> {
 struct Shared<A> {
     authenticator: A,
     challenge: Arc<Challenge>,
+    scope_challenge: Option<Arc<Challenge>>,
 }
 
 impl<A: Authenticator> AuthLayer<A> {
     /// Wraps an authenticator.
     pub fn new(authenticator: A) -> Self {
         let challenge = Arc::new(authenticator.challenge());
+        let scope_challenge = authenticator.scope_challenge().map(Arc::new);
         Self {
             shared: Arc::new(Shared {
                 authenticator,
                 challenge,
+                scope_challenge,
             }),
         }
     }
@@ -201,6 +243,7 @@ where
             }
             match auth.verify(credential, &mut req).await {
                 Ok(principal) => {
+                    principal.attach_challenge(&shared.scope_challenge);
                     audit::accepted(&principal, &req);
                     req.extensions_mut().insert(principal);
                     inner.call(req).await

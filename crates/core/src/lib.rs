@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod client_addr;
 pub mod clock;
+mod context;
 mod error;
 mod extract;
 pub mod header;
@@ -35,7 +36,9 @@ mod principal;
 pub mod scope;
 pub mod store;
 pub mod token;
+pub mod trace;
 
+pub use context::RequestContext;
 pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
 pub use extract::{
     Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped, unauthenticated,

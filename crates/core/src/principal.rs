@@ -6,54 +6,59 @@ use std::time::SystemTime;
 
 use http::Extensions;
 
+use crate::error::Challenge;
 use crate::scope::ScopeSet;
 
-/// How a [`Principal`] proved who it is.
+/// How a [`Principal`] proved who it is: a stable lowercase name.
 ///
-/// The string form (see [`AuthMethod::as_str`]) is what audit events and metrics carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthMethod {
-    /// An API key (`X-API-Key` or `Authorization: ApiKey`).
-    ApiKey,
-    /// HTTP Basic (RFC 7617).
-    Basic,
-    /// An opaque bearer token looked up in a token store (RFC 6750).
-    Bearer,
-    /// A self-contained JWT bearer token (RFC 7519, RFC 9068).
-    Jwt,
-    /// A bearer token verified by OAuth 2.0 token introspection (RFC 7662).
-    Introspection,
-    /// An HTTP Message Signature (RFC 9421).
-    HttpSignature,
-    /// A webhook signature (`t=…,v1=…` or `sha256=…` styles).
-    Webhook,
-    /// A method defined outside this suite.
-    Custom(&'static str),
-}
+/// Open: the suite's methods are associated constants ([`AuthMethod::API_KEY`],
+/// [`AuthMethod::JWT`], …) and a method crate outside the suite names its own with
+/// [`AuthMethod::custom`], with no new variant and no change here. The name is what audit
+/// events, metrics labels and [`Principal::identity`] carry, so a method keeps it forever.
+///
+/// `Copy` and usable in `match` patterns: names are fixed when a method crate is written.
+///
+/// ```
+/// use apiauth_core::AuthMethod;
+///
+/// const DPOP: AuthMethod = AuthMethod::custom("dpop");
+/// assert_eq!(DPOP.as_str(), "dpop");
+/// assert_eq!(AuthMethod::API_KEY.as_str(), "api_key");
+/// match DPOP {
+///     AuthMethod::JWT => unreachable!(),
+///     DPOP => {}
+///     _ => unreachable!(),
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthMethod(&'static str);
 
 impl AuthMethod {
-    /// Stable lowercase name, used in audit events and metrics labels.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            AuthMethod::ApiKey => "api_key",
-            AuthMethod::Basic => "basic",
-            AuthMethod::Bearer => "bearer",
-            AuthMethod::Jwt => "jwt",
-            AuthMethod::Introspection => "introspection",
-            AuthMethod::HttpSignature => "http_signature",
-            AuthMethod::Webhook => "webhook",
-            AuthMethod::Custom(name) => name,
-        }
+    /// An API key (`X-API-Key` or `Authorization: ApiKey`).
+    pub const API_KEY: AuthMethod = AuthMethod("api_key");
+    /// HTTP Basic (RFC 7617).
+    pub const BASIC: AuthMethod = AuthMethod("basic");
+    /// An opaque bearer token looked up in a token store (RFC 6750).
+    pub const BEARER: AuthMethod = AuthMethod("bearer");
+    /// A self-contained JWT bearer token (RFC 7519, RFC 9068).
+    pub const JWT: AuthMethod = AuthMethod("jwt");
+    /// A bearer token verified by OAuth 2.0 token introspection (RFC 7662).
+    pub const INTROSPECTION: AuthMethod = AuthMethod("introspection");
+    /// An HTTP Message Signature (RFC 9421).
+    pub const HTTP_SIGNATURE: AuthMethod = AuthMethod("http_signature");
+    /// A webhook signature (`t=…,v1=…` or `sha256=…` styles).
+    pub const WEBHOOK: AuthMethod = AuthMethod("webhook");
+
+    /// A method defined outside this suite, named `name` (lowercase, `_` between words, by
+    /// convention: `dpop`, `mtls`). Pick a name no other method uses: two methods with one
+    /// name share identities, quota buckets and metrics.
+    pub const fn custom(name: &'static str) -> Self {
+        AuthMethod(name)
     }
 
-    /// Whether the method travels as an RFC 6750 bearer token, so that a 403 may carry a
-    /// `Bearer error="insufficient_scope"` challenge (RFC 6750 §3.1).
-    pub const fn is_bearer(&self) -> bool {
-        matches!(
-            self,
-            AuthMethod::Bearer | AuthMethod::Jwt | AuthMethod::Introspection
-        )
+    /// Stable lowercase name, used in audit events, metrics labels and identities.
+    pub const fn as_str(&self) -> &'static str {
+        self.0
     }
 }
 
@@ -83,6 +88,7 @@ struct Inner {
     expires_at: Option<SystemTime>,
     plan: Option<Arc<str>>,
     attributes: Extensions,
+    challenge: OnceLock<Option<Arc<Challenge>>>,
 }
 
 impl Principal {
@@ -100,6 +106,7 @@ impl Principal {
                 expires_at: None,
                 plan: None,
                 attributes: Extensions::new(),
+                challenge: OnceLock::new(),
             },
         }
     }
@@ -137,8 +144,8 @@ impl Principal {
     /// ```
     /// use apiauth_core::{AuthMethod, Principal};
     ///
-    /// let key = Principal::builder("acme", AuthMethod::ApiKey).build();
-    /// let token = Principal::builder("acme", AuthMethod::Jwt)
+    /// let key = Principal::builder("acme", AuthMethod::API_KEY).build();
+    /// let token = Principal::builder("acme", AuthMethod::JWT)
     ///     .issuer("https://as.example")
     ///     .build();
     /// assert_eq!(key.identity(), "api_key::acme");
@@ -188,6 +195,23 @@ impl Principal {
     /// A typed attribute attached by the method layer (claims, roles, …).
     pub fn attribute<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.inner.attributes.get::<T>()
+    }
+
+    /// The challenge of the scheme that authenticated this principal, as answers after
+    /// authentication carry it: a 403 `insufficient_scope` sends it with RFC 6750 §3.1 error
+    /// attributes (`Bearer`, `DPoP`, …). `None` for schemes that define no such answer (API
+    /// keys, Basic, signatures), whose 403s carry no challenge.
+    ///
+    /// Set by [`AuthLayer`](crate::AuthLayer) from
+    /// [`Authenticator::scope_challenge`](crate::Authenticator::scope_challenge), unless the
+    /// method set one with [`PrincipalBuilder::challenge`].
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.inner.challenge.get().and_then(|c| c.as_deref())
+    }
+
+    /// Records the authenticating layer's challenge, unless one is set already.
+    pub(crate) fn attach_challenge(&self, challenge: &Option<Arc<Challenge>>) {
+        let _ = self.inner.challenge.get_or_init(|| challenge.clone());
     }
 }
 
@@ -262,6 +286,13 @@ impl PrincipalBuilder {
         self
     }
 
+    /// Sets the challenge later answers on this principal carry (see [`Principal::challenge`]),
+    /// for principals made outside an [`AuthLayer`](crate::AuthLayer); a layer keeps it.
+    pub fn challenge(self, challenge: Challenge) -> Self {
+        let _ = self.inner.challenge.set(Some(Arc::new(challenge)));
+        self
+    }
+
     /// Attaches a typed attribute, replacing any earlier one of the same type.
     pub fn attribute<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.inner.attributes.insert(value);
@@ -292,20 +323,20 @@ mod tests {
     fn identity_separates_methods_and_issuers() {
         // The same subject from two credential sources is two callers.
         assert_ne!(
-            id(AuthMethod::ApiKey, None, "acme-crm-sync"),
+            id(AuthMethod::API_KEY, None, "acme-crm-sync"),
             id(
-                AuthMethod::Jwt,
+                AuthMethod::JWT,
                 Some("http://127.0.0.1:8080"),
                 "acme-crm-sync"
             )
         );
         assert_ne!(
-            id(AuthMethod::Jwt, Some("https://a.example"), "u1"),
-            id(AuthMethod::Jwt, Some("https://b.example"), "u1")
+            id(AuthMethod::JWT, Some("https://a.example"), "u1"),
+            id(AuthMethod::JWT, Some("https://b.example"), "u1")
         );
         assert_eq!(
-            id(AuthMethod::Jwt, Some("https://a.example"), "u1"),
-            id(AuthMethod::Jwt, Some("https://a.example"), "u1")
+            id(AuthMethod::JWT, Some("https://a.example"), "u1"),
+            id(AuthMethod::JWT, Some("https://a.example"), "u1")
         );
     }
 
@@ -313,21 +344,21 @@ mod tests {
     fn identity_escapes_separators_so_no_two_sources_alias() {
         // Without escaping, issuer `a:b` + subject `c` and issuer `a` + subject `b:c` would
         // both read `jwt:a:b:c`.
-        let x = id(AuthMethod::Jwt, Some("a:b"), "c");
-        let y = id(AuthMethod::Jwt, Some("a"), "b:c");
+        let x = id(AuthMethod::JWT, Some("a:b"), "c");
+        let y = id(AuthMethod::JWT, Some("a"), "b:c");
         assert_ne!(x, y);
         assert_eq!(x, "jwt:a%3Ab:c");
         assert_eq!(y, "jwt:a:b:c");
-        assert_eq!(id(AuthMethod::Jwt, Some("50%"), "s"), "jwt:50%25:s");
+        assert_eq!(id(AuthMethod::JWT, Some("50%"), "s"), "jwt:50%25:s");
         assert_eq!(
-            id(AuthMethod::Custom("x:y"), None, "s"),
+            id(AuthMethod::custom("x:y"), None, "s"),
             "x%3Ay::s",
             "a custom method name is escaped too"
         );
         // An empty issuer differs from none only in nothing: both are the empty string.
         assert_eq!(
-            id(AuthMethod::Jwt, Some(""), "s"),
-            id(AuthMethod::Jwt, None, "s")
+            id(AuthMethod::JWT, Some(""), "s"),
+            id(AuthMethod::JWT, None, "s")
         );
     }
 }

@@ -20,7 +20,7 @@ struct Bearer;
 impl Authenticator for Bearer {
     type Credential = String;
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
     fn challenge(&self) -> Challenge {
         Challenge::bearer("audit")
@@ -30,7 +30,7 @@ impl Authenticator for Bearer {
     }
     async fn verify(&self, t: String, _: &mut Request<Body>) -> Result<Principal, AuthError> {
         if t == SECRET {
-            Ok(Principal::builder("alice", AuthMethod::Bearer)
+            Ok(Principal::builder("alice", AuthMethod::BEARER)
                 .credential_id("tok-42")
                 .build())
         } else {

@@ -27,10 +27,13 @@ struct TestBearer;
 impl Authenticator for TestBearer {
     type Credential = String;
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
     fn challenge(&self) -> Challenge {
         Challenge::bearer("test")
+    }
+    fn scope_challenge(&self) -> Option<Challenge> {
+        Some(Challenge::new("Bearer").with_error_attributes())
     }
     fn extract(&self, req: &Request<Body>) -> Result<Option<String>, AuthError> {
         Ok(authorization_token68(req, "Bearer")?.map(str::to_owned))
@@ -55,7 +58,7 @@ impl Authenticator for TestBearer {
                     }),
             )
             .unwrap();
-        Ok(Principal::builder("bearer-user", AuthMethod::Bearer)
+        Ok(Principal::builder("bearer-user", AuthMethod::BEARER)
             .credential_id("tok-1")
             .scopes(scopes)
             .build())
@@ -68,7 +71,7 @@ struct TestKey;
 impl Authenticator for TestKey {
     type Credential = String;
     fn method(&self) -> AuthMethod {
-        AuthMethod::ApiKey
+        AuthMethod::API_KEY
     }
     fn challenge(&self) -> Challenge {
         Challenge::new("ApiKey").param("realm", "test")
@@ -84,7 +87,7 @@ impl Authenticator for TestKey {
     }
     async fn verify(&self, key: String, _: &mut Request<Body>) -> Result<Principal, AuthError> {
         if key == "k1" {
-            Ok(Principal::builder("key-user", AuthMethod::ApiKey)
+            Ok(Principal::builder("key-user", AuthMethod::API_KEY)
                 .scopes(ScopeSet::parse("data:read").unwrap())
                 .build())
         } else {

@@ -9,7 +9,8 @@
 //!   secrets per key while rotating); a [`CoveragePolicy`] says what must be signed; `created`
 //!   is checked against a maximum age and clock skew; the `nonce` goes into core's
 //!   [`ReplayStore`](apiauth_core::ReplayStore) so a captured request cannot be replayed. The
-//!   body is read up to a limit (413 beyond), its digest checked, and the same bytes handed on.
+//!   body is read up to a limit (413 beyond) and within a [`BodyBudget`] shared across
+//!   requests (503 when spent), its digest checked, and the same bytes handed on.
 //! - [`Signer`] / [`sign_request`] (and `sign_reqwest` with the `reqwest` feature): the client
 //!   half, with the same component rules.
 //! - [`WebhookVerifier`]: webhook deliveries as an authenticator too.
@@ -71,6 +72,7 @@ mod store;
 mod verify;
 mod webhook;
 
+pub use body::{BodyBudget, DEFAULT_BODY_BUDGET};
 pub use components::{Component, SfType};
 pub use digest::{CONTENT_DIGEST, DigestAlgorithm};
 pub use error::HmacError;

@@ -13,6 +13,7 @@ use apiauth_core::{
 use axum::body::Body;
 use http::{HeaderName, Request};
 
+use crate::body::BodyBudget;
 use crate::components::{
     BaseError, Component, Kind, Message, SfType, SignatureInput, StructuredFields,
     normalize_authority, parse_signature, parse_signature_input, valid_key, with_field,
@@ -107,6 +108,7 @@ pub struct HttpSignatureVerifier {
     require_nonce: bool,
     max_body: usize,
     body_timeout: Duration,
+    body_budget: BodyBudget,
     scheme: Option<String>,
     authority: Option<String>,
     label: Option<String>,
@@ -141,6 +143,7 @@ pub struct HttpSignatureVerifierBuilder {
     require_nonce: bool,
     max_body: usize,
     body_timeout: Duration,
+    body_budget: BodyBudget,
     scheme: Option<String>,
     authority: Option<String>,
     label: Option<String>,
@@ -153,7 +156,8 @@ impl HttpSignatureVerifier {
     ///
     /// Defaults: [`CoveragePolicy::recommended`], `created` at most 5 minutes old and at most
     /// 30 seconds in the future, nonce required and checked against an in-memory replay
-    /// store, bodies up to 1 MiB read within 30 seconds, scheme from the request URI (else
+    /// store, bodies up to 1 MiB read within 30 seconds
+    /// and within the process-wide [`BodyBudget`], scheme from the request URI (else
     /// `http`), authority from the URI (HTTP/2) or `Host` (HTTP/1.1).
     pub fn builder(store: impl HmacKeyStore) -> HttpSignatureVerifierBuilder {
         HttpSignatureVerifierBuilder {
@@ -166,6 +170,7 @@ impl HttpSignatureVerifier {
             require_nonce: true,
             max_body: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
+            body_budget: BodyBudget::global(),
             scheme: None,
             authority: None,
             label: None,
@@ -203,7 +208,7 @@ impl HttpSignatureVerifierBuilder {
 
     /// Accepts signatures without a `nonce`. Such a signature can be replayed until its
     /// `created` is older than the maximum age.
-    pub fn dangerous_allow_missing_nonce(mut self) -> Self {
+    pub fn dangerous_without_nonce(mut self) -> Self {
         self.require_nonce = false;
         self
     }
@@ -223,6 +228,13 @@ impl HttpSignatureVerifierBuilder {
     /// How long reading the body may take (default 30 s).
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// The bytes all bodies being read for verification may hold together (default: the
+    /// process-wide [`BodyBudget::global`], 64 MiB); past it a request gets 503.
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.body_budget = budget;
         self
     }
 
@@ -286,6 +298,7 @@ impl HttpSignatureVerifierBuilder {
             require_nonce: self.require_nonce,
             max_body: self.max_body,
             body_timeout: self.body_timeout,
+            body_budget: self.body_budget,
             scheme: self.scheme,
             authority: self.authority,
             label: self.label,
@@ -407,7 +420,7 @@ impl HttpSignatureVerifier {
             Match::No => return Err(mismatch("bad_signature")),
             Match::NoLiveSecret => return Err(mismatch("no_live_secret")),
         }
-        let principal = Principal::builder(key.subject.clone(), AuthMethod::HttpSignature)
+        let principal = Principal::builder(key.subject.clone(), AuthMethod::HTTP_SIGNATURE)
             .credential_id(keyid)
             .scopes(key.scopes.clone());
         let principal = match &key.tenant {
@@ -484,7 +497,7 @@ impl Authenticator for HttpSignatureVerifier {
     type Credential = PresentedSignature;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::HttpSignature
+        AuthMethod::HTTP_SIGNATURE
     }
 
     fn challenge(&self) -> Challenge {
@@ -536,7 +549,8 @@ impl Authenticator for HttpSignatureVerifier {
         let base = self.base(&sig.input, req);
         let principal = self.check_signature(&sig, base, now).await?;
 
-        let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
+        let body =
+            crate::body::buffer(req, self.max_body, self.body_timeout, &self.body_budget).await?;
         if self.policy.body_digest
             && !body.is_empty()
             && !sig.input.covers_plain_field("content-digest")

@@ -12,6 +12,7 @@ use axum::body::Body;
 use http::{HeaderName, Request};
 use sha2::{Digest, Sha256};
 
+use crate::body::BodyBudget;
 use crate::error::HmacError;
 use crate::secret::{HmacSecret, Match, RotatingSecret, matches_any};
 
@@ -151,7 +152,7 @@ impl fmt::Debug for PresentedWebhook {
 }
 
 /// Verifies webhook deliveries from one partner. An [`Authenticator`] (method
-/// [`AuthMethod::Webhook`]): wrap it in [`AuthLayer`](apiauth_core::AuthLayer).
+/// [`AuthMethod::WEBHOOK`]): wrap it in [`AuthLayer`](apiauth_core::AuthLayer).
 pub struct WebhookVerifier {
     profile: WebhookProfile,
     subject: Arc<str>,
@@ -162,6 +163,7 @@ pub struct WebhookVerifier {
     clock: SharedClock,
     max_body: usize,
     body_timeout: Duration,
+    body_budget: BodyBudget,
     replay: Option<Arc<dyn ReplayStore>>,
 }
 
@@ -185,7 +187,8 @@ pub struct WebhookVerifierBuilder {
 impl WebhookVerifier {
     /// Starts a verifier for deliveries signed per `profile`; accepted requests get a
     /// [`Principal`] with `subject` (the partner). Defaults: 5 minutes tolerance, bodies up
-    /// to 1 MiB read within 30 seconds, no replay store.
+    /// to 1 MiB read within 30 seconds and within the process-wide [`BodyBudget`], no
+    /// replay store.
     pub fn builder(profile: WebhookProfile, subject: &str) -> WebhookVerifierBuilder {
         WebhookVerifierBuilder {
             inner: WebhookVerifier {
@@ -198,6 +201,7 @@ impl WebhookVerifier {
                 clock: Arc::new(SystemClock),
                 max_body: 1024 * 1024,
                 body_timeout: Duration::from_secs(30),
+                body_budget: BodyBudget::global(),
                 replay: None,
             },
         }
@@ -232,6 +236,13 @@ impl WebhookVerifierBuilder {
     /// How long reading the body may take (default 30 s).
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.inner.body_timeout = timeout;
+        self
+    }
+
+    /// The bytes all bodies being read for verification may hold together (default: the
+    /// process-wide [`BodyBudget::global`], 64 MiB); past it a delivery gets 503.
+    pub fn body_budget(mut self, budget: BodyBudget) -> Self {
+        self.inner.body_budget = budget;
         self
     }
 
@@ -270,7 +281,7 @@ impl Authenticator for WebhookVerifier {
     type Credential = PresentedWebhook;
 
     fn method(&self) -> AuthMethod {
-        AuthMethod::Webhook
+        AuthMethod::WEBHOOK
     }
 
     fn challenge(&self) -> Challenge {
@@ -364,7 +375,8 @@ impl Authenticator for WebhookVerifier {
             }
         }
         // The signature covers the body, so it must be read first; the limit bounds it.
-        let body = crate::body::buffer(req, self.max_body, self.body_timeout).await?;
+        let body =
+            crate::body::buffer(req, self.max_body, self.body_timeout, &self.body_budget).await?;
         let data: Vec<&[u8]> = match &ts_text {
             Some(t) => vec![t.as_bytes(), b".", &body],
             None => vec![&body],
@@ -400,7 +412,7 @@ impl Authenticator for WebhookVerifier {
                 return Err(AuthError::invalid_credentials("replayed_delivery"));
             }
         }
-        let mut p = Principal::builder(self.subject.clone(), AuthMethod::Webhook)
+        let mut p = Principal::builder(self.subject.clone(), AuthMethod::WEBHOOK)
             .scopes(self.scopes.clone());
         if let Some(t) = &self.tenant {
             p = p.tenant(t.clone());

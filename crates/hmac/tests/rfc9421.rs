@@ -54,7 +54,7 @@ fn verifier() -> HttpSignatureVerifier {
     let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_618_884_473));
     HttpSignatureVerifier::builder(keys)
         .policy(CoveragePolicy::dangerous_minimal())
-        .dangerous_allow_missing_nonce()
+        .dangerous_without_nonce()
         .clock(Arc::new(clock))
         .build()
         .unwrap()

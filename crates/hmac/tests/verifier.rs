@@ -317,7 +317,7 @@ async fn missing_nonce_is_rejected_by_default_and_allowed_only_dangerously() {
     );
     let v = HttpSignatureVerifier::builder(keys())
         .clock(Arc::new(c.clone()))
-        .dangerous_allow_missing_nonce()
+        .dangerous_without_nonce()
         .build()
         .unwrap();
     assert_eq!(
@@ -630,7 +630,7 @@ async fn empty_nonce_is_rejected_even_when_nonces_are_optional() {
     assert!(logs.text().contains("empty_nonce"), "{}", logs.text());
     let lenient = HttpSignatureVerifier::builder(keys())
         .clock(Arc::new(c.clone()))
-        .dangerous_allow_missing_nonce()
+        .dangerous_without_nonce()
         .build()
         .unwrap();
     assert_eq!(

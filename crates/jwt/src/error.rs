@@ -18,7 +18,7 @@ pub enum JwtConfigError {
     /// An issuer has no key source (static keys, JWKS URL or discovery).
     #[error("issuer {0:?} has no keys, JWKS URL or discovery")]
     NoKeySource(String),
-    /// An issuer names no audience and did not opt out with `dangerous_any_audience`.
+    /// An issuer names no audience and did not opt out with `dangerous_accept_any_audience`.
     #[error("issuer {0:?} has no audience; RFC 9068 §4 requires checking `aud`")]
     NoAudience(String),
     /// A key could not be read.

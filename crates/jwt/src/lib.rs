@@ -85,7 +85,7 @@
 //!   at its own key is either an attack or a misconfigured issuer, and either way should be
 //!   visible; `crit` is refused (no extension is understood);
 //! - `exp` required; `nbf`, `iat` when present; `iss` always (it selects the issuer); `aud`
-//!   unless the issuer opts out with `dangerous_any_audience`; optional `typ` (`at+jwt`);
+//!   unless the issuer opts out with `dangerous_accept_any_audience`; optional `typ` (`at+jwt`);
 //!   claims of the wrong JSON type are refused, never treated as absent;
 //! - `jti` against a core [`RevocationList`](apiauth_core::RevocationList) when configured.
 //!

@@ -137,7 +137,7 @@ impl Issuer {
 
     /// Accepts any `aud`, or none. A token for another service then works here too; use
     /// only when the issuer mints tokens for this service alone.
-    pub fn dangerous_any_audience(mut self) -> Self {
+    pub fn dangerous_accept_any_audience(mut self) -> Self {
         self.any_audience = true;
         self
     }
@@ -319,11 +319,9 @@ impl JwtVerifierBuilder {
     /// Checks the configuration and fetches every remote key set once. Fails fast if an
     /// endpoint is unreachable or serves no usable key.
     pub async fn build(self) -> Result<JwtVerifier, JwtConfigError> {
-        // One provider, installed explicitly: even if feature unification enabled a second
-        // backend in jsonwebtoken, this process verifies with aws-lc-rs rather than panicking.
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
-        );
+        // No process-wide crypto provider is installed: signatures are checked with aws-lc-rs
+        // directly (`key.rs`), and jsonwebtoken only parses keys, so that choice stays the
+        // application's.
         if self.issuers.is_empty() {
             return Err(JwtConfigError::NoIssuer);
         }
@@ -745,7 +743,7 @@ impl JwtVerifier {
             _ => return Err(invalid("malformed_scope")),
         };
         let exp_time = to_system_time(exp);
-        let mut b = Principal::builder(sub, AuthMethod::Jwt)
+        let mut b = Principal::builder(sub, AuthMethod::JWT)
             .issuer(Arc::clone(&issuer.iss))
             .scopes(scopes)
             .expires_at(exp_time);
@@ -792,10 +790,14 @@ fn attribute_to_claims(e: AuthError, claims: &Claims<'_>, kid: Option<&str>) -> 
 
 impl TokenVerifier for JwtVerifier {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Jwt
+        AuthMethod::JWT
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         self.verify_token(token).await
     }
 }

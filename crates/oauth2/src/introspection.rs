@@ -163,7 +163,7 @@ impl IntrospectionVerifier {
             (None, Some(iss)) => iss.into(),
             _ => Arc::clone(&self.inner.vouching),
         };
-        let mut b = Principal::builder(subject, AuthMethod::Introspection)
+        let mut b = Principal::builder(subject, AuthMethod::INTROSPECTION)
             .issuer(issuer)
             .scopes(scopes);
         if let Some(jti) = &a.jti {
@@ -321,10 +321,14 @@ pub(crate) fn basic_header(client_id: &str, secret: &str) -> HeaderValue {
 
 impl TokenVerifier for IntrospectionVerifier {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Introspection
+        AuthMethod::INTROSPECTION
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         let answer = self.answer(token).await?;
         self.evaluate(&answer)
     }
@@ -538,7 +542,11 @@ mod tests {
             .unwrap();
         let task = {
             let v = v.clone();
-            tokio::spawn(async move { v.verify("some-token").await })
+            tokio::spawn(async move {
+                let req = http::Request::get("/").body(()).unwrap();
+                v.verify("some-token", &apiauth_core::RequestContext::new(&req))
+                    .await
+            })
         };
         for _ in 0..500 {
             if inflight(&v) == 1 {

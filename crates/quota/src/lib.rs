@@ -25,7 +25,7 @@
 //! struct Demo;
 //! impl Authenticator for Demo {
 //!     type Credential = String;
-//!     fn method(&self) -> AuthMethod { AuthMethod::Custom("demo") }
+//!     fn method(&self) -> AuthMethod { AuthMethod::custom("demo") }
 //!     fn challenge(&self) -> Challenge { Challenge::new("Demo") }
 //!     fn extract(&self, req: &Request<Body>) -> Result<Option<String>, AuthError> {
 //!         Ok(req.headers().get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned))

@@ -30,7 +30,7 @@ fn header(req: &Request<Body>, name: &str) -> Option<String> {
 impl Authenticator for Demo {
     type Credential = String;
     fn method(&self) -> AuthMethod {
-        AuthMethod::Custom("demo")
+        AuthMethod::custom("demo")
     }
     fn challenge(&self) -> Challenge {
         Challenge::new("Demo")

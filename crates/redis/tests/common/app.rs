@@ -23,15 +23,19 @@ pub struct SharedStateVerifier {
 
 impl TokenVerifier for SharedStateVerifier {
     fn method(&self) -> AuthMethod {
-        AuthMethod::Bearer
+        AuthMethod::BEARER
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        _req: &apiauth_core::RequestContext<'_>,
+    ) -> Result<Principal, AuthError> {
         if let Some(jti) = token.strip_prefix("jti.") {
             if self.revocations.is_revoked(jti).await? {
                 return Err(AuthError::invalid_credentials("revoked"));
             }
-            return Ok(Principal::builder("alice", AuthMethod::Bearer)
+            return Ok(Principal::builder("alice", AuthMethod::BEARER)
                 .credential_id(jti)
                 .build());
         }
@@ -43,7 +47,7 @@ impl TokenVerifier for SharedStateVerifier {
             {
                 return Err(AuthError::invalid_credentials("replayed"));
             }
-            return Ok(Principal::builder("bob", AuthMethod::Bearer).build());
+            return Ok(Principal::builder("bob", AuthMethod::BEARER).build());
         }
         Err(AuthError::invalid_credentials("unknown_token"))
     }
