@@ -14,14 +14,13 @@ use apiauth::hmac::{
 };
 use apiauth::jwt::{Issuer, JwtKey, JwtVerifier};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
-use apiauth::quota::{QuotaLayer, QuotaPolicy, own_usage};
+use apiauth::quota::{QuotaLayer, QuotaPolicy};
 use apiauth::redis::{RedisBackend, Stores};
-use apiauth::{Auth, AuthLayer, ScopeSet, Scoped, audit, scope};
+use apiauth::{Auth, AuthLayer, Scope, ScopeSet, Scoped, audit, scope};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -29,10 +28,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::cli::Args;
 use crate::data;
-use crate::openapi;
+use crate::openapi::{self, Forbidden, TooManyRequests, Unauthorized, Unavailable};
+use crate::problem::{ApiJson, Problem};
 use crate::transport::{self, TransportPolicy};
 
 scope!(pub CompaniesRead = "companies:read");
@@ -369,33 +371,28 @@ pub async fn build(
     }
     let quota = quota.build()?;
 
-    // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota.
+    // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota. Each
+    // route is registered with its OpenAPI operation by `routes!` (openapi.rs).
     let api_key_layer = AuthLayer::new(api_key_auth.clone());
-    let data = Router::new()
-        .route("/v1/companies/{domain}", get(company))
-        .route("/v1/contacts/search", post(contacts))
-        .route("/v1/enrichments", post(enrich))
-        .route("/v1/usage", get(own_usage))
+    let data = OpenApiRouter::new()
+        .routes(routes!(data::get_company))
+        .routes(routes!(data::search_contacts))
+        .routes(routes!(data::create_enrichment))
+        .routes(routes!(openapi::usage))
         .layer(quota)
         .layer(AuthLayer::new(signatures))
         .layer(api_key_layer)
         .layer(bearer.clone());
 
-    let webhooks = Router::new()
-        .route(
-            "/v1/webhooks/crm",
-            post(crm_webhook).layer(AuthLayer::new(crm_signatures)),
-        )
-        .route(
-            "/v1/webhooks/billing",
-            post(billing_webhook).layer(AuthLayer::new(billing)),
-        );
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(crm_webhook).layer(AuthLayer::new(crm_signatures)))
+        .routes(routes!(billing_webhook).layer(AuthLayer::new(billing)));
 
-    let admin = Router::new()
-        .route("/admin/api-keys", post(create_key).get(list_keys))
-        .route("/admin/api-keys/{id}", delete(revoke_key))
-        .route("/admin/api-keys/{id}/rotate", post(rotate_key))
-        .route("/metrics", get(prometheus))
+    let admin = OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
+        .routes(routes!(rotate_key))
+        .routes(routes!(prometheus))
         .with_state(AdminState {
             keys: keys.clone(),
             grace: Duration::from_secs(args.rotation_grace),
@@ -405,26 +402,21 @@ pub async fn build(
         .layer(basic)
         .layer(bearer);
 
-    let openapi_doc = Arc::new(openapi::document(base_url));
-    let public = Router::new()
+    let public = OpenApiRouter::new()
         // Liveness: the process answers. Readiness: its stores answer too.
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(move || ready(redis.clone())))
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = openapi_doc.clone();
-                async move { Json((*doc).clone()) }
-            }),
-        );
+        .routes(routes!(openapi::healthz))
+        .routes(routes!(ready))
+        .with_state(redis);
 
     let client_addr = TrustedProxies::clone(&policy.proxies).layer();
-    let router = Router::new()
+    let router = openapi::root()
         .merge(data)
         .merge(webhooks)
         .merge(admin)
-        .merge(auth_server.router())
-        .merge(public)
+        .merge(openapi::oauth_routes(auth_server.router()))
+        .merge(public);
+    // The document at /openapi.json, and problem answers for unknown paths and methods.
+    let router = openapi::finish(router, base_url)
         .layer(axum::middleware::from_fn(move |req, next| {
             transport::enforce(policy.clone(), req, next)
         }))
@@ -475,18 +467,6 @@ pub async fn build(
     })
 }
 
-async fn company(_: Scoped<CompaniesRead>, domain: Path<String>) -> impl IntoResponse {
-    data::get_company(domain).await
-}
-
-async fn contacts(_: Scoped<ContactsRead>, q: Json<data::ContactSearch>) -> impl IntoResponse {
-    data::search_contacts(q).await
-}
-
-async fn enrich(_: Scoped<EnrichWrite>, q: Json<data::EnrichmentRequest>) -> impl IntoResponse {
-    data::create_enrichment(q).await
-}
-
 fn received(Auth(p): Auth, body: &Bytes) -> Response {
     let id: String = Sha256::digest(body)[..8]
         .iter()
@@ -499,21 +479,51 @@ fn received(Auth(p): Auth, body: &Bytes) -> Response {
         .into_response()
 }
 
+/// CRM webhook: RFC 9421 signed, nonce and content-digest required.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/crm",
+    tag = "webhooks",
+    request_body = openapi::WebhookEvent,
+    responses(
+        (status = 202, description = "Accepted", body = openapi::WebhookReceipt),
+        Unauthorized,
+        Unavailable,
+    ),
+    security(("httpSignature" = []))
+)]
 async fn crm_webhook(auth: Auth, body: Bytes) -> Response {
     received(auth, &body)
 }
 
+/// Billing webhook: `Webhook-Signature: t=…,v1=…`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/billing",
+    tag = "webhooks",
+    request_body = openapi::WebhookEvent,
+    responses(
+        (status = 202, description = "Accepted", body = openapi::WebhookReceipt),
+        Unauthorized,
+        Unavailable,
+    ),
+    security(("webhookSignature" = []))
+)]
 async fn billing_webhook(auth: Auth, body: Bytes) -> Response {
     received(auth, &body)
 }
 
-#[derive(Deserialize)]
+/// A key to create, in the administrator's tenant.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateKey {
     owner: String,
+    /// Space-separated scopes.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "companies:read")]
     scopes: Option<ScopeSet>,
     #[serde(default)]
     plan: Option<String>,
+    /// Seconds until the key expires.
     #[serde(default)]
     expires_in: Option<u64>,
 }
@@ -576,7 +586,16 @@ fn public_origin(base_url: &str) -> anyhow::Result<(String, String)> {
 
 /// `GET /readyz`: 200 when every store answers, else 503 with `Retry-After`, so that a load
 /// balancer sends no traffic to an instance whose guarded routes would all answer 503.
-async fn ready(redis: Option<RedisBackend>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: every store answers", body = String, content_type = "text/plain"),
+        Unavailable,
+    )
+)]
+async fn ready(State(redis): State<Option<RedisBackend>>) -> Response {
     if let Some(r) = redis {
         // The backend bounds each command too; this bounds the probe whatever it is set to.
         let answered = tokio::time::timeout(READY_TIMEOUT, r.ping()).await;
@@ -604,10 +623,30 @@ async fn in_tenant(keys: &ApiKeys, id: &str, tenant: &str) -> Result<(), Respons
     }
 }
 
+/// Create an API key; the key is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys",
+    tag = "admin",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created", body = openapi::CreatedKey),
+        openapi::BadRequest,
+        Unauthorized,
+        Forbidden,
+        (status = 409, description = "The key cannot be made that way", body = Problem, content_type = "application/problem+json"),
+        openapi::PayloadTooLarge,
+        openapi::UnsupportedMediaType,
+        (status = 422, description = "Not the expected JSON, or an unknown plan (`known_plans` lists the plans)", body = Problem, content_type = "application/problem+json"),
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(("basicAuth" = [Admin::NAME]), ("oauth2" = [Admin::NAME]), ("bearerAuth" = [Admin::NAME]))
+)]
 async fn create_key(
     Scoped(p, ..): Scoped<Admin>,
     State(s): State<AdminState>,
-    Json(req): Json<CreateKey>,
+    ApiJson(req): ApiJson<CreateKey>,
 ) -> Response {
     let mut spec = NewKey::new(req.owner).tenant(p.tenant().unwrap_or(TENANT).to_owned());
     if let Some(scopes) = req.scopes {
@@ -641,6 +680,20 @@ async fn create_key(
     }
 }
 
+/// List the tenant's API keys (no secrets).
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The tenant's keys", body = openapi::KeyList),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(("basicAuth" = [Admin::NAME]), ("oauth2" = [Admin::NAME]), ("bearerAuth" = [Admin::NAME]))
+)]
 async fn list_keys(Scoped(p, ..): Scoped<Admin>, State(s): State<AdminState>) -> Response {
     let filter = KeyFilter::all().tenant(p.tenant().unwrap_or(TENANT).to_owned());
     match s.keys.list(&filter).await {
@@ -649,6 +702,23 @@ async fn list_keys(Scoped(p, ..): Scoped<Admin>, State(s): State<AdminState>) ->
     }
 }
 
+/// Revoke an API key.
+#[utoipa::path(
+    delete,
+    path = "/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The key id")),
+    responses(
+        (status = 200, description = "Revoked", body = openapi::RevokedKey),
+        Unauthorized,
+        Forbidden,
+        (status = 404, description = "No such key in this tenant (another tenant's key too)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key cannot be changed that way", body = Problem, content_type = "application/problem+json"),
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(("basicAuth" = [Admin::NAME]), ("oauth2" = [Admin::NAME]), ("bearerAuth" = [Admin::NAME]))
+)]
 async fn revoke_key(
     Scoped(p, ..): Scoped<Admin>,
     State(s): State<AdminState>,
@@ -664,6 +734,23 @@ async fn revoke_key(
     }
 }
 
+/// Rotate an API key; the old key stays valid for the grace period.
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys/{id}/rotate",
+    tag = "admin",
+    params(("id" = String, Path, description = "The key id")),
+    responses(
+        (status = 201, description = "The successor", body = openapi::RotatedKey),
+        Unauthorized,
+        Forbidden,
+        (status = 404, description = "No such key in this tenant (another tenant's key too)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key cannot be changed that way", body = Problem, content_type = "application/problem+json"),
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(("basicAuth" = [Admin::NAME]), ("oauth2" = [Admin::NAME]), ("bearerAuth" = [Admin::NAME]))
+)]
 async fn rotate_key(
     Scoped(p, ..): Scoped<Admin>,
     State(s): State<AdminState>,
@@ -688,6 +775,20 @@ async fn rotate_key(
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        (status = 503, description = "No metrics recorder is installed"),
+    ),
+    security(("basicAuth" = [Admin::NAME]), ("oauth2" = [Admin::NAME]), ("bearerAuth" = [Admin::NAME]))
+)]
 async fn prometheus(_: Scoped<Admin>, State(s): State<AdminState>) -> Response {
     match s.metrics {
         Some(h) => (

@@ -1,12 +1,25 @@
 //! Deterministic fake enrichment data: the guard around it is the point of the example.
+//!
+//! Each handler carries its OpenAPI operation (`#[utoipa::path]`), registered with the route
+//! by `routes!` in `app.rs`.
 
+use apiauth::{Scope, Scoped};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+use crate::app::{CompaniesRead, ContactsRead, EnrichWrite};
+use crate::openapi::{
+    BadRequest, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    UnprocessableContent, UnsupportedMediaType,
+};
+use crate::problem::{ApiJson, Problem};
+
+/// A company profile.
+#[derive(Serialize, ToSchema)]
 pub struct Company {
     domain: String,
     name: String,
@@ -16,7 +29,8 @@ pub struct Company {
     founded: u16,
 }
 
-#[derive(Serialize)]
+/// A person at a company.
+#[derive(Serialize, ToSchema)]
 pub struct Contact {
     name: String,
     title: &'static str,
@@ -72,40 +86,57 @@ fn company(domain: &str) -> Company {
     }
 }
 
-fn problem(
-    status: StatusCode,
-    detail: &str,
-) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    (
-        status,
-        [("content-type", "application/problem+json")],
-        body.to_string(),
-    )
+fn problem(status: StatusCode, detail: &str) -> Problem {
+    Problem::new(status, detail)
 }
 
-pub type ApiResult<T> = Result<Json<T>, (StatusCode, [(&'static str, &'static str); 1], String)>;
+pub type ApiResult<T> = Result<Json<T>, Problem>;
 
-pub async fn get_company(Path(domain): Path<String>) -> ApiResult<Company> {
+/// Company profile by domain.
+#[utoipa::path(
+    get,
+    path = "/v1/companies/{domain}",
+    tag = "data",
+    params(("domain" = String, Path, description = "A domain name", example = "acme.com")),
+    responses(
+        (status = 200, description = "The company", body = Company),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(
+        ("apiKey" = [CompaniesRead::NAME]),
+        ("apiKeyAuthorization" = [CompaniesRead::NAME]),
+        ("oauth2" = [CompaniesRead::NAME]),
+        ("bearerAuth" = [CompaniesRead::NAME]),
+        ("httpSignature" = [CompaniesRead::NAME]),
+    )
+)]
+pub async fn get_company(
+    _: Scoped<CompaniesRead>,
+    Path(domain): Path<String>,
+) -> ApiResult<Company> {
     if !valid_domain(&domain) {
         return Err(problem(StatusCode::BAD_REQUEST, "Not a domain name."));
     }
     Ok(Json(company(&domain.to_ascii_lowercase())))
 }
 
-#[derive(Deserialize)]
+/// Whose contacts to find.
+#[derive(Deserialize, ToSchema)]
 pub struct ContactSearch {
+    #[schema(example = "acme.com")]
     company_domain: String,
+    /// How many contacts, 1 to 10 (default 3).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10)]
     limit: Option<u8>,
 }
 
-#[derive(Serialize)]
+/// Contacts found.
+#[derive(Serialize, ToSchema)]
 pub struct ContactResults {
     contacts: Vec<Contact>,
 }
@@ -135,27 +166,85 @@ pub fn search(q: &ContactSearch) -> ApiResult<ContactResults> {
     Ok(Json(ContactResults { contacts }))
 }
 
-pub async fn search_contacts(Json(q): Json<ContactSearch>) -> ApiResult<ContactResults> {
+/// Search contacts at a company.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts/search",
+    tag = "data",
+    request_body = ContactSearch,
+    responses(
+        (status = 200, description = "Contacts at the company", body = ContactResults),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableContent,
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(
+        ("apiKey" = [ContactsRead::NAME]),
+        ("apiKeyAuthorization" = [ContactsRead::NAME]),
+        ("oauth2" = [ContactsRead::NAME]),
+        ("bearerAuth" = [ContactsRead::NAME]),
+        ("httpSignature" = [ContactsRead::NAME]),
+    )
+)]
+pub async fn search_contacts(
+    _: Scoped<ContactsRead>,
+    ApiJson(q): ApiJson<ContactSearch>,
+) -> ApiResult<ContactResults> {
     search(&q)
 }
 
-#[derive(Deserialize)]
+/// The address to enrich.
+#[derive(Deserialize, ToSchema)]
 pub struct EnrichmentRequest {
+    #[schema(example = "ada@acme.com")]
     email: String,
 }
 
-#[derive(Serialize)]
+/// An enrichment, completed at once.
+#[derive(Serialize, ToSchema)]
 pub struct Enrichment {
+    #[schema(example = "enr_0123456789abcdef")]
     id: String,
+    #[schema(example = "completed")]
     status: &'static str,
     email: String,
     company: Company,
 }
 
+/// Enrich an email address.
+#[utoipa::path(
+    post,
+    path = "/v1/enrichments",
+    tag = "data",
+    request_body = EnrichmentRequest,
+    responses(
+        (status = 201, description = "Enriched", body = Enrichment),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableContent,
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(
+        ("apiKey" = [EnrichWrite::NAME]),
+        ("apiKeyAuthorization" = [EnrichWrite::NAME]),
+        ("oauth2" = [EnrichWrite::NAME]),
+        ("bearerAuth" = [EnrichWrite::NAME]),
+        ("httpSignature" = [EnrichWrite::NAME]),
+    )
+)]
 pub async fn create_enrichment(
-    Json(req): Json<EnrichmentRequest>,
-) -> Result<(StatusCode, Json<Enrichment>), (StatusCode, [(&'static str, &'static str); 1], String)>
-{
+    _: Scoped<EnrichWrite>,
+    ApiJson(req): ApiJson<EnrichmentRequest>,
+) -> Result<(StatusCode, Json<Enrichment>), Problem> {
     let Some((local, domain)) = req.email.split_once('@') else {
         return Err(problem(StatusCode::BAD_REQUEST, "Not an email address."));
     };

@@ -1,175 +1,49 @@
-//! The OpenAPI 3.1 document, generated from the same route table that `main.rs` uses to decide
-//! each route's guard, so the two cannot drift apart.
+//! The OpenAPI 3.1 document, generated from the code by utoipa.
+//!
+//! Each handler carries its operation (`#[utoipa::path]`: path, method, bodies, the statuses
+//! it answers, its security requirements with scopes) and is registered with utoipa-axum's
+//! `routes!`, which adds the route to the router and the operation to the document in one
+//! step: what the router serves is what the document lists. The authorization server's
+//! endpoints, served by `apiauth::oauth2`'s own router, are registered here through
+//! documented handlers that forward to it, so they are no exception. `tests/openapi.rs`
+//! checks both directions over a socket.
 
-use serde_json::{Map, Value, json};
+use std::sync::{Arc, OnceLock};
 
-/// One way a route accepts credentials.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
-    /// `X-API-Key` or `Authorization: ApiKey`.
-    ApiKey,
-    /// HTTP Basic (admin user).
-    Basic,
-    /// A JWT access token from `/oauth/token` (also described as an OAuth 2.0 flow).
-    Bearer,
-    /// An RFC 9421 HTTP Message Signature, `hmac-sha256`.
-    Signature,
-    /// The `Webhook-Signature: t=…,v1=…` profile.
-    WebhookSignature,
-    /// OAuth 2.0 client authentication (Basic or `client_secret_post`) at the token endpoints.
-    OAuthClient,
+use apiauth::Auth;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower::ServiceExt;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes,
+    SecurityScheme,
+};
+use utoipa::openapi::server::Server;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::{self, Problem};
+
+/// Names of the security schemes, as operations' `security(...)` refer to them.
+pub mod scheme {
+    pub const API_KEY: &str = "apiKey";
+    pub const API_KEY_AUTHORIZATION: &str = "apiKeyAuthorization";
+    pub const BASIC: &str = "basicAuth";
+    pub const BEARER: &str = "bearerAuth";
+    pub const OAUTH2: &str = "oauth2";
+    pub const HTTP_SIGNATURE: &str = "httpSignature";
+    pub const WEBHOOK_SIGNATURE: &str = "webhookSignature";
 }
 
-pub struct RouteDoc {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub scopes: &'static [&'static str],
-    pub guards: &'static [Guard],
-}
+/// The token endpoint, relative to the server URL.
+const TOKEN_URL: &str = "/oauth/token";
 
-use Guard::*;
-
-const DATA: &[Guard] = &[ApiKey, Bearer, Signature];
-const ADMIN: &[Guard] = &[Basic, Bearer];
-
-pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc {
-        method: "get",
-        path: "/v1/companies/{domain}",
-        summary: "Company profile by domain",
-        scopes: &["companies:read"],
-        guards: DATA,
-    },
-    RouteDoc {
-        method: "post",
-        path: "/v1/contacts/search",
-        summary: "Search contacts at a company",
-        scopes: &["contacts:read"],
-        guards: DATA,
-    },
-    RouteDoc {
-        method: "post",
-        path: "/v1/enrichments",
-        summary: "Enrich an email address",
-        scopes: &["enrich:write"],
-        guards: DATA,
-    },
-    RouteDoc {
-        method: "get",
-        path: "/v1/usage",
-        summary: "The caller's own usage counts",
-        scopes: &[],
-        guards: DATA,
-    },
-    RouteDoc {
-        method: "post",
-        path: "/v1/webhooks/crm",
-        summary: "CRM webhook (RFC 9421 signed, nonce and content-digest required)",
-        scopes: &[],
-        guards: &[Signature],
-    },
-    RouteDoc {
-        method: "post",
-        path: "/v1/webhooks/billing",
-        summary: "Billing webhook (Webhook-Signature t=,v1=)",
-        scopes: &[],
-        guards: &[WebhookSignature],
-    },
-    RouteDoc {
-        method: "post",
-        path: "/oauth/token",
-        summary: "OAuth 2.0 client credentials grant (RFC 6749 §4.4)",
-        scopes: &[],
-        guards: &[OAuthClient],
-    },
-    RouteDoc {
-        method: "post",
-        path: "/oauth/revoke",
-        summary: "Token revocation (RFC 7009)",
-        scopes: &[],
-        guards: &[OAuthClient],
-    },
-    RouteDoc {
-        method: "post",
-        path: "/oauth/introspect",
-        summary: "Token introspection (RFC 7662)",
-        scopes: &[],
-        guards: &[OAuthClient],
-    },
-    RouteDoc {
-        method: "get",
-        path: "/.well-known/jwks.json",
-        summary: "Signing keys (JWK Set)",
-        scopes: &[],
-        guards: &[],
-    },
-    RouteDoc {
-        method: "get",
-        path: "/.well-known/oauth-authorization-server",
-        summary: "Authorization server metadata (RFC 8414)",
-        scopes: &[],
-        guards: &[],
-    },
-    RouteDoc {
-        method: "post",
-        path: "/admin/api-keys",
-        summary: "Create an API key (the key is in this answer only)",
-        scopes: &["admin"],
-        guards: ADMIN,
-    },
-    RouteDoc {
-        method: "get",
-        path: "/admin/api-keys",
-        summary: "List API keys (no secrets)",
-        scopes: &["admin"],
-        guards: ADMIN,
-    },
-    RouteDoc {
-        method: "delete",
-        path: "/admin/api-keys/{id}",
-        summary: "Revoke an API key",
-        scopes: &["admin"],
-        guards: ADMIN,
-    },
-    RouteDoc {
-        method: "post",
-        path: "/admin/api-keys/{id}/rotate",
-        summary: "Rotate an API key (old key valid for the grace period)",
-        scopes: &["admin"],
-        guards: ADMIN,
-    },
-    RouteDoc {
-        method: "get",
-        path: "/openapi.json",
-        summary: "This document",
-        scopes: &[],
-        guards: &[],
-    },
-    RouteDoc {
-        method: "get",
-        path: "/healthz",
-        summary: "Liveness: 200 while the process serves requests",
-        scopes: &[],
-        guards: &[],
-    },
-    RouteDoc {
-        method: "get",
-        path: "/readyz",
-        summary: "Readiness: 200 when every store answers (Redis PING within 1 s with --redis-url), else 503 problem+json with Retry-After",
-        scopes: &[],
-        guards: &[],
-    },
-    RouteDoc {
-        method: "get",
-        path: "/metrics",
-        summary: "Prometheus metrics",
-        scopes: &["admin"],
-        guards: ADMIN,
-    },
-];
-
-/// The scopes every data route may require, for the OAuth 2.0 flow description.
+/// The scopes the OAuth 2.0 client-credentials flow can grant.
 const OAUTH_SCOPES: &[(&str, &str)] = &[
     ("companies:read", "Read company profiles"),
     ("contacts:read", "Search contacts"),
@@ -177,140 +51,592 @@ const OAUTH_SCOPES: &[(&str, &str)] = &[
     ("admin", "Manage API keys and read metrics"),
 ];
 
-fn security_of(route: &RouteDoc) -> Value {
-    let scopes: Vec<Value> = route.scopes.iter().map(|s| json!(s)).collect();
-    let alternatives: Vec<Value> = route
-        .guards
-        .iter()
-        .flat_map(|g| -> Vec<Value> {
-            match g {
-                // Only OAuth 2.0 and OIDC schemes carry scope lists in OpenAPI; the others
-                // list none and state the scope in `x-required-scopes`.
-                ApiKey => vec![
-                    json!({ "apiKey": [] }),
-                    json!({ "apiKeyAuthorization": [] }),
-                ],
-                Basic => vec![json!({ "basicAuth": [] })],
-                Bearer => vec![
-                    json!({ "oauth2": scopes.clone() }),
-                    json!({ "bearerAuth": [] }),
-                ],
-                Signature => vec![json!({ "httpSignature": [] })],
-                WebhookSignature => vec![json!({ "webhookSignature": [] })],
-                // client_secret_post carries the credentials in the form body, which OpenAPI
-                // cannot name as a scheme: the empty requirement stands for it.
-                OAuthClient => vec![json!({ "basicAuth": [] }), json!({})],
-            }
-        })
-        .collect();
-    Value::Array(alternatives)
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "apiauth example SaaS API",
+        description = "A B2B data-enrichment API guarded by every apiauth method. Every error \
+                       is `application/problem+json` (RFC 9457), except the OAuth 2.0 \
+                       endpoints' errors, which are RFC 6749 §5.2 JSON."
+    ),
+    components(schemas(Problem, OAuthError)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "data", description = "Enrichment data: API key, Bearer JWT or RFC 9421 signature"),
+        (name = "webhooks", description = "Signed inbound webhooks"),
+        (name = "admin", description = "API key management: Basic or a Bearer JWT with `admin`"),
+        (name = "oauth", description = "The OAuth 2.0 authorization server"),
+        (name = "operations", description = "Health, readiness and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        let mut api_key = ApiKeyValue::with_description(
+            "X-API-Key",
+            "An API key (`sk_test_…`) in `X-API-Key`. Never in the URL: a key in the query \
+             string is refused with 400.",
+        );
+        api_key.extensions = None;
+        components.add_security_scheme(
+            scheme::API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(api_key)),
+        );
+        // `ApiKey` is not a registered HTTP authentication scheme, so this is described as
+        // the header it is rather than as `type: http`.
+        components.add_security_scheme(
+            scheme::API_KEY_AUTHORIZATION,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "The same API key as `Authorization: ApiKey <key>`.",
+            ))),
+        );
+        components.add_security_scheme(
+            scheme::BASIC,
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "HTTP Basic (RFC 7617). The admin API: an administrator's user id and \
+                         password; failed attempts lock the user and the address out (429). \
+                         The token endpoints: the OAuth client id and secret.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            scheme::BEARER,
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An RFC 9068 JWT access token from the token endpoint (RFC 6750). \
+                         Errors use RFC 6750 §3.1 codes in `WWW-Authenticate` and the \
+                         problem's `error` member.",
+                    ))
+                    .build(),
+            ),
+        );
+        let scopes = Scopes::from_iter(OAUTH_SCOPES.iter().copied());
+        components.add_security_scheme(
+            scheme::OAUTH2,
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    TOKEN_URL, scopes,
+                ))],
+                "OAuth 2.0 client credentials (RFC 6749 §4.4): the token endpoint issues a JWT \
+                 access token, sent as `Authorization: Bearer`. Revocation (RFC 7009) and \
+                 introspection (RFC 7662) are at /oauth/revoke and /oauth/introspect.",
+            )),
+        );
+        // OpenAPI 3.1 has no security scheme type for HTTP Message Signatures. This entry
+        // names the header that carries the signature and says the rest in words and in
+        // `x-rfc9421`; a generic client cannot produce it from `type: apiKey` alone.
+        let mut signature = ApiKeyValue::with_description(
+            "Signature",
+            "Not an API key. An RFC 9421 HTTP Message Signature: the request carries \
+             `Signature-Input` and `Signature` (RFC 9421 §4), made with `alg=\"hmac-sha256\"` \
+             and the `keyid` of a shared secret. The signature must cover `@method`, and \
+             `@target-uri` or `@authority`, `@path` and `@query`; and `content-digest` (RFC \
+             9530) whenever the request has a body, which must match it. Parameters: \
+             `created` (at most 5 minutes old, at most 30 s ahead) and a `nonce` used once \
+             (a replay is refused). `@authority` is the public host this API is served at, \
+             not the one a request names. On /v1/webhooks/crm `content-digest` is required \
+             on every request. A failure is 401 with `WWW-Authenticate: Signature`.",
+        );
+        signature.extensions = Some(
+            Extensions::builder()
+                .add(
+                    "x-rfc9421",
+                    serde_json::json!({
+                        "alg": "hmac-sha256",
+                        "fields": ["Signature-Input", "Signature"],
+                        "requiredComponents": ["@method", "@target-uri | @authority @path @query", "content-digest (with a body)"],
+                        "requiredParameters": ["keyid", "created", "nonce"],
+                        "maxAgeSeconds": 300,
+                    }),
+                )
+                .build(),
+        );
+        components.add_security_scheme(
+            scheme::HTTP_SIGNATURE,
+            SecurityScheme::ApiKey(ApiKey::Header(signature)),
+        );
+        components.add_security_scheme(
+            scheme::WEBHOOK_SIGNATURE,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Webhook-Signature",
+                "Not a static key: `t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw \
+                 body>\">`, several `v1=` during a secret rotation; `t` within 5 minutes; a \
+                 signature is accepted once.",
+            ))),
+        );
+    }
 }
 
-pub fn document(base_url: &str) -> Value {
-    let mut paths = Map::new();
-    for route in ROUTES {
-        let entry = paths
-            .entry(route.path.to_owned())
-            .or_insert_with(|| json!({}));
-        let mut op = json!({
-            "summary": route.summary,
-            "operationId": format!("{}{}", route.method, route.path.replace(['/', '{', '}', '.', '-'], "_")),
-            "responses": {
-                "200": { "description": "Success" },
-                "400": { "$ref": "#/components/responses/Problem" },
-                "401": { "$ref": "#/components/responses/Problem" },
-                "403": { "$ref": "#/components/responses/Problem" },
-                "429": { "$ref": "#/components/responses/Problem" },
-                "503": { "$ref": "#/components/responses/Problem" }
-            },
-            "security": security_of(route),
-        });
-        if !route.scopes.is_empty() {
-            op["x-required-scopes"] = json!(route.scopes);
-        }
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        if !params.is_empty() {
-            op["parameters"] = Value::Array(params);
-        }
-        entry[route.method] = op;
+/// An OAuth 2.0 error (RFC 6749 §5.2): the token endpoints' vocabulary, not problem+json.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope` or `temporarily_unavailable`.
+    #[schema(example = "invalid_client")]
+    pub error: String,
+    pub error_description: String,
+}
+
+// --- Answers many operations share. Each is a problem document (RFC 9457).
+
+pub use answers::*;
+
+/// Response descriptions that only the document reads: their fields are never built.
+mod answers {
+    #![allow(dead_code)]
+
+    use utoipa::IntoResponses;
+
+    use crate::problem::Problem;
+
+    /// No valid credential: missing, unknown, wrong, expired or revoked. `WWW-Authenticate`
+    /// carries one challenge per scheme the route takes.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 401,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "One challenge per accepted scheme"))
+    )]
+    pub struct Unauthorized(#[to_schema] Problem);
+
+    /// The credential is valid but lacks the route's scope (`error: insufficient_scope`,
+    /// `scope` names it), or is not allowed here.
+    #[derive(IntoResponses)]
+    #[response(status = 403, content_type = "application/problem+json")]
+    pub struct Forbidden(#[to_schema] Problem);
+
+    /// A quota or a lock-out: wait `Retry-After` seconds.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    pub struct TooManyRequests(#[to_schema] Problem);
+
+    /// A store this answer needs (keys, replay, quota, Redis) did not answer: fail closed.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    pub struct Unavailable(#[to_schema] Problem);
+
+    /// A malformed request: the body is not well-formed JSON, a path or query value is not
+    /// acceptable, or a credential is where it must not be (an API key in the URL).
+    #[derive(IntoResponses)]
+    #[response(status = 400, content_type = "application/problem+json")]
+    pub struct BadRequest(#[to_schema] Problem);
+
+    /// The body is larger than this route reads.
+    #[derive(IntoResponses)]
+    #[response(status = 413, content_type = "application/problem+json")]
+    pub struct PayloadTooLarge(#[to_schema] Problem);
+
+    /// The body is not sent as `Content-Type: application/json`.
+    #[derive(IntoResponses)]
+    #[response(status = 415, content_type = "application/problem+json")]
+    pub struct UnsupportedMediaType(#[to_schema] Problem);
+
+    /// The body is JSON but lacks a required member or has one of the wrong type.
+    #[derive(IntoResponses)]
+    #[response(status = 422, content_type = "application/problem+json")]
+    pub struct UnprocessableContent(#[to_schema] Problem);
+}
+
+// --- Bodies the admin and webhook handlers answer with `json!`, as they serialise.
+
+/// An API key as administrators see it (`apiauth::api_key::KeySummary`): no secret, no digest.
+#[derive(Serialize, ToSchema)]
+pub struct KeySummary {
+    /// The public key id.
+    pub id: String,
+    pub owner: String,
+    pub tenant: Option<String>,
+    /// Granted scopes, space-separated.
+    #[schema(example = "companies:read contacts:read")]
+    pub scopes: String,
+    pub plan: Option<String>,
+    /// `active`, `rotating`, `revoked`, `expired` or `rotated`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+    pub last_used_at: Option<u64>,
+    /// The successor, once rotated.
+    pub rotated_to: Option<String>,
+    /// The predecessor, for a key made by rotation.
+    pub rotated_from: Option<String>,
+    /// Until when a rotated key still works (Unix seconds).
+    pub grace_until: Option<u64>,
+}
+
+/// A new key: the secret is in this answer only (`Cache-Control: no-store`).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedKey {
+    #[schema(example = "sk_test_…")]
+    pub key: String,
+    pub summary: KeySummary,
+}
+
+/// A rotated key's successor; the previous key works for the grace period.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedKey {
+    pub key: String,
+    pub summary: KeySummary,
+    pub previous_key_valid_for_seconds: u64,
+}
+
+/// The tenant's keys.
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeySummary>,
+}
+
+/// A revoked key.
+#[derive(Serialize, ToSchema)]
+pub struct RevokedKey {
+    pub revoked: KeySummary,
+}
+
+/// Any JSON event; the signature covers its exact bytes.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "a request body description; handlers read the raw bytes")]
+pub struct WebhookEvent(pub serde_json::Value);
+
+/// A webhook accepted for processing.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// Who signed it.
+    pub from: String,
+    /// An id for the event (a digest of the body).
+    #[schema(example = "evt_0123456789abcdef")]
+    pub id: String,
+}
+
+// --- The library's handlers, registered through documented wrappers.
+
+/// The caller's own usage, as `apiauth::quota::own_usage` reports it.
+#[derive(Serialize, ToSchema)]
+pub struct UsageReport {
+    /// The principal's subject.
+    pub subject: String,
+    /// The principal's identity (method and subject), the key of its records.
+    pub identity: String,
+    /// All requests counted.
+    pub total: u64,
+    /// Counts per route and answer class.
+    pub usage: Vec<UsageRecord>,
+}
+
+/// One usage series.
+#[derive(Serialize, ToSchema)]
+pub struct UsageRecord {
+    /// The route template, e.g. `/v1/companies/{domain}`.
+    pub route: String,
+    /// `2xx`, `4xx`, …
+    #[schema(example = "2xx")]
+    pub status_class: String,
+    pub count: u64,
+}
+
+/// The caller's own usage counts.
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "data",
+    responses(
+        (status = 200, description = "The caller's own counts", body = UsageReport),
+        Unauthorized,
+        TooManyRequests,
+        Unavailable,
+    ),
+    security(
+        ("apiKey" = []),
+        ("apiKeyAuthorization" = []),
+        ("oauth2" = []),
+        ("bearerAuth" = []),
+        ("httpSignature" = []),
+    )
+)]
+pub async fn usage(auth: Auth, req: Request) -> Response {
+    apiauth::quota::own_usage(auth, req).await
+}
+
+/// An access token (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// An RFC 9068 JWT.
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: u64,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+}
+
+/// A token grant: `grant_type=client_credentials`, optional `scope`; the client
+/// authenticates with Basic or `client_id` and `client_secret` in this form
+/// (`client_secret_post`).
+#[derive(Serialize, ToSchema)]
+pub struct TokenRequest {
+    #[schema(example = "client_credentials")]
+    pub grant_type: String,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// A token to revoke (RFC 7009 §2.1) or introspect (RFC 7662 §2.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenForm {
+    pub token: String,
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// An introspection answer (RFC 7662 §2.2): `{"active": false}` for any token that is not
+/// active, and the token's claims for one that is.
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub sub: Option<String>,
+    pub exp: Option<u64>,
+    pub iat: Option<u64>,
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+    pub jti: Option<String>,
+    pub token_type: Option<String>,
+}
+
+/// A JWK Set (RFC 7517 §5).
+#[derive(Serialize, ToSchema)]
+pub struct JwkSet {
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// Authorization server metadata (RFC 8414 §2).
+#[derive(Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub jwks_uri: String,
+    pub grant_types_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub scopes_supported: Option<Vec<String>>,
+}
+
+/// Hands the request to the authorization server's own router.
+async fn forward(server: Router, req: Request) -> Response {
+    match server.oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
     }
-    // Answers particular to a few operations.
-    let problem = json!({ "$ref": "#/components/responses/Problem" });
-    paths["/admin/api-keys"]["post"]["responses"]["422"] = json!({
-        "description": "Unknown plan (problem+json; `known_plans` lists the plans)",
-        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
-    });
-    for (path, method) in [
-        ("/admin/api-keys/{id}", "delete"),
-        ("/admin/api-keys/{id}/rotate", "post"),
-    ] {
-        // Another tenant's key is not found, like a key that does not exist.
-        paths[path][method]["responses"]["404"] = problem.clone();
-    }
-    paths["/readyz"]["get"]["responses"] = json!({
-        "200": { "description": "Ready: every store answers" },
-        "503": {
-            "description": "Not ready: a store does not answer (problem+json)",
-            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
-            "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
-        }
-    });
-    let scopes: Map<String, Value> = OAUTH_SCOPES
-        .iter()
-        .map(|(s, d)| ((*s).to_owned(), json!(d)))
-        .collect();
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "apiauth example SaaS API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "A B2B data-enrichment API guarded by every apiauth method."
-        },
-        "servers": [{ "url": base_url }],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key" },
-                "apiKeyAuthorization": { "type": "http", "scheme": "ApiKey", "description": "Authorization: ApiKey <key>" },
-                "basicAuth": { "type": "http", "scheme": "basic" },
-                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
-                "oauth2": {
-                    "type": "oauth2",
-                    "flows": { "clientCredentials": { "tokenUrl": "/oauth/token", "scopes": scopes } }
-                },
-                "httpSignature": {
-                    "type": "apiKey", "in": "header", "name": "Signature",
-                    "description": "RFC 9421 HTTP Message Signature with alg=\"hmac-sha256\" (Signature-Input + Signature), covering @method, @authority, @path, @query, content-digest (RFC 9530) when there is a body, with created and nonce parameters"
-                },
-                "webhookSignature": {
-                    "type": "apiKey", "in": "header", "name": "Webhook-Signature",
-                    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">; several v1= during rotation; 5 minutes tolerance"
-                }
-            },
-            "responses": {
-                "Problem": {
-                    "description": "RFC 9457 problem details",
-                    "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
-                }
-            },
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "properties": {
-                        "type": { "type": "string" },
-                        "title": { "type": "string" },
-                        "status": { "type": "integer" },
-                        "detail": { "type": "string" },
-                        "error": { "type": "string" },
-                        "scope": { "type": "string" }
+}
+
+/// OAuth 2.0 client credentials grant (RFC 6749 §4.4).
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token", body = TokenResponse),
+        (status = 400, description = "Not a valid grant request", body = OAuthError),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "Basic challenge"))),
+        (status = 413, description = "The form is too large", body = OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = OAuthError,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A store is unavailable", body = OAuthError,
+            headers(("Retry-After" = u64))),
+    ),
+    security(("basicAuth" = []), ())
+)]
+pub async fn oauth_token(State(server): State<Router>, req: Request) -> Response {
+    forward(server, req).await
+}
+
+/// Token revocation (RFC 7009): 200 whether or not the token was known.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or was not a valid token"),
+        (status = 400, description = "Not a valid revocation request", body = OAuthError),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "Basic challenge"))),
+        (status = 413, description = "The form is too large", body = OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = OAuthError,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A store is unavailable", body = OAuthError,
+            headers(("Retry-After" = u64))),
+    ),
+    security(("basicAuth" = []), ())
+)]
+pub async fn oauth_revoke(State(server): State<Router>, req: Request) -> Response {
+    forward(server, req).await
+}
+
+/// Token introspection (RFC 7662), for clients registered as resource servers.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state", body = Introspection),
+        (status = 400, description = "Not a valid introspection request", body = OAuthError),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "Basic challenge"))),
+        (status = 403, description = "This client may not introspect", body = OAuthError),
+        (status = 413, description = "The form is too large", body = OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = OAuthError,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "A store is unavailable", body = OAuthError,
+            headers(("Retry-After" = u64))),
+    ),
+    security(("basicAuth" = []), ())
+)]
+pub async fn oauth_introspect(State(server): State<Router>, req: Request) -> Response {
+    forward(server, req).await
+}
+
+/// The keys that verify access tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "oauth",
+    responses((status = 200, description = "The signing keys' public halves", body = JwkSet))
+)]
+pub async fn jwks(State(server): State<Router>, req: Request) -> Response {
+    forward(server, req).await
+}
+
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    responses((status = 200, description = "Where the endpoints are and what they support", body = ServerMetadata))
+)]
+pub async fn server_metadata(State(server): State<Router>, req: Request) -> Response {
+    forward(server, req).await
+}
+
+/// The authorization server's routes, each documented.
+pub fn oauth_routes(server: Router) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(oauth_token))
+        .routes(routes!(oauth_revoke))
+        .routes(routes!(oauth_introspect))
+        .routes(routes!(jwks))
+        .routes(routes!(server_metadata))
+        .with_state(server)
+}
+
+/// Liveness: 200 while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain"))
+)]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The document, filled in once every route is registered.
+#[derive(Clone, Default)]
+pub struct Served(Arc<OnceLock<String>>);
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document, generated from the router", content_type = "application/json"))
+)]
+pub async fn document(State(served): State<Served>) -> Response {
+    let body = served.0.get().cloned().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// An empty router that holds the document's info, components and security schemes.
+pub fn root() -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+}
+
+/// Splits the documented router into the axum router it serves and the document, serves the
+/// document at `/openapi.json`, and answers unknown paths and methods with problems.
+pub fn finish(router: OpenApiRouter, base_url: &str) -> Router {
+    let served = Served::default();
+    let router = router.merge(
+        OpenApiRouter::new()
+            .routes(routes!(document))
+            .with_state(served.clone()),
+    );
+    let (router, mut api) = router.split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    api.servers = Some(vec![Server::new(base_url)]);
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    name_required_scopes(&mut doc);
+    let _ = served.0.set(doc.to_string());
+    router
+        .fallback(problem::not_found)
+        // After every route: it applies to the routes registered so far.
+        .method_not_allowed_fallback(problem::method_not_allowed)
+}
+
+/// Adds `x-required-scopes` to each operation whose security requirements name scopes: the
+/// same scopes whichever scheme carries them, stated once for tools that read no roles on
+/// non-OAuth schemes.
+fn name_required_scopes(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let mut scopes: Vec<serde_json::Value> = Vec::new();
+            for requirement in op["security"].as_array().into_iter().flatten() {
+                let listed = requirement.as_object().into_iter().flat_map(|r| r.values());
+                for scope in listed.filter_map(|v| v.as_array()).flatten() {
+                    if !scopes.contains(scope) {
+                        scopes.push(scope.clone());
                     }
                 }
             }
+            if !scopes.is_empty() {
+                op["x-required-scopes"] = serde_json::Value::Array(scopes);
+            }
         }
-    })
+    }
 }
