@@ -66,8 +66,7 @@ async fn problem(res: reqwest::Response) -> (StatusCode, reqwest::header::Header
 async fn every_documented_operation_is_served_and_not_the_routers_fallback() {
     let s = Saas::start(&[]).await;
     let doc = document(&s).await;
-    let (_, _, unknown) =
-        problem(s.http.get(s.url("/no/such/route")).send().await.unwrap()).await;
+    let (_, _, unknown) = problem(s.http.get(s.url("/no/such/route")).send().await.unwrap()).await;
     let ops = operations(&doc);
     assert!(ops.len() >= 19, "{ops:?}");
     for (m, path) in &ops {
@@ -78,7 +77,10 @@ async fn every_documented_operation_is_served_and_not_the_routers_fallback() {
             .await
             .unwrap();
         let status = res.status();
-        assert_ne!(status, 405, "{m} {path}: the router does not take this method");
+        assert_ne!(
+            status, 405,
+            "{m} {path}: the router does not take this method"
+        );
         let body: Value = res.json().await.unwrap_or(Value::Null);
         assert!(
             !(status == 404 && body == unknown),
@@ -138,7 +140,12 @@ fn registered_routes() -> Vec<(String, String)> {
         .collect();
     let all = sources.join("\n");
     // Only `routes!` registers: a plain `.route(…)` would serve a path the document lacks.
-    for plain in [".route(", ".route_service(", ".nest_service(", ".fallback_service("] {
+    for plain in [
+        ".route(",
+        ".route_service(",
+        ".nest_service(",
+        ".fallback_service(",
+    ] {
         assert!(
             !all.contains(plain),
             "the example registers a route with `{plain}…)`, outside `routes!`"
@@ -162,7 +169,13 @@ fn registered_routes() -> Vec<(String, String)> {
                 .rfind("#[utoipa::path(")
                 .unwrap_or_else(|| panic!("{h} has no #[utoipa::path]"));
             let attr = &all[attr_at + "#[utoipa::path(".len()..at];
-            let m = attr.trim_start().split(',').next().unwrap().trim().to_owned();
+            let m = attr
+                .trim_start()
+                .split(',')
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned();
             let path = attr
                 .split("path = \"")
                 .nth(1)
@@ -281,7 +294,10 @@ async fn the_document_is_well_formed_openapi_3_1() {
         }
         for requirement in op["security"].as_array().into_iter().flatten() {
             for (name, scopes) in requirement.as_object().unwrap() {
-                assert!(schemes.contains_key(name), "{m} {path}: unknown scheme {name}");
+                assert!(
+                    schemes.contains_key(name),
+                    "{m} {path}: unknown scheme {name}"
+                );
                 if name == "oauth2" {
                     for scope in scopes.as_array().unwrap() {
                         assert!(oauth_scopes.get(scope.as_str().unwrap()).is_some());
@@ -290,16 +306,19 @@ async fn the_document_is_well_formed_openapi_3_1() {
             }
         }
         // Guarded routes document their refusals.
-        let guarded = op["security"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r.as_object().is_some_and(|o| !o.is_empty())));
+        let guarded = op["security"].as_array().is_some_and(|r| {
+            r.iter()
+                .any(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+        });
         if guarded {
             assert!(responses.contains_key("401"), "{m} {path}: no 401");
         }
         if op.get("x-required-scopes").is_some() {
             assert!(responses.contains_key("403"), "{m} {path}: no 403");
         }
-        if op["requestBody"]["content"].get("application/json").is_some()
+        if op["requestBody"]["content"]
+            .get("application/json")
+            .is_some()
             && !path.starts_with("/v1/webhooks/")
         {
             for status in ["400", "415", "422"] {
@@ -336,14 +355,25 @@ async fn the_document_names_every_scheme_status_and_scope() {
         "nonce",
         "created",
     ] {
-        assert!(text.contains(needle), "httpSignature description lacks {needle}");
+        assert!(
+            text.contains(needle),
+            "httpSignature description lacks {needle}"
+        );
     }
     assert_eq!(sig["x-rfc9421"]["alg"], "hmac-sha256");
     assert!(schemes["webhookSignature"]["description"].is_string());
 
     // The problem schema (RFC 9457) with this API's extension members.
     let p = &doc["components"]["schemas"]["Problem"]["properties"];
-    for member in ["type", "title", "status", "detail", "error", "scope", "known_plans"] {
+    for member in [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "error",
+        "scope",
+        "known_plans",
+    ] {
         assert!(p[member].is_object(), "Problem.{member}");
     }
 
@@ -358,11 +388,22 @@ async fn the_document_names_every_scheme_status_and_scope() {
     let has = |m: &str, path: &str, statuses: &[&str]| {
         let got = responses(m, path);
         for st in statuses {
-            assert!(got.iter().any(|g| g == st), "{m} {path} lacks {st}: {got:?}");
+            assert!(
+                got.iter().any(|g| g == st),
+                "{m} {path} lacks {st}: {got:?}"
+            );
         }
     };
-    has("post", "/v1/enrichments", &["201", "401", "403", "415", "422", "429", "503"]);
-    has("post", "/v1/contacts/search", &["200", "400", "415", "422", "429"]);
+    has(
+        "post",
+        "/v1/enrichments",
+        &["201", "401", "403", "415", "422", "429", "503"],
+    );
+    has(
+        "post",
+        "/v1/contacts/search",
+        &["200", "400", "415", "422", "429"],
+    );
     has("post", "/v1/webhooks/crm", &["202", "401", "503"]);
     has("post", "/v1/webhooks/billing", &["202", "401"]);
     has("post", "/admin/api-keys", &["201", "409", "422", "429"]);
@@ -376,7 +417,10 @@ async fn the_document_names_every_scheme_status_and_scope() {
     assert_eq!(op["x-required-scopes"], json!(["contacts:read"]));
     let security = op["security"].as_array().unwrap();
     for scheme in ["apiKey", "oauth2", "bearerAuth", "httpSignature"] {
-        assert!(security.contains(&json!({ scheme: ["contacts:read"] })), "{scheme}");
+        assert!(
+            security.contains(&json!({ scheme: ["contacts:read"] })),
+            "{scheme}"
+        );
     }
     let admin = doc["paths"]["/admin/api-keys"]["get"]["security"]
         .as_array()
@@ -408,7 +452,10 @@ fn conforms(doc: &Value, schema: &Value, body: &Value, at: &str) {
                 .as_object()
                 .unwrap_or_else(|| panic!("{at}: an object where the schema says {schema}"));
             for name in schema["required"].as_array().into_iter().flatten() {
-                assert!(members.contains_key(name.as_str().unwrap()), "{at}.{name} missing");
+                assert!(
+                    members.contains_key(name.as_str().unwrap()),
+                    "{at}.{name} missing"
+                );
             }
             for (name, value) in members {
                 let prop = props
@@ -432,7 +479,9 @@ fn documented_body<'a>(doc: &'a Value, m: &str, path: &str, status: u16) -> &'a 
         Some(Value::String(x)) => resolve(doc, x).unwrap(),
         _ => r,
     };
-    let content = r["content"].as_object().unwrap_or_else(|| panic!("{m} {path} {status}"));
+    let content = r["content"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{m} {path} {status}"));
     &content.values().next().unwrap()["schema"]
 }
 
@@ -440,7 +489,10 @@ fn documented_body<'a>(doc: &'a Value, m: &str, path: &str, status: u16) -> &'a 
 async fn live_answers_match_the_documented_bodies() {
     let s = Saas::start(&[]).await;
     let doc = document(&s).await;
-    let pro = s.creds["api_keys"]["pro"]["key"].as_str().unwrap().to_owned();
+    let pro = s.creds["api_keys"]["pro"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let admin = (
         s.creds["admin"]["username"].as_str().unwrap().to_owned(),
         s.creds["admin"]["password"].as_str().unwrap().to_owned(),
@@ -596,7 +648,10 @@ async fn a_method_the_path_does_not_take_is_405_problem_json_with_allow() {
 async fn search(s: &Saas, content_type: &str, body: &'static str) -> reqwest::Response {
     s.http
         .post(s.url("/v1/contacts/search"))
-        .header("x-api-key", s.creds["api_keys"]["pro"]["key"].as_str().unwrap())
+        .header(
+            "x-api-key",
+            s.creds["api_keys"]["pro"]["key"].as_str().unwrap(),
+        )
         .header("content-type", content_type)
         .body(body)
         .send()
@@ -616,7 +671,8 @@ async fn a_body_that_is_not_json_is_415_problem_json() {
 #[tokio::test]
 async fn malformed_json_is_400_problem_json() {
     let s = Saas::start(&[]).await;
-    let (status, _, p) = problem(search(&s, "application/json", "{\"company_domain\":").await).await;
+    let (status, _, p) =
+        problem(search(&s, "application/json", "{\"company_domain\":").await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(p.get("error").is_none(), "{p}");
 }
@@ -660,10 +716,11 @@ async fn the_error_member_is_the_refusing_schemes_own() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(p["error"], "invalid_token");
     assert!(
-        headers
-            .get_all("www-authenticate")
-            .iter()
-            .any(|v| v.to_str().unwrap().starts_with("Bearer") && v.to_str().unwrap().contains("invalid_token"))
+        headers.get_all("www-authenticate").iter().any(|v| v
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+            && v.to_str().unwrap().contains("invalid_token"))
     );
     // The OAuth endpoints speak RFC 6749 §5.2, in application/json.
     let res = s

@@ -32,8 +32,10 @@ pub struct Problem {
     /// What went wrong, for a person; never which part of a secret failed.
     pub detail: String,
     /// The refusing scheme's own error code, only where that scheme defines one: RFC 6750
-    /// §3.1 for Bearer tokens (`invalid_request`, `invalid_token`, `insufficient_scope`).
-    /// Absent from refusals that no authentication scheme made (unknown route, bad JSON).
+    /// §3.1 for Bearer tokens (`invalid_request`, `invalid_token`, `insufficient_scope`), the
+    /// API key scheme's (`invalid_request`, `invalid_key`, `insufficient_scope`). Absent where
+    /// the scheme defines none (Basic, HTTP Message Signatures) and from refusals that no
+    /// authentication scheme made (unknown route, bad JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// With `insufficient_scope`: the scope that would have sufficed.

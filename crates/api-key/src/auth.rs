@@ -7,7 +7,7 @@ use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::header::authorization_token68;
 use apiauth_core::token::{SecretHash, TokenFormat};
 use apiauth_core::{AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal};
-use apiauth_core::{StoreError, token};
+use apiauth_core::{ErrorCodes, ErrorKind, StoreError, token};
 use axum::body::Body;
 use http::{HeaderName, Request};
 
@@ -15,6 +15,15 @@ use crate::error::ApiKeyError;
 use crate::last_used::LastUsed;
 use crate::manage::{ApiKeys, DEFAULT_PREFIX};
 use crate::store::ApiKeyStore;
+
+/// The API key scheme's `error` vocabulary: RFC 6750's shape with a code of its own for a key
+/// that is not valid (`invalid_token` is Bearer's word for its tokens).
+pub const API_KEY_ERROR_CODES: ErrorCodes = ErrorCodes::custom(|kind| match kind {
+    ErrorKind::InvalidRequest => Some("invalid_request"),
+    ErrorKind::InvalidCredentials => Some("invalid_key"),
+    ErrorKind::InsufficientScope => Some("insufficient_scope"),
+    _ => None,
+});
 
 /// The longest key any format produces: a 16-character prefix and the 48-character body.
 const MAX_KEY_LEN: usize = 16 + token::ID_LEN + token::SECRET_LEN + token::CHECKSUM_LEN;
@@ -196,7 +205,7 @@ impl ApiKeyAuth {
         );
         let challenge = Challenge::new(scheme_name)
             .param("realm", self.realm)
-            .with_error_attributes();
+            .with_error_codes(API_KEY_ERROR_CODES);
         let last_used = Arc::new(LastUsed::new(
             self.store.clone(),
             self.resolution,
@@ -337,6 +346,14 @@ impl Authenticator for ApiKeyAuthenticator {
 
     fn challenge(&self) -> Challenge {
         self.challenge.clone()
+    }
+
+    fn scope_challenge(&self) -> Option<Challenge> {
+        // As RFC 6750 §3.1 does for Bearer: the 403 names the scheme and its error code.
+        Some(
+            Challenge::new(self.challenge.scheme().to_owned())
+                .with_error_codes(API_KEY_ERROR_CODES),
+        )
     }
 
     fn extract(&self, req: &Request<Body>) -> Result<Option<PresentedKey>, AuthError> {

@@ -56,7 +56,7 @@ mod manage;
 mod record;
 mod store;
 
-pub use auth::{ApiKeyAuth, ApiKeyAuthenticator, PresentedKey};
+pub use auth::{API_KEY_ERROR_CODES, ApiKeyAuth, ApiKeyAuthenticator, PresentedKey};
 pub use error::ApiKeyError;
 pub use manage::{ApiKeys, CreatedKey, DEFAULT_PREFIX, NewKey};
 pub use record::{ApiKeyRecord, KeyChange, KeyStatus, KeySummary};

@@ -81,7 +81,7 @@ async fn made_up_wrong_length_and_foreign_prefix_keys_are_401() {
     ] {
         let seen = send(&app, get_with("/me", &[("x-api-key", bad)])).await;
         assert_eq!(seen.status, StatusCode::UNAUTHORIZED, "{bad:.20}");
-        assert_eq!(seen.json()["error"], "invalid_token");
+        assert_eq!(seen.json()["error"], "invalid_key");
     }
 }
 

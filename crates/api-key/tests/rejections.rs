@@ -59,7 +59,7 @@ async fn unknown_revoked_expired_rotated_malformed_and_bad_checksum_keys_get_one
             .to_owned();
         assert_eq!(
             challenge,
-            r#"ApiKey realm="api", error="invalid_token", error_description="The credentials are not valid.""#
+            r#"ApiKey realm="api", error="invalid_key", error_description="The credentials are not valid.""#
         );
         match &first {
             None => first = Some((seen.body.clone(), challenge)),

@@ -39,7 +39,7 @@ fn router() -> Router {
 
 fn assert_400(a: &common::Answer, what: &str) {
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{what}: {}", a.body);
-    assert_eq!(a.json()["error"], "invalid_request", "{what}");
+    assert!(a.json().get("error").is_none(), "{what}: {}", a.body);
     assert!(
         !a.body.contains("Aladdin") && !a.body.contains("sesame"),
         "{what}: body echoes the credentials"
@@ -99,7 +99,8 @@ async fn wrong_password_and_unknown_user_are_the_same_401() {
             a.challenges(),
             vec![r#"Basic realm="WallyWorld", charset="UTF-8""#.to_owned()]
         );
-        assert_eq!(a.json()["error"], "invalid_token");
+        // RFC 7617 defines no error codes: none is borrowed from Bearer (RFC 6750).
+        assert!(a.json().get("error").is_none(), "{}", a.body);
     }
     assert_eq!(
         wrong.body, unknown.body,
@@ -176,7 +177,7 @@ async fn empty_password_is_verified_not_refused_as_malformed() {
     // `Aladdin:` is well-formed (RFC 7617 §2 allows an empty password): it is checked and fails.
     let a = me(&router(), "Aladdin", "").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(a.json()["error"], "invalid_token");
+    assert!(a.json().get("error").is_none(), "{}", a.body);
     // A user whose password really is empty gets in with it, and not with anything else.
     assert_eq!(me(&router(), "nopass", "").await.status, StatusCode::OK);
     assert_eq!(

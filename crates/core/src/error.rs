@@ -52,7 +52,8 @@ impl ErrorKind {
         }
     }
 
-    /// The RFC 6750 §3.1 error code, where one applies.
+    /// The RFC 6750 §3.1 error code, where one applies. This is Bearer's vocabulary; a
+    /// scheme answers with its own through [`ErrorCodes`].
     pub const fn code(self) -> Option<&'static str> {
         match self {
             ErrorKind::InvalidRequest => Some("invalid_request"),
@@ -77,6 +78,75 @@ impl ErrorKind {
     }
 }
 
+/// The `error` vocabulary of one authentication scheme: the code an [`ErrorKind`] is answered
+/// with in the challenge's `error` attribute and in the problem body's `error` member.
+///
+/// Codes belong to the scheme that defines them: `invalid_token` is Bearer's (RFC 6750 §3.1),
+/// Basic (RFC 7617) and HTTP Message Signatures (RFC 9421) define none, so their answers carry
+/// no `error` member at all rather than one borrowed from Bearer.
+///
+/// ```
+/// use apiauth_core::{ErrorCodes, ErrorKind};
+/// assert_eq!(ErrorCodes::RFC6750.code(ErrorKind::InvalidCredentials), Some("invalid_token"));
+/// assert_eq!(ErrorCodes::NONE.code(ErrorKind::InvalidCredentials), None);
+/// ```
+#[derive(Clone, Copy)]
+pub struct ErrorCodes(fn(ErrorKind) -> Option<&'static str>);
+
+impl ErrorCodes {
+    /// No vocabulary: answers carry no `error` code.
+    pub const NONE: ErrorCodes = ErrorCodes(|_| None);
+    /// RFC 6750 §3.1: `invalid_request`, `invalid_token`, `insufficient_scope`.
+    pub const RFC6750: ErrorCodes = ErrorCodes(ErrorKind::code);
+
+    /// A scheme's own vocabulary.
+    pub const fn custom(codes: fn(ErrorKind) -> Option<&'static str>) -> Self {
+        ErrorCodes(codes)
+    }
+
+    /// The code for `kind`, if this vocabulary has one.
+    pub fn code(self, kind: ErrorKind) -> Option<&'static str> {
+        (self.0)(kind)
+    }
+
+    fn is_none(self) -> bool {
+        self == ErrorCodes::NONE
+    }
+}
+
+impl PartialEq for ErrorCodes {
+    fn eq(&self, other: &Self) -> bool {
+        // Vocabularies are compared by what they answer, not by function address (which the
+        // compiler may merge or duplicate).
+        const KINDS: [ErrorKind; 9] = [
+            ErrorKind::MissingCredentials,
+            ErrorKind::InvalidRequest,
+            ErrorKind::InvalidCredentials,
+            ErrorKind::InsufficientScope,
+            ErrorKind::Forbidden,
+            ErrorKind::PayloadTooLarge,
+            ErrorKind::RequestTimeout,
+            ErrorKind::TooManyRequests,
+            ErrorKind::Unavailable,
+        ];
+        KINDS.iter().all(|k| self.code(*k) == other.code(*k))
+    }
+}
+
+impl Eq for ErrorCodes {}
+
+impl fmt::Debug for ErrorCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == ErrorCodes::NONE {
+            f.write_str("ErrorCodes::NONE")
+        } else if *self == ErrorCodes::RFC6750 {
+            f.write_str("ErrorCodes::RFC6750")
+        } else {
+            f.write_str("ErrorCodes::custom(..)")
+        }
+    }
+}
+
 /// One RFC 7235 challenge: a scheme and its auth-params, rendered into `WWW-Authenticate`.
 ///
 /// ```
@@ -88,7 +158,7 @@ impl ErrorKind {
 pub struct Challenge {
     scheme: Cow<'static, str>,
     params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
-    rfc6750: bool,
+    codes: ErrorCodes,
 }
 
 impl Challenge {
@@ -97,15 +167,15 @@ impl Challenge {
         Self {
             scheme: scheme.into(),
             params: Vec::new(),
-            rfc6750: false,
+            codes: ErrorCodes::NONE,
         }
     }
 
     /// `Bearer realm="…"`; errors add RFC 6750 `error`, `error_description` and `scope`.
     pub fn bearer(realm: impl Into<Cow<'static, str>>) -> Self {
-        let mut c = Self::new("Bearer").param("realm", realm);
-        c.rfc6750 = true;
-        c
+        Self::new("Bearer")
+            .param("realm", realm)
+            .with_error_codes(ErrorCodes::RFC6750)
     }
 
     /// `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
@@ -115,11 +185,22 @@ impl Challenge {
             .param("charset", "UTF-8")
     }
 
-    /// Makes errors on this challenge carry RFC 6750-style `error` attributes, as a scheme
-    /// modelled on Bearer (for example `ApiKey`) may choose to.
-    pub fn with_error_attributes(mut self) -> Self {
-        self.rfc6750 = true;
+    /// Makes errors on this challenge carry RFC 6750's `error` attributes, as a scheme that
+    /// shares Bearer's vocabulary (RFC 9449's `DPoP`) does.
+    pub fn with_error_attributes(self) -> Self {
+        self.with_error_codes(ErrorCodes::RFC6750)
+    }
+
+    /// Makes errors on this challenge carry `error`, `error_description` and (for
+    /// `insufficient_scope`) `scope` attributes, with codes from `codes`.
+    pub fn with_error_codes(mut self, codes: ErrorCodes) -> Self {
+        self.codes = codes;
         self
+    }
+
+    /// The scheme's `error` vocabulary ([`ErrorCodes::NONE`] unless set).
+    pub fn error_codes(&self) -> ErrorCodes {
+        self.codes
     }
 
     /// Adds an auth-param. The value is sent as a quoted-string; control characters are dropped.
@@ -149,8 +230,8 @@ impl Challenge {
     /// for `insufficient_scope`, the scope attribute.
     pub fn for_error(&self, error: &AuthError) -> Challenge {
         let mut c = self.clone();
-        if c.rfc6750 {
-            if let Some(code) = error.0.kind.code() {
+        if !c.codes.is_none() {
+            if let Some(code) = c.codes.code(error.0.kind) {
                 c.params.push(("error".into(), code.into()));
                 c.params
                     .push(("error_description".into(), error.0.detail.clone()));
@@ -215,6 +296,7 @@ struct ErrorInner {
     detail: Cow<'static, str>,
     reason: Cow<'static, str>,
     challenges: Vec<Challenge>,
+    codes: Option<ErrorCodes>,
     required_scope: Option<String>,
     retry_after: Option<Duration>,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -230,6 +312,7 @@ impl AuthError {
             detail: Cow::Borrowed(kind.default_detail()),
             reason: Cow::Borrowed(""),
             challenges: Vec::new(),
+            codes: None,
             required_scope: None,
             retry_after: match kind {
                 ErrorKind::Unavailable | ErrorKind::TooManyRequests => Some(Duration::from_secs(1)),
@@ -316,6 +399,31 @@ impl AuthError {
     pub fn with_challenge(mut self, challenge: Challenge) -> Self {
         self.0.challenges.push(challenge);
         self
+    }
+
+    /// Answers with `codes` in the problem body's `error` member. Without it, the vocabulary
+    /// is the first challenge's that has one; the authentication layer sets its method's.
+    pub fn with_error_codes(mut self, codes: ErrorCodes) -> Self {
+        self.0.codes = Some(codes);
+        self
+    }
+
+    /// The `error` code of the answer: the kind in the vocabulary of the scheme answering
+    /// ([`with_error_codes`](Self::with_error_codes), else the first challenge with a
+    /// vocabulary). `None` when the scheme defines no codes.
+    pub fn error_code(&self) -> Option<&'static str> {
+        let codes = self.0.codes.or_else(|| {
+            self.0
+                .challenges
+                .iter()
+                .map(Challenge::error_codes)
+                .find(|c| !c.is_none())
+        })?;
+        codes.code(self.0.kind)
+    }
+
+    pub(crate) fn has_error_codes(&self) -> bool {
+        self.0.codes.is_some()
     }
 
     /// Sets `Retry-After` (rounded up to whole seconds, at least 1).
@@ -414,7 +522,7 @@ impl AuthError {
             "detail": self.0.detail,
         });
         if let Some(map) = body.as_object_mut() {
-            if let Some(code) = self.0.kind.code() {
+            if let Some(code) = self.error_code() {
                 map.insert("error".into(), code.into());
             }
             if let Some(scope) = &self.0.required_scope {
@@ -509,6 +617,29 @@ mod tests {
     fn quoted_string_escapes_and_drops_controls() {
         let c = Challenge::new("X").param("realm", "a\"b\\c\r\nd\u{e9}");
         assert_eq!(c.to_string(), r#"X realm="a\"b\\cd""#);
+    }
+
+    #[test]
+    fn problem_error_member_speaks_the_scheme_vocabulary() {
+        let e = AuthError::invalid_credentials("unknown");
+        // No scheme answering: no code borrowed from Bearer.
+        assert!(e.problem_json().get("error").is_none());
+        let basic = e.clone().with_challenge(Challenge::basic("r"));
+        assert!(basic.problem_json().get("error").is_none());
+        assert_eq!(
+            Challenge::basic("r").for_error(&basic).to_string(),
+            r#"Basic realm="r", charset="UTF-8""#
+        );
+        let bearer = e.clone().with_challenge(Challenge::bearer("r"));
+        assert_eq!(bearer.problem_json()["error"], "invalid_token");
+        const OWN: ErrorCodes = ErrorCodes::custom(|k| match k {
+            ErrorKind::InvalidCredentials => Some("invalid_key"),
+            _ => None,
+        });
+        let own = e.with_error_codes(OWN);
+        assert_eq!(own.problem_json()["error"], "invalid_key");
+        assert_eq!(own.error_code(), Some("invalid_key"));
+        assert_ne!(OWN, ErrorCodes::RFC6750);
     }
 
     #[test]

@@ -262,6 +262,10 @@ fn reject<A>(
     req: &Request<Body>,
 ) -> Response {
     audit::rejected(method, &e, req);
+    if !e.has_error_codes() {
+        // The body's `error` member speaks the vocabulary of the method that refused.
+        e = e.with_error_codes(shared.challenge.error_codes());
+    }
     if e.status() == http::StatusCode::UNAUTHORIZED && e.challenges().is_empty() {
         // RFC 7235 §3.1: a 401 carries at least one challenge; ours is the one that applies.
         e = e.with_challenge((*shared.challenge).clone());

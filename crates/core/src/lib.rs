@@ -39,7 +39,7 @@ pub mod token;
 pub mod trace;
 
 pub use context::RequestContext;
-pub use error::{AuthError, Challenge, ErrorKind, ErrorResponder};
+pub use error::{AuthError, Challenge, ErrorCodes, ErrorKind, ErrorResponder};
 pub use extract::{
     Auth, AuthRejection, RequireScopes, RequireScopesService, Scoped, unauthenticated,
 };

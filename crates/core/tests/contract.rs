@@ -74,7 +74,10 @@ impl Authenticator for TestKey {
         AuthMethod::API_KEY
     }
     fn challenge(&self) -> Challenge {
-        Challenge::new("ApiKey").param("realm", "test")
+        // A scheme sharing Bearer's error vocabulary, so both methods answer with one body.
+        Challenge::new("ApiKey")
+            .param("realm", "test")
+            .with_error_attributes()
     }
     fn extract(&self, req: &Request<Body>) -> Result<Option<String>, AuthError> {
         match req.headers().get("x-test-key") {
