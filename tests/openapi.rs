@@ -266,16 +266,16 @@ async fn the_document_is_well_formed_openapi_3_1() {
             };
             assert!(r["description"].is_string(), "{m} {path} {status}");
             // Every error but the OAuth endpoints' (RFC 6749 §5.2) is a problem document.
-            if status.starts_with('4') || status.starts_with('5') {
-                if let Some(content) = r["content"].as_object() {
-                    let types: Vec<_> = content.keys().collect();
-                    let want = if path.starts_with("/oauth/") {
-                        "application/json"
-                    } else {
-                        "application/problem+json"
-                    };
-                    assert_eq!(types, [want], "{m} {path} {status}");
-                }
+            if (status.starts_with('4') || status.starts_with('5'))
+                && let Some(content) = r["content"].as_object()
+            {
+                let types: Vec<_> = content.keys().collect();
+                let want = if path.starts_with("/oauth/") {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                };
+                assert_eq!(types, [want], "{m} {path} {status}");
             }
         }
         if let Some(id) = op["operationId"].as_str() {

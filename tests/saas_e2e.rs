@@ -324,7 +324,10 @@ async fn rfc9421_signed_requests_are_accepted_and_replays_refused() {
     let (status, p) =
         problem(signed_with(&s, &wrong, "GET", "/v1/companies/acme.com", b"").await).await;
     // RFC 9421 defines no error codes: none is borrowed from Bearer.
-    assert_eq!((status, p["error"].as_str()), (StatusCode::UNAUTHORIZED, None));
+    assert_eq!(
+        (status, p["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, None)
+    );
     assert_eq!(p["detail"], "The credentials are not valid.");
 }
 

@@ -12,7 +12,7 @@ use apiauth::hmac::{
     BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
     MemoryHmacKeyStore, WebhookProfile, WebhookVerifier,
 };
-use apiauth::jwt::{Issuer, JwtKey, JwtVerifier};
+use apiauth::jwt::{Issuer, JwtVerifier};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
 use apiauth::quota::{QuotaLayer, QuotaPolicy};
 use apiauth::redis::{RedisBackend, Stores};
@@ -285,12 +285,10 @@ pub async fn build(
     let auth_server = auth_server.build()?;
 
     // --- JWT: this process verifies its own access tokens with the published keys.
-    let mut issuer = Issuer::new(auth_server.issuer())
+    let issuer = Issuer::new(auth_server.issuer())
         .audience(auth_server.audience())
-        .require_at_jwt();
-    for jwk in &auth_server.jwks()?.keys {
-        issuer = issuer.key(JwtKey::jwk(&serde_json::to_string(jwk)?)?);
-    }
+        .require_at_jwt()
+        .jwk_set(&auth_server.jwks()?)?;
     let jwt = JwtVerifier::builder()
         .issuer(issuer)
         .revocation_list(stores.revocations.clone())

@@ -25,7 +25,7 @@ pub struct Problem {
     pub type_uri: &'static str,
     /// The status code's reason phrase.
     #[schema(example = "Unauthorized")]
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status code of this answer.
     #[schema(example = 401)]
     pub status: u16,
@@ -37,20 +37,20 @@ pub struct Problem {
     /// the scheme defines none (Basic, HTTP Message Signatures) and from refusals that no
     /// authentication scheme made (unknown route, bad JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<&'static str>,
     /// With `insufficient_scope`: the scope that would have sufficed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// With an unknown plan at key creation: the plans this deployment knows.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub known_plans: Option<Vec<String>>,
+    pub known_plans: Option<Box<[String]>>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             type_uri: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             error: None,

@@ -61,6 +61,6 @@ pub enum JwtConfigError {
         reason: String,
     },
     /// The HTTP client could not be created.
-    #[error("HTTP client: {0}")]
-    HttpClient(String),
+    #[error("HTTP client could not be built")]
+    HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -21,6 +21,7 @@ pub(crate) const MAX_JWKS_KEYS: usize = 100;
 #[derive(Clone, Debug)]
 pub(crate) struct FetchSettings {
     pub(crate) client: reqwest::Client,
+    pub(crate) timeout: Duration,
     pub(crate) max_bytes: usize,
     pub(crate) allow_http: bool,
     pub(crate) refresh_interval: Duration,
@@ -61,18 +62,26 @@ fn is_loopback(u: &Url) -> bool {
 }
 
 /// GETs `url` and returns the body, refusing non-200 answers and bodies over `max_bytes`.
-/// The client carries the timeout, so this never waits unboundedly.
+/// Each request carries the verifier's timeout (whatever client the user supplied), so this
+/// never waits unboundedly.
 pub(crate) async fn fetch_json(
-    client: &reqwest::Client,
+    settings: &FetchSettings,
     url: &Url,
-    max_bytes: usize,
 ) -> Result<serde_json::Map<String, Value>, String> {
-    let mut res = client
+    let max_bytes = settings.max_bytes;
+    let mut res = settings
+        .client
         .get(url.clone())
+        .timeout(settings.timeout)
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;
+    if res.url() != url {
+        // A user-supplied client that follows redirects must not hand key selection to
+        // another host: keys come only from the URL configured or discovered.
+        return Err("redirected to another URL".into());
+    }
     if res.status() != reqwest::StatusCode::OK {
         return Err(format!("status {}", res.status().as_u16()));
     }
@@ -163,7 +172,7 @@ impl RemoteKeys {
         settings: FetchSettings,
         clock: SharedClock,
     ) -> Result<Arc<Self>, JwtConfigError> {
-        let doc = fetch_json(&settings.client, &url, settings.max_bytes)
+        let doc = fetch_json(&settings, &url)
             .await
             .and_then(|d| parse_jwks(&d));
         let keys = doc.map_err(|reason| JwtConfigError::Jwks {
@@ -264,7 +273,7 @@ impl RemoteKeys {
         if self.snapshot().attempts != seen {
             return;
         }
-        let result = fetch_json(&self.settings.client, &self.url, self.settings.max_bytes)
+        let result = fetch_json(&self.settings, &self.url)
             .await
             .and_then(|d| parse_jwks(&d));
         let now = self.clock.now();

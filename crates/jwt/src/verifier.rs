@@ -129,6 +129,23 @@ impl Issuer {
         self
     }
 
+    /// Adds every usable signature key of a JWK Set document (RFC 7517 §5) as a static key,
+    /// as `AuthorizationServer::jwks` gives it to a resource server in the same process.
+    /// Keys this verifier cannot use (encryption keys, unknown types) are skipped; a set
+    /// with none usable is an error.
+    pub fn jwk_set(mut self, jwks: &serde_json::Value) -> Result<Self, JwtConfigError> {
+        let bad = |reason: String| JwtConfigError::Jwks {
+            url: "(static JWK Set)".into(),
+            reason,
+        };
+        let doc = jwks
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
+        self.keys
+            .extend(crate::remote::parse_jwks(doc).map_err(bad)?);
+        Ok(self)
+    }
+
     /// Accepts tokens whose `aud` names `audience` (call again to accept several).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
@@ -179,6 +196,7 @@ pub struct JwtVerifierBuilder {
     plan_claim: Option<String>,
     roles_claim: Option<String>,
     http_timeout: Duration,
+    http_client: Option<reqwest::Client>,
     max_jwks_bytes: usize,
     refresh_interval: Duration,
     stale_window: Duration,
@@ -208,6 +226,7 @@ impl JwtVerifierBuilder {
             plan_claim: None,
             roles_claim: None,
             http_timeout: Duration::from_secs(5),
+            http_client: None,
             max_jwks_bytes: 256 * 1024,
             refresh_interval: Duration::from_secs(300),
             stale_window: Duration::from_secs(3600),
@@ -272,6 +291,18 @@ impl JwtVerifierBuilder {
     /// The claim holding the roles (an array of strings), attached as [`Roles`].
     pub fn roles_claim(mut self, name: impl Into<String>) -> Self {
         self.roles_claim = Some(name.into());
+        self
+    }
+
+    /// The HTTP client for JWKS and discovery documents, for proxies, extra root certificates
+    /// or a client certificate. Build it with `redirect(reqwest::redirect::Policy::none())`:
+    /// an answer that arrives from another URL than the one asked is refused (the keys stay
+    /// as they were, and a verifier with none answers 503), and every fetch is still bounded
+    /// by [`http_timeout`](Self::http_timeout) and
+    /// [`max_jwks_bytes`](Self::max_jwks_bytes). Default: a client with no redirects and
+    /// `http_timeout` as its connect and total timeout.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
         self
     }
 
@@ -343,15 +374,20 @@ impl JwtVerifierBuilder {
                 "JWKS size limit outside (0, 16 MiB]",
             ));
         }
-        let client = reqwest::Client::builder()
-            .timeout(self.http_timeout)
-            .connect_timeout(self.http_timeout)
-            // A redirect could hand key selection to another host; issuers publish direct URLs.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| JwtConfigError::HttpClient(e.to_string()))?;
+        let client = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.http_timeout)
+                .connect_timeout(self.http_timeout)
+                // A redirect could hand key selection to another host; issuers publish
+                // direct URLs.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| JwtConfigError::HttpClient(Box::new(e)))?,
+        };
         let settings = FetchSettings {
             client,
+            timeout: self.http_timeout,
             max_bytes: self.max_jwks_bytes,
             allow_http: self.allow_http,
             refresh_interval: self.refresh_interval,
@@ -417,9 +453,7 @@ async fn discover(
         url: url.to_owned(),
         reason,
     };
-    let doc = fetch_json(&settings.client, &meta_url, settings.max_bytes)
-        .await
-        .map_err(fail)?;
+    let doc = fetch_json(settings, &meta_url).await.map_err(fail)?;
     // OIDC Discovery §4.3 and RFC 8414 §3.3: the document must name exactly this issuer, or
     // one issuer could publish keys for another.
     match doc.get("issuer") {

@@ -355,3 +355,92 @@ async fn symmetric_keys_in_a_fetched_jwks_are_never_used() {
         .await
         .assert_invalid_token("unknown_key");
 }
+
+/// A JWKS server that answers only requests carrying `x-egress: proxy` (as a proxy or a
+/// custom client would add), and a second path that redirects to `elsewhere`.
+async fn picky_jwks_server(jwks: Value, elsewhere: String) -> String {
+    use axum::http::HeaderMap;
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route(
+            "/jwks.json",
+            get(move |h: HeaderMap| {
+                let jwks = jwks.clone();
+                async move {
+                    if h.get("x-egress").is_some_and(|v| v == "proxy") {
+                        (StatusCode::OK, jwks.to_string()).into_response()
+                    } else {
+                        (StatusCode::FORBIDDEN, "egress only").into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/moved.json",
+            get(move || {
+                let to = elsewhere.clone();
+                async move { Redirect::temporary(&to) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn egress_client(follow_redirects: bool) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-egress",
+        reqwest::header::HeaderValue::from_static("proxy"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(5)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_supplied_http_client_fetches_the_keys() {
+    let ec = ec_private();
+    let base = picky_jwks_server(jwks_with(&[(&ec, Algorithm::ES256, "k1")]), String::new()).await;
+    let issuer = || Issuer::jwks(base.clone(), format!("{base}/jwks.json")).audience(AUD);
+    // The verifier's own client lacks what this egress demands: no keys, no verifier.
+    assert!(
+        JwtVerifier::builder()
+            .issuer(issuer())
+            .build()
+            .await
+            .is_err()
+    );
+    let app = app(JwtVerifier::builder()
+        .issuer(issuer())
+        .http_client(egress_client(false))
+        .build()
+        .await
+        .unwrap());
+    let a = call(&app, "/me", &es(&ec, "k1", &base)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn keys_reached_through_a_redirect_are_refused_even_when_the_client_follows_it() {
+    // The configured URL redirects to a server holding an attacker's key.
+    let attacker = ec2_private();
+    let evil = MockIdp::start(jwks_with(&[(&attacker, Algorithm::ES256, "k1")])).await;
+    let base = picky_jwks_server(json!({"keys": []}), evil.jwks_url()).await;
+    let err = JwtVerifier::builder()
+        .issuer(Issuer::jwks(base.clone(), format!("{base}/moved.json")).audience(AUD))
+        .http_client(egress_client(true))
+        .build()
+        .await
+        .expect_err("a redirected key set must not be used");
+    assert!(err.to_string().contains("redirected"), "{err}");
+    assert_eq!(evil.fetches(), 1, "the client did follow the redirect");
+}

@@ -27,8 +27,8 @@ pub enum ConfigError {
     #[error("invalid setting: {0}")]
     Invalid(&'static str),
     /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    HttpClient(String),
+    #[error("HTTP client could not be built")]
+    HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Generating or loading a signing key failed.
     #[error("signing key: {0}")]
     Key(String),

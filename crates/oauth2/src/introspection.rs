@@ -50,6 +50,7 @@ struct Inner {
     client_secret: SecretString,
     auth_method: ClientAuthMethod,
     http: reqwest::Client,
+    timeout: Duration,
     max_response_bytes: usize,
     cache: Arc<dyn IntrospectionCache>,
     cache_ttl: Duration,
@@ -117,6 +118,7 @@ impl IntrospectionVerifier {
             issuer: None,
             clock: None,
             allow_http: false,
+            http_client: None,
         }
     }
 
@@ -253,6 +255,7 @@ impl IntrospectionVerifier {
         let mut req = i
             .http
             .post(i.endpoint.clone())
+            .timeout(i.timeout)
             .header(http::header::ACCEPT, "application/json");
         match i.auth_method {
             ClientAuthMethod::ClientSecretBasic => {
@@ -273,6 +276,10 @@ impl IntrospectionVerifier {
                 "introspection_unreachable"
             }
         })?;
+        if res.url() != &i.endpoint {
+            // Only a user-supplied client follows redirects; its answer is not the endpoint's.
+            return Err("introspection_redirected");
+        }
         if res.status() != StatusCode::OK {
             return Err("introspection_bad_status");
         }
@@ -341,6 +348,7 @@ pub struct IntrospectionVerifierBuilder {
     credentials: Option<(String, SecretString)>,
     auth_method: ClientAuthMethod,
     timeout: Duration,
+    http_client: Option<reqwest::Client>,
     max_response_bytes: usize,
     cache: Option<Arc<dyn IntrospectionCache>>,
     cache_ttl: Duration,
@@ -381,6 +389,18 @@ impl IntrospectionVerifierBuilder {
     /// Total time allowed for one introspection call; default 5 s. Past it: 503.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The HTTP client for introspection calls, for proxies, extra root certificates or a
+    /// client certificate. Build it with `redirect(reqwest::redirect::Policy::none())`: a
+    /// client that follows redirects would resend this verifier's credentials to wherever
+    /// the endpoint points. An answer that arrives from another URL is refused (503), and
+    /// each call is still bounded by [`timeout`](Self::timeout) and
+    /// [`max_response_bytes`](Self::max_response_bytes). Default: a client with no
+    /// redirects and `timeout` as its connect and total timeout.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
         self
     }
 
@@ -479,13 +499,16 @@ impl IntrospectionVerifierBuilder {
                 "timeout and max_response_bytes must be > 0",
             ));
         }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
-            // A redirect would resend the credentials somewhere not configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        let http = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                // A redirect would resend the credentials somewhere not configured.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| ConfigError::HttpClient(Box::new(e)))?,
+        };
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let cache = self.cache.unwrap_or_else(|| {
             Arc::new(MemoryIntrospectionCache::with_capacity(
@@ -501,6 +524,7 @@ impl IntrospectionVerifierBuilder {
                 client_secret,
                 auth_method: self.auth_method,
                 http,
+                timeout: self.timeout,
                 max_response_bytes: self.max_response_bytes,
                 cache,
                 cache_ttl: self.cache_ttl,

@@ -115,15 +115,17 @@ async fn tokens_signed_before_a_rotation_keep_working_and_new_ones_verify_too() 
 #[tokio::test]
 async fn an_in_process_verifier_takes_the_servers_public_keys_without_http() {
     let a = As::start().await;
-    let mut issuer = Issuer::new(a.server.issuer())
-        .audience(a.server.audience())
-        .require_at_jwt();
     let jwks = a.server.jwks().unwrap();
-    assert_eq!(jwks.keys.len(), 1, "a fresh server publishes one key");
-    for jwk in &jwks.keys {
-        let json = serde_json::to_string(jwk).unwrap();
-        issuer = issuer.key(apiauth_jwt::JwtKey::jwk(&json).unwrap());
-    }
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        1,
+        "a fresh server publishes one key"
+    );
+    let issuer = Issuer::new(a.server.issuer())
+        .audience(a.server.audience())
+        .require_at_jwt()
+        .jwk_set(&jwks)
+        .unwrap();
     let clock: SharedClock = Arc::new(a.clock.clone());
     let verifier = JwtVerifier::builder()
         .issuer(issuer)

@@ -472,3 +472,49 @@ impl IntrospectionCache for ForgetfulTtlCache {
 fn _cache_is_dyn_compatible(c: MemoryIntrospectionCache) -> Arc<dyn IntrospectionCache> {
     Arc::new(c)
 }
+
+#[tokio::test]
+async fn a_user_supplied_client_is_used_and_a_redirected_answer_is_refused() {
+    let a = As::start().await;
+    let token = a.token(&a.worker, None).await;
+    let following = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .unwrap()
+    };
+    // Pointed straight at the endpoint, the supplied client serves as the verifier's own.
+    let app = api(verifier_for(&a).http_client(following()).build().unwrap());
+    assert_eq!(call(&app, "/me", &token).await.status, 200);
+    assert_eq!(a.introspection_count(), 1);
+    // An endpoint that redirects (307 keeps the method and the form) to the real one: the
+    // supplied client follows it, and the answer from elsewhere is refused, closed.
+    let target = a.url("/oauth/introspect");
+    let hop = Router::new().route(
+        "/introspect",
+        axum::routing::post(move || {
+            let to = target.clone();
+            async move { axum::response::Redirect::temporary(&to) }
+        }),
+    );
+    let (listener, addr) = common::listener().await;
+    tokio::spawn(common::serve_on(listener, hop));
+    let clock: SharedClock = Arc::new(a.clock.clone());
+    let redirected = IntrospectionVerifier::builder(format!("http://{addr}/introspect"))
+        .dangerous_allow_http()
+        .client_credentials(a.rs.id.clone(), a.rs.secret.clone())
+        .audience(AUDIENCE)
+        .issuer(a.base.clone())
+        .clock(clock)
+        .http_client(following())
+        .build()
+        .unwrap();
+    let res = call(&api(redirected), "/me", &token).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+    assert!(res.retry_after.is_some());
+    assert_eq!(
+        a.introspection_count(),
+        2,
+        "the client did follow the redirect"
+    );
+}

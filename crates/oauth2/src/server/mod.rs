@@ -158,11 +158,15 @@ impl AuthorizationServer {
         )
     }
 
-    /// The public keys as served at [`jwks_uri`](Self::jwks_uri): the current and the
-    /// previous signing key. For a resource server in the same process, which can give these
-    /// to `apiauth-jwt` as static keys instead of fetching its own JWKS over HTTP.
-    pub fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, ConfigError> {
-        self.state.keys.jwks()
+    /// The JWK Set (RFC 7517 §5) as served at [`jwks_uri`](Self::jwks_uri): the current
+    /// and the previous signing key. For a resource server in the same process, which gives
+    /// it to `apiauth-jwt` (`Issuer::jwk_set`) instead of fetching its own JWKS over HTTP.
+    ///
+    /// A JSON document rather than a JOSE library's type, so that this crate's API does not
+    /// change with that library's versions.
+    pub fn jwks(&self) -> Result<serde_json::Value, ConfigError> {
+        let set = self.state.keys.jwks()?;
+        serde_json::to_value(set).map_err(|_| ConfigError::Key("JWKS serialisation".into()))
     }
 
     /// Replaces the signing key now. The previous key stays in the JWKS until the next
