@@ -41,8 +41,10 @@
 
 #[cfg(feature = "opaque")]
 mod opaque;
+mod resource_metadata;
 #[cfg(feature = "opaque")]
 pub use opaque::OpaqueTokens;
+pub use resource_metadata::{ProtectedResourceMetadata, ResourceMetadataError, WELL_KNOWN_SUFFIX};
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -178,6 +180,7 @@ pub struct Bearer<V> {
     verifier: V,
     scheme: TokenScheme,
     realm: Cow<'static, str>,
+    resource_metadata: Option<Cow<'static, str>>,
     allow_query: bool,
     allow_form: bool,
 }
@@ -189,6 +192,7 @@ impl<V: TokenVerifier> Bearer<V> {
             verifier,
             scheme: TokenScheme::Bearer,
             realm: Cow::Borrowed("api"),
+            resource_metadata: None,
             allow_query: false,
             allow_form: false,
         }
@@ -205,6 +209,14 @@ impl<V: TokenVerifier> Bearer<V> {
     /// Sets the realm of the `WWW-Authenticate` challenge.
     pub fn realm(mut self, realm: impl Into<Cow<'static, str>>) -> Self {
         self.realm = realm.into();
+        self
+    }
+
+    /// Names the resource's RFC 9728 metadata document in every challenge
+    /// (`resource_metadata="…"`, RFC 9728 §5.1), so a client that got a 401 can discover which
+    /// authorization server to ask; `url` is [`ProtectedResourceMetadata::metadata_url`].
+    pub fn resource_metadata(mut self, url: impl Into<Cow<'static, str>>) -> Self {
+        self.resource_metadata = Some(url.into());
         self
     }
 
@@ -302,11 +314,15 @@ impl<V: TokenVerifier> Authenticator for Bearer<V> {
     }
 
     fn challenge(&self) -> Challenge {
-        match &self.scheme {
+        let c = match &self.scheme {
             TokenScheme::Bearer => Challenge::bearer(self.realm.clone()),
             TokenScheme::Custom(name) => Challenge::new(name.clone())
                 .param("realm", self.realm.clone())
                 .with_error_attributes(),
+        };
+        match &self.resource_metadata {
+            Some(url) => c.param("resource_metadata", url.clone()),
+            None => c,
         }
     }
 
