@@ -101,12 +101,13 @@ async fn unauthenticated_data_routes_are_401_listing_every_scheme() {
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
+    let metadata = s.url("/.well-known/oauth-protected-resource/v1");
     assert_eq!(
         challenges,
         [
-            r#"Bearer realm="saas""#,
-            r#"ApiKey realm="saas""#,
-            r#"Signature realm="saas""#
+            format!(r#"Bearer realm="saas", resource_metadata="{metadata}""#),
+            r#"ApiKey realm="saas""#.to_owned(),
+            r#"Signature realm="saas""#.to_owned()
         ]
     );
     let (_, p) = problem(res).await;

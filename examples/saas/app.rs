@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use apiauth::api_key::{ApiKeyAuthenticator, ApiKeyRecord, ApiKeys, KeyFilter, NewKey};
 use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, PasswordHasher};
-use apiauth::bearer::Bearer;
+use apiauth::bearer::{Bearer, ProtectedResourceMetadata};
 use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
     BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
@@ -295,7 +295,22 @@ pub async fn build(
         .cache(10_000, Duration::from_secs(60))
         .build()
         .await?;
-    let bearer = Bearer::new(jwt).realm("saas").layer();
+    // RFC 9728: what a client that got a 401 needs to find the authorization server. The
+    // resource is the API's identifier, the audience of its tokens (RFC 8707).
+    let resource = auth_server.audience().to_owned();
+    let resource_meta = if policy.tls {
+        ProtectedResourceMetadata::new(resource)?
+    } else {
+        ProtectedResourceMetadata::dangerous_allow_http(resource)?
+    }
+    .authorization_server(auth_server.issuer())
+    .scopes_supported(DATA_SCOPES.split(' '))
+    .resource_name("apiauth example SaaS API")
+    .resource_documentation(format!("{base_url}/openapi.json"));
+    let bearer = Bearer::new(jwt)
+        .realm("saas")
+        .resource_metadata(resource_meta.metadata_url())
+        .layer();
 
     // --- HMAC: the partner key for RFC 9421 signatures, and the billing webhook secret.
     let hmac_secret = seed.bytes("hmac-partner-secret");
@@ -412,6 +427,7 @@ pub async fn build(
         .merge(webhooks)
         .merge(admin)
         .merge(openapi::oauth_routes(auth_server.router()))
+        .merge(openapi::resource_metadata_routes(resource_meta.router()))
         .merge(public);
     // The document at /openapi.json, and problem answers for unknown paths and methods.
     let router = openapi::finish(router, base_url)

@@ -552,6 +552,25 @@ pub async fn server_metadata(State(server): State<Router>, req: Request) -> Resp
     forward(server, req).await
 }
 
+/// Protected resource metadata (RFC 9728) of the `/v1` API: its authorization server, scopes
+/// and how tokens are presented. The `resource_metadata` of every Bearer challenge names it.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-protected-resource/v1",
+    tag = "oauth",
+    responses((status = 200, description = "The RFC 9728 metadata document", content_type = "application/json"))
+)]
+pub async fn resource_metadata(State(doc): State<Router>, req: Request) -> Response {
+    forward(doc, req).await
+}
+
+/// The RFC 9728 document's route, documented.
+pub fn resource_metadata_routes(doc: Router) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(resource_metadata))
+        .with_state(doc)
+}
+
 /// The authorization server's routes, each documented.
 pub fn oauth_routes(server: Router) -> OpenApiRouter {
     OpenApiRouter::new()

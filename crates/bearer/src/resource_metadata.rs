@@ -60,7 +60,19 @@ impl ProtectedResourceMetadata {
     ///
     /// [`Bearer`]: crate::Bearer
     pub fn new(resource: impl Into<String>) -> Result<Self, ResourceMetadataError> {
-        let resource = resource.into();
+        Self::parse(resource.into(), false)
+    }
+
+    /// Like [`new`](Self::new), also taking a plain `http` identifier off loopback, for a
+    /// deployment whose TLS ends in front of it and that is named by its `http` URL. Clients
+    /// then fetch the metadata in clear, where anyone on the path can rewrite it.
+    pub fn dangerous_allow_http(
+        resource: impl Into<String>,
+    ) -> Result<Self, ResourceMetadataError> {
+        Self::parse(resource.into(), true)
+    }
+
+    fn parse(resource: String, allow_http: bool) -> Result<Self, ResourceMetadataError> {
         if resource.contains('#') {
             return Err(ResourceMetadataError("a fragment is not allowed"));
         }
@@ -73,7 +85,7 @@ impl ProtectedResourceMetadata {
         let loopback = matches!(authority.host(), "localhost" | "127.0.0.1" | "[::1]");
         match scheme {
             "https" => {}
-            "http" if loopback => {}
+            "http" if loopback || allow_http => {}
             _ => return Err(ResourceMetadataError("the scheme must be https")),
         }
         if uri.query().is_some() {
@@ -280,6 +292,7 @@ mod tests {
         ] {
             assert!(ProtectedResourceMetadata::new(bad).is_err(), "{bad}");
         }
+        assert!(ProtectedResourceMetadata::dangerous_allow_http("http://api.example.com/").is_ok());
     }
 
     #[test]
