@@ -21,6 +21,9 @@ pub enum ErrorKind {
     InvalidCredentials,
     /// Authenticated but lacking a scope: 403 `insufficient_scope` (RFC 6750 §3.1).
     InsufficientScope,
+    /// Authenticated, but not strongly or recently enough for this route: 401
+    /// `insufficient_user_authentication` (RFC 9470 §3), with `acr_values` and/or `max_age`.
+    InsufficientUserAuthentication,
     /// Authenticated but refused for another reason (claims that do not fit, a tenant
     /// mismatch): 403 with no RFC 6750 error code.
     Forbidden,
@@ -40,9 +43,9 @@ impl ErrorKind {
     /// The HTTP status for this kind.
     pub const fn status(self) -> StatusCode {
         match self {
-            ErrorKind::MissingCredentials | ErrorKind::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            ErrorKind::MissingCredentials
+            | ErrorKind::InvalidCredentials
+            | ErrorKind::InsufficientUserAuthentication => StatusCode::UNAUTHORIZED,
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,6 +62,8 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => Some("invalid_request"),
             ErrorKind::InvalidCredentials => Some("invalid_token"),
             ErrorKind::InsufficientScope => Some("insufficient_scope"),
+            // RFC 9470 §3 registers it for the Bearer scheme.
+            ErrorKind::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
             _ => None,
         }
     }
@@ -69,6 +74,9 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "The request is malformed.",
             ErrorKind::InvalidCredentials => "The credentials are not valid.",
             ErrorKind::InsufficientScope => "The credentials do not grant the required scope.",
+            ErrorKind::InsufficientUserAuthentication => {
+                "A stronger or more recent authentication is required."
+            }
             ErrorKind::Forbidden => "The credentials do not grant access to this resource.",
             ErrorKind::PayloadTooLarge => "The request body is too large.",
             ErrorKind::RequestTimeout => "The request body was not received in time.",
@@ -118,11 +126,12 @@ impl PartialEq for ErrorCodes {
     fn eq(&self, other: &Self) -> bool {
         // Vocabularies are compared by what they answer, not by function address (which the
         // compiler may merge or duplicate).
-        const KINDS: [ErrorKind; 9] = [
+        const KINDS: [ErrorKind; 10] = [
             ErrorKind::MissingCredentials,
             ErrorKind::InvalidRequest,
             ErrorKind::InvalidCredentials,
             ErrorKind::InsufficientScope,
+            ErrorKind::InsufficientUserAuthentication,
             ErrorKind::Forbidden,
             ErrorKind::PayloadTooLarge,
             ErrorKind::RequestTimeout,
@@ -239,6 +248,14 @@ impl Challenge {
             if let Some(scope) = &error.0.required_scope {
                 c.params.push(("scope".into(), scope.clone().into()));
             }
+            // RFC 9470 §3: what would satisfy the route.
+            if let Some(acr) = &error.0.acr_values {
+                c.params.push(("acr_values".into(), acr.clone().into()));
+            }
+            if let Some(max_age) = error.0.max_age {
+                c.params
+                    .push(("max_age".into(), max_age.to_string().into()));
+            }
         }
         c
     }
@@ -298,6 +315,8 @@ struct ErrorInner {
     challenges: Vec<Challenge>,
     codes: Option<ErrorCodes>,
     required_scope: Option<String>,
+    acr_values: Option<String>,
+    max_age: Option<u64>,
     retry_after: Option<Duration>,
     headers: Vec<(HeaderName, HeaderValue)>,
     subject: Option<Box<str>>,
@@ -314,6 +333,8 @@ impl AuthError {
             challenges: Vec::new(),
             codes: None,
             required_scope: None,
+            acr_values: None,
+            max_age: None,
             retry_after: match kind {
                 ErrorKind::Unavailable | ErrorKind::TooManyRequests => Some(Duration::from_secs(1)),
                 _ => None,
@@ -346,6 +367,20 @@ impl AuthError {
     pub fn insufficient_scope(required: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::InsufficientScope).with_reason("insufficient_scope");
         e.0.required_scope = Some(required.into());
+        e
+    }
+
+    /// 401 `insufficient_user_authentication` (RFC 9470 §3): the caller must authenticate
+    /// again, with one of `acr_values` (space-separated, in order of preference) and/or no
+    /// longer than `max_age` seconds ago.
+    pub fn insufficient_user_authentication(
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    ) -> Self {
+        let mut e = Self::new(ErrorKind::InsufficientUserAuthentication)
+            .with_reason("insufficient_user_authentication");
+        e.0.acr_values = acr_values;
+        e.0.max_age = max_age;
         e
     }
 
@@ -527,6 +562,12 @@ impl AuthError {
             }
             if let Some(scope) = &self.0.required_scope {
                 map.insert("scope".into(), scope.clone().into());
+            }
+            if let Some(acr) = &self.0.acr_values {
+                map.insert("acr_values".into(), acr.clone().into());
+            }
+            if let Some(max_age) = self.0.max_age {
+                map.insert("max_age".into(), max_age.into());
             }
         }
         body

@@ -34,6 +34,7 @@ pub mod header;
 mod layer;
 mod principal;
 pub mod scope;
+mod step_up;
 pub mod store;
 pub mod token;
 pub mod trace;
@@ -46,4 +47,5 @@ pub use extract::{
 pub use layer::{AuthFuture, AuthLayer, AuthService, Authenticator, OfferedChallenges};
 pub use principal::{AuthMethod, Principal, PrincipalBuilder};
 pub use scope::{AllOf, AnyOf, Scope, ScopeParseError, ScopeRequirement, ScopeSet};
+pub use step_up::{AuthenticationContext, RequireAuthentication, RequireAuthenticationService};
 pub use store::{MemoryReplayStore, MemoryRevocationList, ReplayStore, RevocationList, StoreError};

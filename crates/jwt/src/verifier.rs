@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apiauth_bearer::TokenVerifier;
 use apiauth_core::clock::{SharedClock, SystemClock, unix_seconds};
-use apiauth_core::{AuthError, AuthMethod, Principal, PrincipalBuilder, RevocationList, ScopeSet};
+use apiauth_core::{
+    AuthError, AuthMethod, AuthenticationContext, Principal, PrincipalBuilder, RevocationList,
+    ScopeSet,
+};
 use serde_json::Value;
 
 use crate::cache::{self, TokenCache};
@@ -498,7 +501,7 @@ impl fmt::Debug for JwtVerifier {
 /// Registered and scope claims the verifier reads, by slot; other claims are read only when
 /// configured (tenant, plan, roles), and every claim is checked (valid JSON, no repeated
 /// names) and left in the payload for [`JwtClaims`].
-const CLAIM_SLOTS: usize = 9;
+const CLAIM_SLOTS: usize = 11;
 const ISS: usize = 0;
 const SUB: usize = 1;
 const AUD: usize = 2;
@@ -508,6 +511,9 @@ const IAT: usize = 5;
 const JTI: usize = 6;
 const SCOPE: usize = 7;
 const SCP: usize = 8;
+// RFC 9470 §6.1: read for step-up routes.
+const ACR: usize = 9;
+const AUTH_TIME: usize = 10;
 
 fn claim_slot(name: &str) -> Option<usize> {
     Some(match name {
@@ -520,6 +526,8 @@ fn claim_slot(name: &str) -> Option<usize> {
         "jti" => JTI,
         "scope" => SCOPE,
         "scp" => SCP,
+        "acr" => ACR,
+        "auth_time" => AUTH_TIME,
         _ => return None,
     })
 }
@@ -793,6 +801,16 @@ impl JwtVerifier {
             && let Some(p) = optional_string(c, name, "malformed_plan")?
         {
             b = b.plan(p);
+        }
+        // RFC 9470 §6.1 (OpenID Connect Core §2): how and when the user authenticated, for
+        // routes that require a step-up (`RequireAuthentication`).
+        let acr = optional_string(c, "acr", "malformed_acr")?;
+        let auth_time = numeric_date(c, "auth_time", "malformed_auth_time")?;
+        if acr.is_some() || auth_time.is_some() {
+            b = b.attribute(AuthenticationContext {
+                acr: acr.map(Into::into),
+                auth_time: auth_time.map(to_system_time),
+            });
         }
         if let Some(name) = &inner.roles_claim
             && let Some(v) = c.get(name)
