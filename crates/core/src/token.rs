@@ -74,18 +74,13 @@ impl SecretHash {
 
     /// Lowercase hex of the digest.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Parses lowercase or uppercase hex.
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 || !s.is_ascii() {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(Self(out))
     }
 

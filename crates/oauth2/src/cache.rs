@@ -29,7 +29,7 @@ impl TokenKey {
 
     /// Lowercase hex, for stores keyed by strings.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 }
 
