@@ -51,3 +51,6 @@ pub use apiauth_redis as redis;
 #[cfg(feature = "sql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
 pub use apiauth_sql as sql;
+
+#[cfg(doctest)]
+mod readme;
