@@ -77,6 +77,9 @@ mod time;
 #[cfg(feature = "quota")]
 mod usage;
 
+/// The driver, for an app's own tables in the same database ([`SqlDatabase::pool`]).
+pub use sqlx;
+
 #[cfg(feature = "api-key")]
 pub use api_key::SqlApiKeyStore;
 #[cfg(feature = "basic")]
