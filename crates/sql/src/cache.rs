@@ -337,11 +337,13 @@ impl apiauth_core::RevocationList for CachedRevocationList {
 
     async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
         let key = crate::revocation::id_hash_hex(id);
+        // Only "not revoked" is cached: a revocation ends with its credential, and a cached
+        // "revoked" would outlive that end. Refused requests may pay the round trip.
         read_through(
             &self.db,
             &self.cache,
             &key,
-            |_| true,
+            |revoked| !revoked,
             self.inner.is_revoked(id),
         )
         .await
