@@ -15,7 +15,6 @@ use apiauth::hmac::{
 use apiauth::jwt::{Issuer, JwtVerifier};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
 use apiauth::quota::{QuotaLayer, QuotaPolicy};
-use apiauth::redis::{RedisBackend, Stores};
 use apiauth::{Auth, AuthLayer, Scope, ScopeSet, Scoped, audit, scope};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -49,14 +48,16 @@ pub struct Built {
     pub router: Router,
     pub credentials: Value,
     api_keys: Arc<ApiKeyAuthenticator>,
+    stores: crate::stores::Stores,
 }
 
 impl Built {
-    /// Writes what must not be lost at exit (queued last-used times).
+    /// Writes what must not be lost at exit (queued last-used times, usage counts).
     pub async fn shutdown(&self) {
         if let Err(e) = self.api_keys.flush_last_used().await {
             tracing::warn!("could not flush API key last-used times: {e}");
         }
+        self.stores.shutdown().await;
     }
 }
 
@@ -147,23 +148,10 @@ pub async fn build(
     policy: TransportPolicy,
     metrics: Option<PrometheusHandle>,
 ) -> anyhow::Result<Built> {
-    let seed = Seed::new(args.demo_seed.as_deref());
-    let mut redis = None;
-    let stores = match &args.redis_url {
-        Some(url) => {
-            let backend = RedisBackend::builder(url.clone())
-                .namespace("apiauth-saas")
-                .build()
-                .context("Redis configuration")?;
-            backend
-                .ping()
-                .await
-                .context("Redis is not reachable at --redis-url")?;
-            redis = Some(backend.clone());
-            backend.stores()
-        }
-        None => Stores::in_memory(),
-    };
+    // Which store holds what: examples/saas/stores.rs.
+    let opened = crate::stores::open(args).await?;
+    let seed = Seed::new(opened.demo_seed.as_deref());
+    let stores = opened.bundle.clone();
 
     // --- API keys: the demo tenant's pro and free keys.
     let keys = ApiKeys::new(stores.api_keys.clone()).prefix("sk_test_")?;
@@ -248,25 +236,9 @@ pub async fn build(
     )
     .without_token_grant()
     .allow_introspection();
-    let clients: Arc<dyn apiauth::oauth2::ClientRegistry> = match &args.redis_url {
-        Some(url) => {
-            let registry = RedisBackend::builder(url.clone())
-                .namespace("apiauth-saas")
-                .build()?
-                .client_registry();
-            registry.insert(&client).await?;
-            registry.insert(&admin_client).await?;
-            registry.insert(&resource_server).await?;
-            Arc::new(registry)
-        }
-        None => {
-            let registry = apiauth::oauth2::MemoryClientRegistry::with_hasher(hasher.clone());
-            registry.insert(client);
-            registry.insert(admin_client);
-            registry.insert(resource_server);
-            Arc::new(registry)
-        }
-    };
+    let clients = opened
+        .clients(&hasher, vec![client, admin_client, resource_server])
+        .await?;
     let mut auth_server = AuthorizationServer::builder(base_url)
         .audience(format!("{base_url}/v1"))
         .clients(clients)
@@ -275,9 +247,14 @@ pub async fn build(
         // with --redis-url, one budget for all instances.
         .lockout_store(stores.lockouts.clone())
         .password_hasher(hasher.clone())
-        // One signing key per demo seed: instances sharing Redis and the seed accept each
-        // other's tokens. A configured key is rolled by deploying a new one (manual rotation).
-        .signing_key_der(seed.p256_key())
+        // The database's key (sealed there under the KEK), else one per demo seed: instances
+        // sharing either accept each other's tokens. Rolled by hand (manual rotation).
+        .signing_key_der(
+            opened
+                .signing_key_der
+                .clone()
+                .unwrap_or_else(|| seed.p256_key()),
+        )
         .key_rotation(KeyRotation::manual());
     if !policy.tls {
         auth_server = auth_server.dangerous_allow_http_issuer();
@@ -419,7 +396,7 @@ pub async fn build(
         // Liveness: the process answers. Readiness: its stores answer too.
         .routes(routes!(openapi::healthz))
         .routes(routes!(ready))
-        .with_state(redis);
+        .with_state(opened.health());
 
     let client_addr = TrustedProxies::clone(&policy.proxies).layer();
     let router = openapi::root()
@@ -478,6 +455,7 @@ pub async fn build(
         router,
         credentials,
         api_keys: api_key_auth,
+        stores: opened,
     })
 }
 
@@ -554,10 +532,16 @@ fn admin_error(e: apiauth::api_key::ApiKeyError) -> Response {
     use apiauth::api_key::ApiKeyError as E;
     let (status, detail) = match &e {
         E::NotFound => (StatusCode::NOT_FOUND, "No such key."),
-        E::Store(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The key store is unavailable; retry later.",
-        ),
+        E::Store(_) => {
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key store is unavailable; retry later.",
+                json!({}),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return res;
+        }
         _ => (StatusCode::CONFLICT, "The key cannot be changed that way."),
     };
     problem(status, detail, json!({}))
@@ -609,22 +593,11 @@ fn public_origin(base_url: &str) -> anyhow::Result<(String, String)> {
         Unavailable,
     )
 )]
-async fn ready(State(redis): State<Option<RedisBackend>>) -> Response {
-    if let Some(r) = redis {
-        // The backend bounds each command too; this bounds the probe whatever it is set to.
-        let answered = tokio::time::timeout(READY_TIMEOUT, r.ping()).await;
-        if !matches!(answered, Ok(Ok(()))) {
-            let mut res = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "A store this instance needs (Redis) is not answering.",
-                json!({}),
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            return no_store(res);
-        }
+async fn ready(State(stores): State<crate::stores::Health>) -> Response {
+    match stores.check(READY_TIMEOUT).await {
+        Ok(()) => no_store("ok".into_response()),
+        Err(unavailable) => unavailable,
     }
-    no_store("ok".into_response())
 }
 
 /// Whether key `id` exists and belongs to `tenant`. Another tenant's key is reported as no

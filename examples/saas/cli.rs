@@ -24,6 +24,22 @@ pub struct Args {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Keep records (API keys, OAuth clients, revocations, usage, signing keys) in this
+    /// database: `postgres://…` or `sqlite:path` (default `sqlite:target/saas.db`, unless
+    /// --redis-url alone keeps everything in Redis). See examples/saas/stores.rs.
+    #[arg(long, env = "SAAS_DATABASE_URL", conflicts_with = "in_memory")]
+    pub database_url: Option<String>,
+
+    /// Keep all state in this process's memory (lost at exit), as before databases.
+    #[arg(long, env = "SAAS_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// Key-encryption key sealing the signing keys in the database (32 bytes, 64 hex digits
+    /// or base64), the same on every instance. Required with PostgreSQL; with SQLite it
+    /// defaults to a key generated once into `<database file>.kek` (mode 0600).
+    #[arg(long, env = "APIAUTH_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+
     /// Where to write the demo tenant's credentials (JSON).
     #[arg(long, default_value = "target/saas-demo-credentials.json")]
     pub credentials_out: PathBuf,

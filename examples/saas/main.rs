@@ -1,9 +1,11 @@
 //! The apiauth example: a B2B data-enrichment API guarded by every method of the suite.
 //!
 //! ```sh
-//! cargo run --example saas                     # in-memory stores, http://127.0.0.1:8080
+//! cargo run --example saas                     # state in SQLite at target/saas.db, http://127.0.0.1:8080
 //! cargo run --example saas -- --dev-tls        # HTTPS with a self-signed certificate
+//! cargo run --example saas -- --database-url postgres://user@host/db --kek <hex>
 //! cargo run --example saas -- --redis-url redis://127.0.0.1:6379 --demo-seed demo
+//! cargo run --example saas -- --in-memory      # nothing kept after exit
 //! ```
 //!
 //! On start it writes the demo tenant's credentials to `target/saas-demo-credentials.json`.
@@ -14,6 +16,7 @@ mod data;
 mod openapi;
 mod problem;
 mod server;
+mod stores;
 mod transport;
 
 use std::time::Duration;

@@ -107,8 +107,14 @@ impl Saas {
             .arg(&creds_path)
             .args(extra)
             .env_remove("REDIS_URL")
+            .env_remove("SAAS_DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
+        // Each test its own state: in memory unless it names a database (the default,
+        // target/saas.db, would be shared by every test).
+        if !extra.contains(&"--database-url") {
+            cmd.env("SAAS_IN_MEMORY", "true");
+        }
         match log {
             Some(path) => {
                 let f = std::fs::File::create(path).unwrap();

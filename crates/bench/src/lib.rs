@@ -259,7 +259,13 @@ pub struct ApiKeyCase {
 }
 
 async fn api_key_parts() -> Result<(ApiKeys, String), BenchError> {
-    let keys = ApiKeys::new(Arc::new(MemoryApiKeyStore::new()));
+    api_key_parts_on(Arc::new(MemoryApiKeyStore::new())).await
+}
+
+async fn api_key_parts_on(
+    store: Arc<dyn apiauth_api_key::ApiKeyStore>,
+) -> Result<(ApiKeys, String), BenchError> {
+    let keys = ApiKeys::new(store);
     let created = keys
         .create(
             NewKey::new("bench-user")
@@ -284,6 +290,22 @@ pub async fn api_key() -> Result<Case, BenchError> {
 /// [`api_key`], also handing back the key (for the floor).
 pub async fn api_key_case() -> Result<ApiKeyCase, BenchError> {
     let (keys, key) = api_key_parts().await?;
+    let routers = guarded(keys.auth().realm("api").layer()?);
+    let (k1, k2) = (key.clone(), key.clone());
+    let case = Case::new(
+        routers,
+        move || get_with("x-api-key", k1.clone()),
+        move || get_with("x-api-key", tamper(&k2)),
+    );
+    expect_status(&case.router, case.request(), 200).await?;
+    Ok(ApiKeyCase { case, key })
+}
+
+/// [`api_key_case`] over another store (the SQL stores' warm path, `benches/sql.rs`).
+pub async fn api_key_case_on(
+    store: Arc<dyn apiauth_api_key::ApiKeyStore>,
+) -> Result<ApiKeyCase, BenchError> {
+    let (keys, key) = api_key_parts_on(store).await?;
     let routers = guarded(keys.auth().realm("api").layer()?);
     let (k1, k2) = (key.clone(), key.clone());
     let case = Case::new(

@@ -77,6 +77,8 @@ pub struct SqlDatabaseBuilder {
     busy_timeout: Duration,
     max_connections: u32,
     clock: SharedClock,
+    cache_ttl: Duration,
+    cache_capacity: usize,
 }
 
 impl fmt::Debug for SqlDatabaseBuilder {
@@ -86,6 +88,7 @@ impl fmt::Debug for SqlDatabaseBuilder {
             .field("command_timeout", &self.command_timeout)
             .field("busy_timeout", &self.busy_timeout)
             .field("max_connections", &self.max_connections)
+            .field("cache_ttl", &self.cache_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +116,19 @@ impl SqlDatabaseBuilder {
     /// The clock the stores read (expiry, revocation ends, usage periods).
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The longest a cached record lives (the `cached_*` stores): the bound on seeing a
+    /// change when no notification arrives. Default [`DEFAULT_CACHE_TTL`](crate::DEFAULT_CACHE_TTL).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Records each cache holds. Default [`DEFAULT_CACHE_CAPACITY`](crate::DEFAULT_CACHE_CAPACITY).
+    pub fn cache_capacity(mut self, n: usize) -> Self {
+        self.cache_capacity = n.max(1);
         self
     }
 
@@ -155,15 +171,23 @@ impl SqlDatabaseBuilder {
                 dialect: dialect.name(),
                 source,
             })?;
+        // SQLite: every change goes through this process, which hears its own at once.
+        let registry = crate::cache::Registry::new(dialect == Dialect::Sqlite);
         let db = SqlDatabase {
             inner: Arc::new(Inner {
                 pool,
                 dialect,
                 timeout: self.command_timeout,
                 clock: self.clock,
+                registry,
+                cache_ttl: self.cache_ttl,
+                cache_capacity: self.cache_capacity,
             }),
         };
         crate::migrate::run(&db).await?;
+        if dialect == Dialect::Postgres {
+            crate::cache::spawn_listener(url, &db.inner.registry);
+        }
         tracing::info!(target: LOG_TARGET, dialect = dialect.name(), "sql stores ready");
         Ok(db)
     }
@@ -208,6 +232,9 @@ struct Inner {
     dialect: Dialect,
     timeout: Duration,
     clock: SharedClock,
+    registry: Arc<crate::cache::Registry>,
+    cache_ttl: Duration,
+    cache_capacity: usize,
 }
 
 impl fmt::Debug for SqlDatabase {
@@ -228,6 +255,8 @@ impl SqlDatabase {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             clock: Arc::new(SystemClock),
+            cache_ttl: crate::DEFAULT_CACHE_TTL,
+            cache_capacity: crate::DEFAULT_CACHE_CAPACITY,
         }
     }
 
@@ -259,6 +288,18 @@ impl SqlDatabase {
         &self.inner.clock
     }
 
+    pub(crate) fn registry(&self) -> &Arc<crate::cache::Registry> {
+        &self.inner.registry
+    }
+
+    pub(crate) fn cache_ttl(&self) -> Duration {
+        self.inner.cache_ttl
+    }
+
+    pub(crate) fn cache_capacity(&self) -> usize {
+        self.inner.cache_capacity
+    }
+
     /// Runs `f` bounded by the command timeout, mapping every failure to
     /// [`StoreError::Unavailable`].
     pub(crate) async fn run<T>(
@@ -281,22 +322,39 @@ impl SqlDatabase {
         crate::SqlRevocationList::new(self.clone())
     }
 
+    /// The revocation list behind a bounded cache of its answers (the warm path; see
+    /// [`CachedRevocationList`](crate::CachedRevocationList)).
+    pub fn cached_revocation_list(&self) -> crate::CachedRevocationList {
+        crate::CachedRevocationList::new(self.clone())
+    }
+
+    /// The API key store behind a bounded cache of verified records (the warm path; see
+    /// [`CachedApiKeyStore`](crate::CachedApiKeyStore)).
+    #[cfg(feature = "api-key")]
+    pub fn cached_api_key_store(&self) -> crate::CachedApiKeyStore {
+        crate::CachedApiKeyStore::new(self.clone())
+    }
+
     /// The API key store on this database.
+    #[cfg(feature = "api-key")]
     pub fn api_key_store(&self) -> crate::SqlApiKeyStore {
         crate::SqlApiKeyStore::new(self.clone())
     }
 
     /// The HTTP Basic credential store on this database.
+    #[cfg(feature = "basic")]
     pub fn credential_store(&self) -> crate::SqlCredentialStore {
         crate::SqlCredentialStore::new(self.clone())
     }
 
     /// The OAuth 2.0 client registry on this database.
+    #[cfg(feature = "oauth2-server")]
     pub fn client_registry(&self) -> crate::SqlClientRegistry {
         crate::SqlClientRegistry::new(self.clone())
     }
 
     /// The usage meter on this database.
+    #[cfg(feature = "quota")]
     pub fn usage_meter(&self) -> crate::SqlUsageMeter {
         crate::SqlUsageMeter::new(self.clone())
     }

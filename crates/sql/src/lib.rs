@@ -33,6 +33,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## The warm path
+//!
+//! [`SqlDatabase::cached_api_key_store`] and [`SqlDatabase::cached_revocation_list`] put a
+//! bounded in-memory cache in front of the two stores a request reads: a known key costs no
+//! round trip. On PostgreSQL every change is pushed to every instance by `LISTEN/NOTIFY`
+//! (triggers, schema version 2), with [`DEFAULT_CACHE_TTL`] as the fallback bound; on SQLite
+//! changes made in the process drop its entries at once. Details in the `cache` module docs
+//! of [`CachedApiKeyStore`].
+//!
+//! ## Features
+//!
+//! Each store follows the method crate it implements: `api-key`, `basic`, `oauth2-server`,
+//! `quota` (all on by default). The revocation list and signing keys need none.
+//!
 //! ## Guarantees
 //!
 //! - Secrets at rest only as hashes (API keys, client secrets, passwords) or sealed (signing
@@ -47,26 +61,41 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "api-key")]
 mod api_key;
+#[cfg(feature = "basic")]
 mod basic;
+mod cache;
 mod db;
 mod error;
 mod migrate;
+#[cfg(feature = "oauth2-server")]
 mod oauth2;
 mod revocation;
 mod signing;
 mod time;
+#[cfg(feature = "quota")]
 mod usage;
 
+/// The driver, for an app's own tables in the same database ([`SqlDatabase::pool`]).
+pub use sqlx;
+
+#[cfg(feature = "api-key")]
 pub use api_key::SqlApiKeyStore;
+#[cfg(feature = "basic")]
 pub use basic::SqlCredentialStore;
+#[cfg(feature = "api-key")]
+pub use cache::CachedApiKeyStore;
+pub use cache::{CachedRevocationList, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use db::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Dialect, SqlDatabase,
     SqlDatabaseBuilder,
 };
 pub use error::{LOG_TARGET, SqlError};
 pub use migrate::SCHEMA_VERSION;
+#[cfg(feature = "oauth2-server")]
 pub use oauth2::SqlClientRegistry;
 pub use revocation::SqlRevocationList;
 pub use signing::{KeyEncryptionKey, SigningKeyInfo, SqlSigningKeyStore, StoredSigningKey};
+#[cfg(feature = "quota")]
 pub use usage::{DEFAULT_MAX_PENDING_SERIES, DEFAULT_USAGE_FLUSH_INTERVAL, SqlUsageMeter};

@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -99,10 +99,42 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
                 sealed {blob} NOT NULL)"
         ),
     ];
-    match v {
-        1 => v1.into_iter().collect(),
+    match (v, d) {
+        (1, _) => v1.into_iter().collect(),
+        (2, Dialect::Postgres) => v2_postgres(),
+        // Version 2 on SQLite: nothing (one process hears its own changes).
         _ => Vec::new(),
     }
+}
+
+/// Version 2 on PostgreSQL: every change to a record a cache may hold notifies
+/// `apiauth_changes` (crate::cache) in the changing transaction, whoever makes it; the
+/// notification is delivered at commit, or never if the transaction rolls back.
+fn v2_postgres() -> Vec<String> {
+    vec![
+        "CREATE OR REPLACE FUNCTION apiauth_notify_change() RETURNS trigger
+         LANGUAGE plpgsql AS $$
+         BEGIN
+           IF TG_TABLE_NAME = 'apiauth_api_keys' THEN
+             PERFORM pg_notify('apiauth_changes', 'k:' || COALESCE(NEW.id, OLD.id));
+           ELSIF TG_TABLE_NAME = 'apiauth_revocations' THEN
+             PERFORM pg_notify('apiauth_changes',
+               'r:' || encode(COALESCE(NEW.id_hash, OLD.id_hash), 'hex'));
+           END IF;
+           RETURN NULL;
+         END $$"
+            .into(),
+        // Last-used times are not part of a check: writing them notifies no one.
+        "CREATE TRIGGER apiauth_api_keys_changed
+         AFTER INSERT OR DELETE OR UPDATE OF hash, owner, tenant, scopes, plan, expires_at,
+           revoked_at, rotated_to, rotated_from, grace_until
+         ON apiauth_api_keys FOR EACH ROW EXECUTE FUNCTION apiauth_notify_change()"
+            .into(),
+        "CREATE TRIGGER apiauth_revocations_changed
+         AFTER INSERT OR DELETE OR UPDATE ON apiauth_revocations
+         FOR EACH ROW EXECUTE FUNCTION apiauth_notify_change()"
+            .into(),
+    ]
 }
 
 pub(crate) async fn run(db: &SqlDatabase) -> Result<(), SqlError> {

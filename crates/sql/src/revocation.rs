@@ -21,7 +21,8 @@ const PURGE_EVERY: u32 = 256;
 /// ([`purge_expired`](Self::purge_expired)).
 ///
 /// No local cache: each check is one indexed lookup, so a revocation is seen by every
-/// instance on its next request.
+/// instance on its next request. [`CachedRevocationList`](crate::CachedRevocationList) is the
+/// warm path in front of it.
 #[derive(Clone)]
 pub struct SqlRevocationList {
     db: SqlDatabase,
@@ -36,6 +37,18 @@ impl fmt::Debug for SqlRevocationList {
 
 fn id_hash(id: &str) -> Vec<u8> {
     Sha256::digest(id.as_bytes()).to_vec()
+}
+
+/// The key of `id` in caches and change notifications: its SHA-256 in lower-case hex (what
+/// PostgreSQL's `encode(id_hash, 'hex')` gives).
+pub(crate) fn id_hash_hex(id: &str) -> String {
+    use std::fmt::Write;
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 impl SqlRevocationList {

@@ -12,6 +12,7 @@ pub(crate) fn secs(t: SystemTime) -> i64 {
     i64::try_from(apiauth_core::clock::unix_seconds(t)).unwrap_or(i64::MAX)
 }
 
+#[cfg(feature = "api-key")]
 pub(crate) fn opt_secs(t: Option<SystemTime>) -> Option<i64> {
     t.map(secs)
 }

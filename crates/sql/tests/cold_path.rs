@@ -1,5 +1,6 @@
 //! A measurement, not a check: the cold path of one API key lookup (`ApiKeyStore::get` and a
-//! whole request through the API key layer) on memory, SQLite and PostgreSQL. Ignored by
+//! whole request through the API key layer) on memory, SQLite and PostgreSQL, and the warm
+//! path (the cached stores) on both. Ignored by
 //! default; run it with
 //!
 //! ```text
@@ -78,7 +79,10 @@ async fn cold_api_key_lookup_on_memory_sqlite_and_postgres() {
     let file = TempSqlite::new();
     let db = common::connect(&file.url(), &ManualClock::starting_now()).await;
     measure("sqlite", Arc::new(db.api_key_store())).await;
+    // The warm path: the same lookups through the cache (all but the first of each key hit).
+    measure("sqlite cached", Arc::new(db.cached_api_key_store())).await;
     let pg = TestPostgres::start();
     let db = common::connect(&pg.url(), &ManualClock::starting_now()).await;
     measure("postgres", Arc::new(db.api_key_store())).await;
+    measure("postgres cached", Arc::new(db.cached_api_key_store())).await;
 }

@@ -47,6 +47,16 @@ async fn revocation(db: SqlDatabase, clock: ManualClock) {
     contract::revocation::revocation_contract(Arc::new(db.revocation_list()), Time::Manual(clock))
         .await;
 }
+async fn cached_revocation(db: SqlDatabase, clock: ManualClock) {
+    contract::revocation::revocation_contract(
+        Arc::new(db.cached_revocation_list()),
+        Time::Manual(clock),
+    )
+    .await;
+}
+async fn cached_api_keys(db: SqlDatabase, _: ManualClock) {
+    contract::api_keys::api_key_store_contract(Arc::new(db.cached_api_key_store())).await;
+}
 async fn api_keys(db: SqlDatabase, _: ManualClock) {
     contract::api_keys::api_key_store_contract(Arc::new(db.api_key_store())).await;
 }
@@ -93,7 +103,15 @@ macro_rules! on_both {
     };
 }
 
-on_both!(revocation, api_keys, credentials, clients, usage);
+on_both!(
+    revocation,
+    api_keys,
+    credentials,
+    clients,
+    usage,
+    cached_revocation,
+    cached_api_keys
+);
 
 mod in_memory {
     use super::*;

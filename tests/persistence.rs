@@ -1,0 +1,350 @@
+//! The example's state on a real database, seen over HTTP: a restart on SQLite keeps keys,
+//! clients, revocations, usage and the credentials file; two instances on one PostgreSQL act
+//! as one; the database killed is a 503 with `Retry-After`, and service resumes without a
+//! restart once it is back.
+//!
+//! The PostgreSQL tests start their own server (crates/sql/tests/common/postgres.rs);
+//! `APIAUTH_SKIP_POSTGRES=1` opts out of them explicitly.
+
+#[path = "../crates/sql/tests/common/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use postgres::{TestPostgres, skipped};
+use serde_json::{Value, json};
+use support::{Saas, TempDir};
+
+/// One key-encryption key for every instance of a test (hex of 32 bytes).
+const KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/// One public URL for every instance, so they name one issuer and audience.
+const PUBLIC_URL: &str = "http://saas.test";
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .fold(v, |v, k| &v[*k])
+        .as_str()
+        .unwrap_or_else(|| panic!("credential {path:?}"))
+}
+
+async fn get_with_key(saas: &Saas, key: &str) -> reqwest::Response {
+    saas.http
+        .get(saas.url("/v1/companies/acme.com"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_with_token(saas: &Saas, token: &str) -> u16 {
+    saas.http
+        .get(saas.url("/v1/companies/acme.com"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn admin(saas: &Saas, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    req.basic_auth(
+        s(&saas.creds, &["admin", "username"]),
+        Some(s(&saas.creds, &["admin", "password"])),
+    )
+}
+
+/// Creates a key as the demo admin; returns (id, key).
+async fn create_key(saas: &Saas, owner: &str) -> (String, String) {
+    let res = admin(saas, saas.http.post(saas.url("/admin/api-keys")))
+        .json(&json!({ "owner": owner, "scopes": "companies:read", "plan": "pro" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    (
+        s(&v, &["summary", "id"]).to_owned(),
+        s(&v, &["key"]).to_owned(),
+    )
+}
+
+async fn revoke_key(saas: &Saas, id: &str) {
+    let res = admin(
+        saas,
+        saas.http.delete(saas.url(&format!("/admin/api-keys/{id}"))),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn token(saas: &Saas) -> String {
+    let res = saas
+        .http
+        .post(saas.url("/oauth/token"))
+        .basic_auth(
+            s(&saas.creds, &["oauth_client", "client_id"]),
+            Some(s(&saas.creds, &["oauth_client", "client_secret"])),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "companies:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    s(&res.json::<Value>().await.unwrap(), &["access_token"]).to_owned()
+}
+
+async fn revoke_token(saas: &Saas, token: &str) {
+    let res = saas
+        .http
+        .post(saas.url("/oauth/revoke"))
+        .basic_auth(
+            s(&saas.creds, &["oauth_client", "client_id"]),
+            Some(s(&saas.creds, &["oauth_client", "client_secret"])),
+        )
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The demo tenant's keys, as the admin API lists them.
+async fn tenant_keys(saas: &Saas) -> Vec<Value> {
+    let res = admin(saas, saas.http.get(saas.url("/admin/api-keys")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Total requests the usage endpoint reports for `key`'s caller.
+async fn usage_total(saas: &Saas, key: &str) -> u64 {
+    let res = saas
+        .http
+        .get(saas.url("/v1/usage"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    v["total"].as_u64().expect("usage total")
+}
+
+/// Polls `check` every 20 ms until it holds; fails past `within`. Returns the time taken.
+async fn within<F: Future<Output = bool>>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_restart_keeps_keys_clients_revocations_usage_and_the_credentials_file() {
+    let dir = TempDir::new("persist-sqlite");
+    let url = format!("sqlite:{}", dir.0.join("saas.db").display());
+    let args = ["--database-url", url.as_str(), "--public-url", PUBLIC_URL];
+
+    let mut a = Saas::start(&args).await;
+    let pro = s(&a.creds, &["api_keys", "pro", "key"]).to_owned();
+    let (_, kept) = create_key(&a, "kept").await;
+    let (revoked_id, revoked) = create_key(&a, "revoked").await;
+    revoke_key(&a, &revoked_id).await;
+    assert_eq!(get_with_key(&a, &kept).await.status(), 200);
+    assert_eq!(get_with_key(&a, &revoked).await.status(), 401);
+    for _ in 0..3 {
+        assert_eq!(get_with_key(&a, &pro).await.status(), 200);
+    }
+    let live_token = token(&a).await;
+    let revoked_token = token(&a).await;
+    revoke_token(&a, &revoked_token).await;
+    assert_eq!(get_with_token(&a, &live_token).await, 200);
+    assert_eq!(get_with_token(&a, &revoked_token).await, 401);
+    let used_before = usage_total(&a, &pro).await;
+    assert!(used_before >= 3, "usage counted: {used_before}");
+    let keys_before = tenant_keys(&a).await.len();
+    let creds_before = a.creds.clone();
+    assert!(a.terminate().success());
+
+    let b = Saas::start(&args).await;
+    assert_eq!(
+        b.creds, creds_before,
+        "the same credentials file after a restart"
+    );
+    assert_eq!(
+        tenant_keys(&b).await.len(),
+        keys_before,
+        "the demo keys are not created twice"
+    );
+    assert_eq!(get_with_key(&b, &kept).await.status(), 200);
+    assert_eq!(get_with_key(&b, &pro).await.status(), 200);
+    assert_eq!(get_with_key(&b, &revoked).await.status(), 401);
+    assert_eq!(
+        get_with_token(&b, &live_token).await,
+        200,
+        "a token from before the restart"
+    );
+    assert_eq!(get_with_token(&b, &revoked_token).await, 401);
+    // The OAuth client (its record in the database) still gets tokens.
+    assert_eq!(get_with_token(&b, &token(&b).await).await, 200);
+    assert!(usage_total(&b, &pro).await >= used_before, "usage survives");
+
+    // No PEM in the file (the sealed rows themselves are checked by crates/sql/tests/sql.rs).
+    let bytes = std::fs::read(dir.0.join("saas.db")).unwrap();
+    assert!(!bytes.windows(11).any(|w| w == b"PRIVATE KEY"));
+}
+
+fn pg_args(url: &str) -> Vec<String> {
+    [
+        "--database-url",
+        url,
+        "--kek",
+        KEK,
+        "--public-url",
+        PUBLIC_URL,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_act_as_one() {
+    if skipped("two_instances_on_one_postgres") {
+        return;
+    }
+    let pg = TestPostgres::start();
+    let args = pg_args(&pg.url());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Saas::start(&args).await;
+    let b = Saas::start(&args).await;
+    assert_eq!(a.creds, b.creds, "one demo tenant, without --demo-seed");
+
+    // A key created on A works on B; a token from A verifies on B.
+    let (id, key) = create_key(&a, "shared").await;
+    assert_eq!(get_with_key(&b, &key).await.status(), 200);
+    let t = token(&a).await;
+    assert_eq!(get_with_token(&b, &t).await, 200);
+
+    // Revoked on A: refused on B within a second (B has the key cached by now).
+    assert_eq!(get_with_key(&b, &key).await.status(), 200);
+    revoke_key(&a, &id).await;
+    let took = within(
+        Duration::from_secs(1),
+        "key revocation seen on B",
+        || async { get_with_key(&b, &key).await.status() == 401 },
+    )
+    .await;
+    eprintln!("key revocation on A refused on B after {took:?}");
+    revoke_token(&a, &t).await;
+    let took = within(
+        Duration::from_secs(1),
+        "token revocation seen on B",
+        || async { get_with_token(&b, &t).await == 401 },
+    )
+    .await;
+    eprintln!("token revocation on A refused on B after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_killed_answers_503_with_retry_after_then_recovers_without_restart() {
+    if skipped("database_killed") {
+        return;
+    }
+    let mut pg = TestPostgres::start();
+    let args = pg_args(&pg.url());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let saas = Saas::start(&args).await;
+    let (_, used) = create_key(&saas, "used").await;
+    let (_, unseen) = create_key(&saas, "unseen").await;
+    assert_eq!(get_with_key(&saas, &used).await.status(), 200);
+
+    pg.kill();
+    // A key never checked needs the database: 503 at once, never 401, never a pass.
+    let res = get_with_key(&saas, &unseen).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    // A cached key may answer until the instance notices the database is gone; then 503.
+    within(
+        Duration::from_secs(10),
+        "cached key refused with 503",
+        || async {
+            let res = get_with_key(&saas, &used).await;
+            assert!(
+                matches!(res.status().as_u16(), 200 | 503),
+                "only a pass within the bound or a 503: {}",
+                res.status()
+            );
+            res.status() == 503 && res.headers().contains_key("retry-after")
+        },
+    )
+    .await;
+    let ready = saas.http.get(saas.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
+
+    pg.restart();
+    within(Duration::from_secs(30), "service resumes", || async {
+        get_with_key(&saas, &used).await.status() == 200
+    })
+    .await;
+    assert_eq!(get_with_key(&saas, &unseen).await.status(), 200);
+    let ready = saas.http.get(saas.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_and_redis_two_instances_share_records_and_lock_out_through_redis() {
+    if skipped("sql_and_redis") {
+        return;
+    }
+    let pg = TestPostgres::start();
+    let redis = support::Redis::start().await;
+    let mut args = pg_args(&pg.url());
+    args.extend(["--redis-url".to_owned(), redis.url.clone()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Saas::start(&args).await;
+    let b = Saas::start(&args).await;
+    assert_eq!(a.creds, b.creds);
+    let (id, key) = create_key(&a, "both").await;
+    assert_eq!(get_with_key(&b, &key).await.status(), 200);
+    revoke_key(&a, &id).await;
+    within(Duration::from_secs(1), "revocation seen on B", || async {
+        get_with_key(&b, &key).await.status() == 401
+    })
+    .await;
+    // Lock-outs live in Redis in this mode (one budget across instances is proven by
+    // saas_e2e's Redis test over the same stores); here: guessing still ends in 429.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let saas = if i % 2 == 0 { &a } else { &b };
+        let res = saas
+            .http
+            .get(saas.url("/admin/api-keys"))
+            .basic_auth("admin", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "locked out: {statuses:?}");
+}
