@@ -420,6 +420,7 @@ pub async fn build(
         grantable: ScopeSet::parse(DATA_SCOPES)?,
         grace: Duration::from_secs(args.rotation_grace),
         tls: policy.tls,
+        tenants: &[TENANT, OTHER_TENANT],
     })?;
 
     let admin = OpenApiRouter::new()
@@ -451,7 +452,7 @@ pub async fn build(
         .merge(public);
     // The document at /openapi.json, and problem answers for unknown paths and methods.
     let router = openapi::finish(router, base_url)
-        .nest("/portal", portal.router())
+        .merge(portal.router())
         .layer(axum::middleware::from_fn(move |req, next| {
             transport::enforce(policy.clone(), req, next)
         }))

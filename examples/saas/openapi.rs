@@ -17,12 +17,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower::ServiceExt;
+use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes,
     SecurityScheme,
 };
 use utoipa::openapi::server::Server;
-use utoipa::openapi::extensions::Extensions;
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -316,7 +316,10 @@ pub struct RevokedKey {
 
 /// Any JSON event; the signature covers its exact bytes.
 #[derive(ToSchema)]
-#[allow(dead_code, reason = "a request body description; handlers read the raw bytes")]
+#[allow(
+    dead_code,
+    reason = "a request body description; handlers read the raw bytes"
+)]
 pub struct WebhookEvent(pub serde_json::Value);
 
 /// A webhook accepted for processing.

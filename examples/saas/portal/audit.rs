@@ -61,5 +61,10 @@ impl Visit for Fields {
 /// The newest `limit` events that `keep` accepts, newest first.
 pub fn recent(limit: usize, keep: impl Fn(&AuditEntry) -> bool) -> Vec<AuditEntry> {
     let ring = RING.lock().unwrap_or_else(|p| p.into_inner());
-    ring.iter().rev().filter(|e| keep(e)).take(limit).cloned().collect()
+    ring.iter()
+        .rev()
+        .filter(|e| keep(e))
+        .take(limit)
+        .cloned()
+        .collect()
 }

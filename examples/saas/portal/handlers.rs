@@ -34,7 +34,11 @@ fn page(status: StatusCode, m: Markup) -> Response {
 fn unavailable() -> Response {
     page(
         StatusCode::SERVICE_UNAVAILABLE,
-        pages::message("Unavailable", None, "A store is not answering; retry later."),
+        pages::message(
+            "Unavailable",
+            None,
+            "A store is not answering; retry later.",
+        ),
     )
 }
 
@@ -154,10 +158,19 @@ pub async fn sign_in_form(State(p): St, headers: HeaderMap) -> Response {
         return unavailable();
     }
     let res = page(StatusCode::OK, pages::sign_in(&s, None));
-    if fresh { with_cookie(res, &s.id, p.tls) } else { res }
+    if fresh {
+        with_cookie(res, &s.id, p.tls)
+    } else {
+        res
+    }
 }
 
-pub async fn sign_in(State(p): St, headers: HeaderMap, ext: Extensions, body: axum::body::Bytes) -> Response {
+pub async fn sign_in(
+    State(p): St,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: axum::body::Bytes,
+) -> Response {
     let form = parse_form(&body);
     let old = match posted(&p, &headers, &form).await {
         Ok(s) => s,
@@ -167,8 +180,13 @@ pub async fn sign_in(State(p): St, headers: HeaderMap, ext: Extensions, body: ax
     let password = first(&form, "password");
     // The password goes through the same Basic authenticator as the admin API: argon2id,
     // the same store and the same lock-out counters.
-    let Ok(value) = BasicCredentials::new(username, password).to_header_value(CredentialEncoding::Plain) else {
-        return page(StatusCode::UNAUTHORIZED, pages::sign_in(&old, Some("Wrong username or password.")));
+    let Ok(value) =
+        BasicCredentials::new(username, password).to_header_value(CredentialEncoding::Plain)
+    else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(&old, Some("Wrong username or password.")),
+        );
     };
     let mut req = Request::new(Body::empty());
     *req.extensions_mut() = ext;
@@ -195,14 +213,20 @@ pub async fn sign_in(State(p): St, headers: HeaderMap, ext: Extensions, body: ax
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Sign-in is unavailable; retry later.".to_owned(),
                 ),
-                _ => (StatusCode::UNAUTHORIZED, "Wrong username or password.".to_owned()),
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    "Wrong username or password.".to_owned(),
+                ),
             };
             return page(status, pages::sign_in(&old, Some(&msg)));
         }
     };
     audit::accepted(&principal, &req);
     let Some(tenant) = principal.tenant() else {
-        return page(StatusCode::FORBIDDEN, pages::sign_in(&old, Some("This user belongs to no tenant.")));
+        return page(
+            StatusCode::FORBIDDEN,
+            pages::sign_in(&old, Some("This user belongs to no tenant.")),
+        );
     };
     let user = SignedIn {
         subject: principal.subject().to_owned(),
@@ -242,7 +266,13 @@ fn grantable(p: &Portal) -> Vec<&str> {
     p.grantable.iter().collect()
 }
 
-async fn keys_page(p: &Portal, s: &Session, u: &SignedIn, status: StatusCode, notice: Option<Markup>) -> Response {
+async fn keys_page(
+    p: &Portal,
+    s: &Session,
+    u: &SignedIn,
+    status: StatusCode,
+    notice: Option<Markup>,
+) -> Response {
     let keys = match tenant_keys(p, &u.tenant).await {
         Ok(k) => k,
         Err(res) => return res,
@@ -278,7 +308,10 @@ fn valid_name(name: &str) -> bool {
 
 /// The chosen scopes, if every one is grantable.
 fn chosen_scopes(p: &Portal, form: &BTreeMap<String, Vec<String>>) -> Option<ScopeSet> {
-    let chosen: Vec<&str> = form.get("scope").map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default();
+    let chosen: Vec<&str> = form
+        .get("scope")
+        .map(|v| v.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     if chosen.iter().any(|c| !p.grantable.contains(c)) {
         return None;
     }
@@ -295,20 +328,45 @@ pub async fn create_key(State(p): St, headers: HeaderMap, body: axum::body::Byte
     let plan = first(&form, "plan");
     let bad = |msg: &str| html! { p class="error" role="alert" { (msg) } };
     if !valid_name(name) {
-        return keys_page(&p, &s, &u, StatusCode::UNPROCESSABLE_ENTITY, Some(bad("A name is 1 to 32 lowercase letters, digits or dashes."))).await;
+        return keys_page(
+            &p,
+            &s,
+            &u,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(bad(
+                "A name is 1 to 32 lowercase letters, digits or dashes.",
+            )),
+        )
+        .await;
     }
     if !p.plans.iter().any(|known| known == plan) {
-        return keys_page(&p, &s, &u, StatusCode::UNPROCESSABLE_ENTITY, Some(bad("Unknown plan."))).await;
+        return keys_page(
+            &p,
+            &s,
+            &u,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(bad("Unknown plan.")),
+        )
+        .await;
     }
     let Some(scopes) = chosen_scopes(&p, &form) else {
-        return keys_page(&p, &s, &u, StatusCode::UNPROCESSABLE_ENTITY, Some(bad("A scope this portal cannot grant was asked for."))).await;
+        return keys_page(
+            &p,
+            &s,
+            &u,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(bad("A scope this portal cannot grant was asked for.")),
+        )
+        .await;
     };
     let mut spec = NewKey::new(format!("{}-{name}", u.tenant))
         .tenant(u.tenant.clone())
         .plan(plan.to_owned())
         .scopes(scopes);
     match first(&form, "expires_days").parse::<u64>() {
-        Ok(days) if (1..=3650).contains(&days) => spec = spec.expires_in(Duration::from_secs(days * 86_400)),
+        Ok(days) if (1..=3650).contains(&days) => {
+            spec = spec.expires_in(Duration::from_secs(days * 86_400))
+        }
         _ => {}
     }
     match p.keys.create(spec).await {
@@ -327,12 +385,20 @@ pub async fn create_key(State(p): St, headers: HeaderMap, body: axum::body::Byte
 async fn own_key(p: &Portal, u: &SignedIn, id: &str) -> Result<(), Response> {
     match p.keys.get(id).await {
         Ok(Some(k)) if k.tenant.as_deref() == Some(u.tenant.as_str()) => Ok(()),
-        Ok(_) => Err(page(StatusCode::NOT_FOUND, pages::message("Not found", None, "No such key."))),
+        Ok(_) => Err(page(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", None, "No such key."),
+        )),
         Err(_) => Err(unavailable()),
     }
 }
 
-pub async fn rotate_key(State(p): St, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn rotate_key(
+    State(p): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form = parse_form(&body);
     let (s, u) = match posted_signed_in(&p, &headers, &form).await {
         Ok(x) => x,
@@ -351,11 +417,25 @@ pub async fn rotate_key(State(p): St, Path(id): Path<String>, headers: HeaderMap
             };
             keys_page(&p, &s, &u, StatusCode::CREATED, Some(notice)).await
         }
-        Err(_) => keys_page(&p, &s, &u, StatusCode::CONFLICT, Some(html! { p class="error" { "This key cannot be rotated." } })).await,
+        Err(_) => {
+            keys_page(
+                &p,
+                &s,
+                &u,
+                StatusCode::CONFLICT,
+                Some(html! { p class="error" { "This key cannot be rotated." } }),
+            )
+            .await
+        }
     }
 }
 
-pub async fn revoke_key(State(p): St, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn revoke_key(
+    State(p): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form = parse_form(&body);
     let (_, u) = match posted_signed_in(&p, &headers, &form).await {
         Ok(x) => x,
@@ -376,7 +456,13 @@ fn tenant_clients(p: &Portal, tenant: &str) -> Vec<ClientInfo> {
     map.get(tenant).cloned().unwrap_or_default()
 }
 
-fn clients_page(p: &Portal, s: &Session, u: &SignedIn, status: StatusCode, notice: Option<Markup>) -> Response {
+fn clients_page(
+    p: &Portal,
+    s: &Session,
+    u: &SignedIn,
+    status: StatusCode,
+    notice: Option<Markup>,
+) -> Response {
     let list = tenant_clients(p, &u.tenant);
     page(status, pages::clients(s, &list, &grantable(p), notice))
 }
@@ -393,7 +479,9 @@ async fn new_secret(p: &Portal) -> Option<(String, String)> {
     let secret = format!("ocs_{}", super::session::random_hex());
     let hasher = p.hasher.clone();
     let s = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || hasher.hash(&s)).await.ok()?;
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&s))
+        .await
+        .ok()?;
     Some((secret, hash))
 }
 
@@ -406,34 +494,88 @@ pub async fn create_client(State(p): St, headers: HeaderMap, body: axum::body::B
     let name = first(&form, "name");
     let scopes = chosen_scopes(&p, &form);
     let (true, Some(scopes)) = (valid_name(name), scopes) else {
-        return clients_page(&p, &s, &u, StatusCode::UNPROCESSABLE_ENTITY, Some(html! { p class="error" role="alert" { "A name is 1 to 32 lowercase letters, digits or dashes; scopes only those listed." } }));
+        return clients_page(
+            &p,
+            &s,
+            &u,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(
+                html! { p class="error" role="alert" { "A name is 1 to 32 lowercase letters, digits or dashes; scopes only those listed." } },
+            ),
+        );
     };
     let client_id = format!("{}-{name}", u.tenant);
-    if tenant_clients(&p, &u.tenant).iter().any(|c| c.client_id == client_id) {
-        return clients_page(&p, &s, &u, StatusCode::CONFLICT, Some(html! { p class="error" role="alert" { "A client of that name exists." } }));
+    if tenant_clients(&p, &u.tenant)
+        .iter()
+        .any(|c| c.client_id == client_id)
+    {
+        return clients_page(
+            &p,
+            &s,
+            &u,
+            StatusCode::CONFLICT,
+            Some(html! { p class="error" role="alert" { "A client of that name exists." } }),
+        );
     }
-    let Some((secret, hash)) = new_secret(&p).await else { return unavailable() };
-    if p.clients.put(RegisteredClient::new(client_id.as_str(), hash, scopes.clone())).await.is_err() {
+    let Some((secret, hash)) = new_secret(&p).await else {
+        return unavailable();
+    };
+    if p.clients
+        .put(RegisteredClient::new(
+            client_id.as_str(),
+            hash,
+            scopes.clone(),
+        ))
+        .await
+        .is_err()
+    {
         return unavailable();
     }
-    p.own_client(&u.tenant, ClientInfo { client_id: client_id.clone(), scopes: scopes.to_string(), created_at: SystemTime::now(), secret_rotated_at: None });
+    p.own_client(
+        &u.tenant,
+        ClientInfo {
+            client_id: client_id.clone(),
+            scopes: scopes.to_string(),
+            created_at: SystemTime::now(),
+            secret_rotated_at: None,
+        },
+    );
     let notice = html! { p { "Client " code { (client_id) } " created; its secret:" } (pages::secret("new-secret", &secret)) };
     clients_page(&p, &s, &u, StatusCode::CREATED, Some(notice))
 }
 
-pub async fn rotate_client(State(p): St, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn rotate_client(
+    State(p): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form = parse_form(&body);
     let (s, u) = match posted_signed_in(&p, &headers, &form).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    let Some(mut info) = tenant_clients(&p, &u.tenant).into_iter().find(|c| c.client_id == id) else {
-        return page(StatusCode::NOT_FOUND, pages::message("Not found", None, "No such client."));
+    let Some(mut info) = tenant_clients(&p, &u.tenant)
+        .into_iter()
+        .find(|c| c.client_id == id)
+    else {
+        return page(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", None, "No such client."),
+        );
     };
-    let Ok(scopes) = ScopeSet::parse(&info.scopes) else { return unavailable() };
-    let Some((secret, hash)) = new_secret(&p).await else { return unavailable() };
+    let Ok(scopes) = ScopeSet::parse(&info.scopes) else {
+        return unavailable();
+    };
+    let Some((secret, hash)) = new_secret(&p).await else {
+        return unavailable();
+    };
     // The old secret stops working at once: a client secret has no grace period here.
-    if p.clients.put(RegisteredClient::new(id.as_str(), hash, scopes)).await.is_err() {
+    if p.clients
+        .put(RegisteredClient::new(id.as_str(), hash, scopes))
+        .await
+        .is_err()
+    {
         return unavailable();
     }
     info.secret_rotated_at = Some(SystemTime::now());
@@ -446,7 +588,12 @@ pub async fn rotate_client(State(p): St, Path(id): Path<String>, headers: Header
 fn identities(keys: &[KeySummary]) -> Vec<String> {
     let mut ids: Vec<String> = keys
         .iter()
-        .map(|k| Principal::builder(k.owner.clone(), AuthMethod::API_KEY).build().identity().to_owned())
+        .map(|k| {
+            Principal::builder(k.owner.clone(), AuthMethod::API_KEY)
+                .build()
+                .identity()
+                .to_owned()
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -465,16 +612,24 @@ pub async fn usage(State(p): St, headers: HeaderMap) -> Response {
     let ids = identities(&keys);
     let today = usage::day_of(SystemTime::now());
     let from = today + 1 - DAYS;
-    let Ok(days) = p.usage.per_day(&ids, from, today).await else { return unavailable() };
+    let Ok(days) = p.usage.per_day(&ids, from, today).await else {
+        return unavailable();
+    };
     let per_day: Vec<(String, u64)> = (from..=today)
         .map(|d| {
-            let n = days.iter().filter(|((day, _), _)| *day == d).map(|(_, n)| n).sum();
+            let n = days
+                .iter()
+                .filter(|((day, _), _)| *day == d)
+                .map(|(_, n)| n)
+                .sum();
             (usage::date(d)[5..].to_owned(), n)
         })
         .collect();
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
     for id in &ids {
-        let Ok(counts) = p.meter.usage(id).await else { return unavailable() };
+        let Ok(counts) = p.meter.usage(id).await else {
+            return unavailable();
+        };
         for c in counts {
             *routes.entry(c.route).or_default() += c.count;
         }
@@ -485,7 +640,11 @@ pub async fn usage(State(p): St, headers: HeaderMap) -> Response {
         StatusCode::OK,
         pages::usage(&UsagePage {
             session: &s,
-            per_day_svg: usage::bar_chart("requests-per-day", "Requests per day, last 30 days", &per_day),
+            per_day_svg: usage::bar_chart(
+                "requests-per-day",
+                "Requests per day, last 30 days",
+                &per_day,
+            ),
             per_route: &per_route,
             per_route_svg: usage::bar_chart("requests-per-route", "Requests per route", &per_route),
             credits,
@@ -504,12 +663,21 @@ pub async fn audit(State(p): St, headers: HeaderMap) -> Response {
     };
     // Rejections name no tenant: they are the tenant's when they name one of its keys,
     // clients or users.
-    let mut names: Vec<String> = keys.iter().flat_map(|k| [k.id.to_string(), k.owner.to_string()]).collect();
-    names.extend(tenant_clients(&p, &u.tenant).into_iter().map(|c| c.client_id));
+    let mut names: Vec<String> = keys
+        .iter()
+        .flat_map(|k| [k.id.to_string(), k.owner.to_string()])
+        .collect();
+    names.extend(
+        tenant_clients(&p, &u.tenant)
+            .into_iter()
+            .map(|c| c.client_id),
+    );
     names.push(u.subject.clone());
     let events = super::audit::recent(200, |e| {
         e.field("tenant") == u.tenant
-            || names.iter().any(|n| n == e.field("subject") || n == e.field("credential_id"))
+            || names
+                .iter()
+                .any(|n| n == e.field("subject") || n == e.field("credential_id"))
     });
     page(StatusCode::OK, pages::audit(&s, &events))
 }
@@ -520,12 +688,21 @@ pub async fn admin(State(p): St, headers: HeaderMap) -> Response {
         Err(res) => return res,
     };
     if !u.admin {
-        return page(StatusCode::FORBIDDEN, pages::message("Refused", Some(&s), "The admin view needs the admin scope."));
+        return page(
+            StatusCode::FORBIDDEN,
+            pages::message("Refused", Some(&s), "The admin view needs the admin scope."),
+        );
     }
-    let Ok(all) = p.keys.list(&KeyFilter::all()).await else { return unavailable() };
-    let mut by_tenant: BTreeMap<String, Vec<&KeySummary>> = BTreeMap::new();
+    let Ok(all) = p.keys.list(&KeyFilter::all()).await else {
+        return unavailable();
+    };
+    let mut by_tenant: BTreeMap<String, Vec<&KeySummary>> =
+        p.tenants.iter().map(|t| (t.clone(), Vec::new())).collect();
     for k in &all {
-        by_tenant.entry(k.tenant.as_deref().unwrap_or("—").to_owned()).or_default().push(k);
+        by_tenant
+            .entry(k.tenant.as_deref().unwrap_or("—").to_owned())
+            .or_default()
+            .push(k);
     }
     let mut rows = Vec::new();
     for (tenant, keys) in by_tenant {
@@ -545,7 +722,10 @@ pub async fn admin(State(p): St, headers: HeaderMap) -> Response {
 
 pub async fn script() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
         include_str!("static/portal.js"),
     )
         .into_response()
@@ -553,12 +733,11 @@ pub async fn script() -> Response {
 
 pub async fn style() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
         include_str!("static/portal.css"),
     )
         .into_response()
-}
-
-pub async fn not_found() -> Response {
-    page(StatusCode::NOT_FOUND, pages::message("Not found", None, "No such page."))
 }

@@ -100,6 +100,8 @@ pub struct Portal {
     pub grace: Duration,
     /// The server has TLS: cookies are `Secure`, origins `https`.
     pub tls: bool,
+    /// The tenants the admin view lists, with or without keys. The seam for a tenant store.
+    pub tenants: Vec<String>,
 }
 
 impl Portal {
@@ -117,12 +119,15 @@ impl Portal {
         None
     }
 
-    /// The routes, to be nested at `/portal`.
+    /// The routes, all under `/portal`, to merge into the application's router.
     pub fn router(self) -> Router {
         let state = Arc::new(self);
-        Router::new()
+        let pages = Router::new()
             .route("/", get(handlers::home))
-            .route("/sign-in", get(handlers::sign_in_form).post(handlers::sign_in))
+            .route(
+                "/sign-in",
+                get(handlers::sign_in_form).post(handlers::sign_in),
+            )
             .route("/sign-out", post(handlers::sign_out))
             .route("/keys", get(handlers::keys).post(handlers::create_key))
             .route("/keys/{id}/rotate", post(handlers::rotate_key))
@@ -137,8 +142,11 @@ impl Portal {
             .route("/admin", get(handlers::admin))
             .route("/static/portal.js", get(handlers::script))
             .route("/static/portal.css", get(handlers::style))
-            .fallback(handlers::not_found)
-            .with_state(state)
+            .with_state(state.clone());
+        Router::new()
+            .nest("/portal", pages)
+            // A nested "/" serves `/portal` only; the credentials file names `/portal/`.
+            .route("/portal/", get(handlers::home).with_state(state))
             .layer(axum::middleware::from_fn(security::headers))
     }
 }
@@ -162,6 +170,7 @@ pub struct DemoParts<'a> {
     pub grantable: ScopeSet,
     pub grace: Duration,
     pub tls: bool,
+    pub tenants: &'a [&'a str],
 }
 
 impl Portal {
@@ -186,6 +195,7 @@ impl Portal {
             grantable: parts.grantable,
             grace: parts.grace,
             tls: parts.tls,
+            tenants: parts.tenants.iter().map(|t| (*t).to_owned()).collect(),
         };
         let now = SystemTime::now();
         for (id, scopes) in parts.demo_clients {

@@ -169,7 +169,12 @@ pub fn keys(p: &KeysPage<'_>) -> Markup {
     )
 }
 
-pub fn clients(s: &Session, list: &[ClientInfo], grantable: &[&str], notice: Option<Markup>) -> Markup {
+pub fn clients(
+    s: &Session,
+    list: &[ClientInfo],
+    grantable: &[&str],
+    notice: Option<Markup>,
+) -> Markup {
     layout(
         "OAuth clients",
         Some(s),
@@ -290,5 +295,9 @@ pub fn admin(s: &Session, tenants: &[TenantRow], plans: &[String]) -> Markup {
 }
 
 pub fn message(title: &str, session: Option<&Session>, text: &str) -> Markup {
-    layout(title, session, html! { p id="message" { (text) } p { a href="/portal/" { "Back to the portal" } } })
+    layout(
+        title,
+        session,
+        html! { p id="message" { (text) } p { a href="/portal/" { "Back to the portal" } } },
+    )
 }

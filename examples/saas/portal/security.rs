@@ -15,7 +15,8 @@ pub const COOKIE: &str = "portal_session";
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; \
                        base-uri 'none'; object-src 'none'";
 
-/// Adds the security headers. Pages are never cached (they show per-session data, and a
+/// Adds the security headers. `Referrer-Policy: same-origin`, not `no-referrer`: with the
+/// latter a browser sends `Origin: null` on the portal's own posts. Pages are never cached (they show per-session data, and a
 /// new key once); the static files under `/portal/static/` may be.
 pub async fn headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
@@ -33,7 +34,7 @@ pub async fn headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     let cache = if is_static {
         "public, max-age=3600"
@@ -93,5 +94,7 @@ pub fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
     let scheme = if tls { "https" } else { "http" };
-    origin.to_str().is_ok_and(|o| o == format!("{scheme}://{host}"))
+    origin
+        .to_str()
+        .is_ok_and(|o| o == format!("{scheme}://{host}"))
 }
