@@ -121,7 +121,8 @@ pub fn bar_chart(id: &str, caption: &str, bars: &[(String, u64)]) -> String {
     let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
     let total: u64 = bars.iter().map(|b| b.1).sum();
     let n = u64::try_from(bars.len()).unwrap_or(1).max(1);
-    let slot = W / n;
+    // Narrow bars for few values, so one route is not one wide block.
+    let slot = (W / n).min(60);
     let mut s = String::new();
     let _ = write!(
         s,
