@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -99,8 +99,21 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
                 sealed {blob} NOT NULL)"
         ),
     ];
+    // Version 4: browser sessions (session.rs). Versions 2 and 3 belong to other stores.
+    let v4 = [
+        format!(
+            "CREATE TABLE apiauth_sessions (
+                id_hash {blob} PRIMARY KEY,
+                data TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL)"
+        ),
+        "CREATE INDEX apiauth_sessions_by_expiry ON apiauth_sessions (expires_at)".into(),
+    ];
     match v {
         1 => v1.into_iter().collect(),
+        4 => v4.into_iter().collect(),
         _ => Vec::new(),
     }
 }
