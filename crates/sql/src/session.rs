@@ -15,9 +15,13 @@ use crate::time::{from_secs, secs};
 /// be deleted whatever the caller decides about idle time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredSession {
+    /// The caller's session data, opaque to the store.
     pub data: String,
+    /// When the session began (sign-in).
     pub created_at: SystemTime,
+    /// The last request of the session.
     pub last_seen: SystemTime,
+    /// Past it the row is not served and may be purged.
     pub expires_at: SystemTime,
 }
 
@@ -140,7 +144,10 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_are_saved_loaded_renewed_and_deleted_on_sqlite() {
-        let db = SqlDatabase::builder("sqlite::memory:").connect().await.unwrap();
+        let db = SqlDatabase::builder("sqlite::memory:")
+            .connect()
+            .await
+            .unwrap();
         let store = db.session_store();
         let now = SystemTime::now();
         let s = StoredSession {

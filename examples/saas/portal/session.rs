@@ -19,7 +19,7 @@ pub const ABSOLUTE: Duration = Duration::from_secs(8 * 60 * 60);
 const MEMORY_CAPACITY: usize = 10_000;
 
 /// Who signed in to a session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedIn {
     pub subject: String,
     pub tenant: String,
@@ -29,7 +29,7 @@ pub struct SignedIn {
 
 /// One session, as the store keeps it. The id is the cookie's value; `csrf` is the token
 /// every form of this session carries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub id: String,
     pub csrf: String,
@@ -108,5 +108,32 @@ impl SessionStore for MemorySessionStore {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id);
         Ok(())
+    }
+}
+
+/// Sessions in the SQL store (`apiauth::sql`, schema version 4): the id only as its SHA-256,
+/// the rest as JSON. Use it with `db.session_store()` when the example runs on SQL.
+#[async_trait]
+impl SessionStore for apiauth::sql::SqlSessionStore {
+    async fn load(&self, id: &str) -> anyhow::Result<Option<Session>> {
+        match apiauth::sql::SqlSessionStore::load(self, id).await? {
+            Some(row) => Ok(Some(serde_json::from_str(&row.data)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, session: &Session) -> anyhow::Result<()> {
+        let row = apiauth::sql::StoredSession {
+            data: serde_json::to_string(session)?,
+            created_at: session.created_at,
+            last_seen: session.last_seen,
+            // The row outlives neither limit.
+            expires_at: (session.last_seen + IDLE).min(session.created_at + ABSOLUTE),
+        };
+        Ok(apiauth::sql::SqlSessionStore::save(self, &session.id, &row).await?)
+    }
+
+    async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        Ok(apiauth::sql::SqlSessionStore::delete(self, id).await?)
     }
 }
