@@ -36,11 +36,14 @@ pub trait UsageHistory: Send + Sync + 'static {
     ) -> anyhow::Result<BTreeMap<(u64, String), u64>>;
 }
 
+/// Requests per (caller identity, day number, route).
+type DayCounts = HashMap<(String, u64, String), u64>;
+
 /// A [`UsageMeter`] that passes every call to `inner` and keeps per-day counts in memory.
 #[derive(Clone)]
 pub struct DailyUsage {
     inner: Arc<dyn UsageMeter>,
-    days: Arc<Mutex<HashMap<(String, u64, String), u64>>>,
+    days: Arc<Mutex<DayCounts>>,
 }
 
 impl DailyUsage {
