@@ -168,19 +168,9 @@ pub fn bar_chart(id: &str, caption: &str, bars: &[(String, u64)]) -> String {
     s
 }
 
+/// `s` escaped for text and double-quoted attributes, by the page templates' escaper.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    maud::html! { (s) }.into_string()
 }
 
 #[cfg(test)]
@@ -189,5 +179,12 @@ mod tests {
     fn dates_of_day_numbers() {
         assert_eq!(super::date(0), "1970-01-01");
         assert_eq!(super::date(20_454), "2026-01-01");
+    }
+
+    #[test]
+    fn chart_labels_are_escaped() {
+        let svg = super::bar_chart("c", "x", &[("<script>\"".into(), 1)]);
+        assert!(!svg.contains("<script>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;&quot;"), "{svg}");
     }
 }
