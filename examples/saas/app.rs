@@ -202,6 +202,14 @@ pub async fn build(
             .tenant(OTHER_TENANT)
             .scopes(ScopeSet::parse("admin")?),
     );
+    // The developer portal's user: signs in to /portal, not to the admin API (no scope).
+    let portal_password = seed.text("portal-password", 24);
+    users.insert(
+        crate::portal::DEMO_USER,
+        CredentialRecord::new(crate::portal::DEMO_USER, hasher.hash(&portal_password))
+            .tenant(TENANT),
+    );
+    let portal_users = users.clone();
     // Failure counters in the shared stores: with --redis-url, one budget for all instances.
     let basic = BasicAuth::builder(users)
         .realm("saas-admin")
@@ -236,7 +244,7 @@ pub async fn build(
     )
     .without_token_grant()
     .allow_introspection();
-    let clients = opened
+    let (clients, client_writer) = opened
         .clients(&hasher, vec![client, admin_client, resource_server])
         .await?;
     let mut auth_server = AuthorizationServer::builder(base_url)
@@ -335,6 +343,8 @@ pub async fn build(
         .build()?;
 
     // --- Quotas and usage.
+    // The portal's usage chart reads per-day counts kept beside the configured meter.
+    let usage = crate::portal::DailyUsage::new(stores.usage.clone());
     let mut plans: Vec<String> = vec!["free".into(), "pro".into()];
     let mut quota = QuotaLayer::builder()
         .plan("free", QuotaPolicy::per_minute(20).burst(20))
@@ -342,7 +352,7 @@ pub async fn build(
         .default_plan(QuotaPolicy::per_second(50).burst(100))
         .anonymous(QuotaPolicy::per_second(5).burst(20))
         .limiter(stores.rate_limiter.clone())
-        .usage_meter(stores.usage.clone());
+        .usage_meter(usage.clone());
     for (plan, burst, per_second) in &args.quotas {
         let period = Duration::from_secs_f64(1.0 / per_second);
         let policy = QuotaPolicy::with_period(period).burst(*burst);
@@ -378,6 +388,28 @@ pub async fn build(
         .routes(routes!(crm_webhook).layer(AuthLayer::new(crm_signatures)))
         .routes(routes!(billing_webhook).layer(AuthLayer::new(billing)));
 
+    let plans: Arc<[String]> = plans.into();
+    let portal = crate::portal::Portal::demo(crate::portal::DemoParts {
+        keys: keys.clone(),
+        users: portal_users,
+        hasher: hasher.clone(),
+        lockouts: stores.lockouts.clone(),
+        usage,
+        meter: stores.usage.clone(),
+        clients: client_writer,
+        tenant: TENANT,
+        demo_clients: &[
+            (client_id, DATA_SCOPES),
+            (admin_client_id, "admin"),
+            (resource_server_id, ""),
+        ],
+        plans: plans.clone(),
+        grantable: ScopeSet::parse(DATA_SCOPES)?,
+        grace: Duration::from_secs(args.rotation_grace),
+        tls: policy.tls,
+        tenants: &[TENANT, OTHER_TENANT],
+    })?;
+
     let admin = OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
@@ -387,7 +419,7 @@ pub async fn build(
             keys: keys.clone(),
             grace: Duration::from_secs(args.rotation_grace),
             metrics,
-            plans: plans.into(),
+            plans,
         })
         .layer(basic)
         .layer(bearer);
@@ -408,6 +440,7 @@ pub async fn build(
         .merge(public);
     // The document at /openapi.json, and problem answers for unknown paths and methods.
     let router = openapi::finish(router, base_url)
+        .merge(portal.router())
         .layer(axum::middleware::from_fn(move |req, next| {
             transport::enforce(policy.clone(), req, next)
         }))
@@ -450,6 +483,11 @@ pub async fn build(
             "scopes": DATA_SCOPES,
         },
         "webhook_secret": webhook_secret,
+        "portal": {
+            "url": format!("{base_url}/portal/"),
+            "username": crate::portal::DEMO_USER,
+            "password": portal_password,
+        },
     });
     Ok(Built {
         router,

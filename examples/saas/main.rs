@@ -14,6 +14,7 @@ mod app;
 mod cli;
 mod data;
 mod openapi;
+mod portal;
 mod problem;
 mod server;
 mod stores;
@@ -39,6 +40,8 @@ fn init_tracing(format: &str) {
     // Authentication outcomes become metrics by watching the audit events.
     let registry = tracing_subscriber::registry()
         .with(apiauth::quota::AuthMetricsLayer::new())
+        // The portal's audit page reads the recent audit events from this ring.
+        .with(portal::AuditRingLayer)
         .with(filter);
     if format == "json" {
         registry

@@ -287,27 +287,27 @@ impl Stores {
         &self,
         hasher: &apiauth::basic::PasswordHasher,
         clients: Vec<RegisteredClient>,
-    ) -> anyhow::Result<Arc<dyn ClientRegistry>> {
+    ) -> anyhow::Result<(Arc<dyn ClientRegistry>, Arc<dyn crate::portal::ClientWriter>)> {
         Ok(match &self.clients {
             Clients::Memory => {
                 let registry = MemoryClientRegistry::with_hasher(hasher.clone());
                 for c in clients {
                     registry.insert(c);
                 }
-                Arc::new(registry)
+                (Arc::new(registry.clone()), Arc::new(registry))
             }
             Clients::Redis(r) => {
                 let registry = r.client_registry();
                 for c in &clients {
                     registry.insert(c).await?;
                 }
-                Arc::new(registry)
+                (Arc::new(registry.clone()), Arc::new(registry))
             }
             Clients::Sql(registry) => {
                 for c in &clients {
                     registry.insert(c).await?;
                 }
-                Arc::new(registry.clone())
+                (Arc::new(registry.clone()), Arc::new(registry.clone()))
             }
         })
     }

@@ -358,4 +358,9 @@ impl SqlDatabase {
     pub fn usage_meter(&self) -> crate::SqlUsageMeter {
         crate::SqlUsageMeter::new(self.clone())
     }
+
+    /// The browser session store on this database.
+    pub fn session_store(&self) -> crate::SqlSessionStore {
+        crate::SqlSessionStore::new(self.clone())
+    }
 }

@@ -72,6 +72,7 @@ mod migrate;
 #[cfg(feature = "oauth2-server")]
 mod oauth2;
 mod revocation;
+mod session;
 mod signing;
 mod time;
 #[cfg(feature = "quota")]
@@ -96,6 +97,7 @@ pub use migrate::SCHEMA_VERSION;
 #[cfg(feature = "oauth2-server")]
 pub use oauth2::SqlClientRegistry;
 pub use revocation::SqlRevocationList;
+pub use session::{SqlSessionStore, StoredSession};
 pub use signing::{KeyEncryptionKey, SigningKeyInfo, SqlSigningKeyStore, StoredSigningKey};
 #[cfg(feature = "quota")]
 pub use usage::{DEFAULT_MAX_PENDING_SERIES, DEFAULT_USAGE_FLUSH_INTERVAL, SqlUsageMeter};

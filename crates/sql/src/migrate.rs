@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -99,10 +99,23 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
                 sealed {blob} NOT NULL)"
         ),
     ];
+    // Version 4: browser sessions (session.rs). Versions 2 and 3 belong to other stores.
+    let v4 = [
+        format!(
+            "CREATE TABLE apiauth_sessions (
+                id_hash {blob} PRIMARY KEY,
+                data TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL)"
+        ),
+        "CREATE INDEX apiauth_sessions_by_expiry ON apiauth_sessions (expires_at)".into(),
+    ];
     match (v, d) {
         (1, _) => v1.into_iter().collect(),
         (2, Dialect::Postgres) => v2_postgres(),
         // Version 2 on SQLite: nothing (one process hears its own changes).
+        (4, _) => v4.into_iter().collect(),
         _ => Vec::new(),
     }
 }

@@ -114,6 +114,11 @@ async fn secrets_are_at_rest_only_as_hashes_or_sealed_on_postgres() {
     secrets_are_at_rest_only_as_hashes_or_sealed(db).await;
 }
 
+/// Every version up to the newest, each applied once.
+fn all_versions() -> Vec<i64> {
+    (1..=apiauth_sql::SCHEMA_VERSION).collect()
+}
+
 async fn schema_versions(db: &SqlDatabase) -> Vec<i64> {
     sqlx::query_scalar("SELECT version FROM apiauth_schema ORDER BY version")
         .fetch_all(db.pool())
@@ -145,10 +150,7 @@ async fn sqlite_file_is_created_in_wal_mode_and_migrations_twice_are_a_no_op() {
     // Again, and twice at once: same schema, data kept.
     let url = file.url();
     let (a, b) = tokio::join!(common::connect(&url, &clock), common::connect(&url, &clock));
-    assert_eq!(
-        schema_versions(&a).await,
-        (1..=apiauth_sql::SCHEMA_VERSION).collect::<Vec<_>>()
-    );
+    assert_eq!(schema_versions(&a).await, all_versions());
     use apiauth_basic::CredentialStore;
     assert!(b.credential_store().get("u").await.unwrap().is_some());
 }
@@ -162,15 +164,9 @@ async fn postgres_migrations_from_two_instances_at_once_apply_once() {
     let clock = ManualClock::starting_now();
     let url = pg.url();
     let (a, b) = tokio::join!(common::connect(&url, &clock), common::connect(&url, &clock));
-    assert_eq!(
-        schema_versions(&a).await,
-        (1..=apiauth_sql::SCHEMA_VERSION).collect::<Vec<_>>()
-    );
+    assert_eq!(schema_versions(&a).await, all_versions());
     let c = common::connect(&pg.url(), &clock).await;
-    assert_eq!(
-        schema_versions(&c).await,
-        (1..=apiauth_sql::SCHEMA_VERSION).collect::<Vec<_>>()
-    );
+    assert_eq!(schema_versions(&c).await, all_versions());
     b.ping().await.unwrap();
 }
 
