@@ -646,28 +646,43 @@ async fn browser_walk() {
         .await
         .unwrap();
 
-    // Wrong passwords: the lock-out message.
+    // Wrong passwords: the lock-out message. The failures are posted over HTTP from the same
+    // address (a browser loop would race its own page loads); the browser then signs in with
+    // the right password and is shown the lock.
+    let res = http.get(s.url("/portal/sign-in")).send().await.unwrap();
+    let cookie = cookie_value(&session_cookie(res.headers()).unwrap());
+    let csrf = csrf_of(&res.text().await.unwrap());
     for _ in 0..6 {
-        c.wait().for_element(Locator::Id("username")).await.unwrap();
-        c.find(Locator::Id("username"))
-            .await
-            .unwrap()
-            .send_keys(cred(&s, &["portal", "username"]))
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys("wrong")
-            .await
-            .unwrap();
-        c.find(Locator::Id("sign-in"))
-            .await
-            .unwrap()
-            .click()
+        http.post(s.url("/portal/sign-in"))
+            .header("cookie", format!("portal_session={cookie}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", cred(&s, &["portal", "username"])),
+                ("password", "not-the-password"),
+            ])
+            .send()
             .await
             .unwrap();
     }
+    c.wait().for_element(Locator::Id("username")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(cred(&s, &["portal", "username"]))
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(cred(&s, &["portal", "password"]))
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let msg = c
         .wait()
         .for_element(Locator::Id("sign-in-error"))

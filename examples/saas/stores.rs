@@ -287,7 +287,10 @@ impl Stores {
         &self,
         hasher: &apiauth::basic::PasswordHasher,
         clients: Vec<RegisteredClient>,
-    ) -> anyhow::Result<(Arc<dyn ClientRegistry>, Arc<dyn crate::portal::ClientWriter>)> {
+    ) -> anyhow::Result<(
+        Arc<dyn ClientRegistry>,
+        Arc<dyn crate::portal::ClientWriter>,
+    )> {
         Ok(match &self.clients {
             Clients::Memory => {
                 let registry = MemoryClientRegistry::with_hasher(hasher.clone());
