@@ -150,8 +150,8 @@ impl Challenge {
     pub fn for_error(&self, error: &AuthError) -> Challenge {
         let mut c = self.clone();
         if c.rfc6750 {
-            if let Some(code) = error.0.kind.code() {
-                c.params.push(("error".into(), code.into()));
+            if let Some(code) = error.error_code() {
+                c.params.push(("error".into(), code.to_owned().into()));
                 c.params
                     .push(("error_description".into(), error.0.detail.clone()));
             }
@@ -220,6 +220,7 @@ struct ErrorInner {
     headers: Vec<(HeaderName, HeaderValue)>,
     subject: Option<Box<str>>,
     credential_id: Option<Box<str>>,
+    code: Option<Cow<'static, str>>,
 }
 
 impl AuthError {
@@ -238,6 +239,7 @@ impl AuthError {
             headers: Vec::new(),
             subject: None,
             credential_id: None,
+            code: None,
         }))
     }
 
@@ -330,6 +332,21 @@ impl AuthError {
         self
     }
 
+    /// Replaces the error code of the kind (RFC 6750 §3.1's `invalid_token`, …) in the body
+    /// and in challenges with error attributes, for schemes that define their own codes on
+    /// the same status (RFC 9449 §7.1 `invalid_dpop_proof`, §9 `use_dpop_nonce`). The kind
+    /// still decides the status.
+    pub fn with_error_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.0.code = Some(code.into());
+        self
+    }
+
+    /// The error code sent in the body and in challenges: the one set with
+    /// [`with_error_code`](Self::with_error_code), else the kind's.
+    pub fn error_code(&self) -> Option<&str> {
+        self.0.code.as_deref().or_else(|| self.0.kind.code())
+    }
+
     /// Names the subject the rejected credential claimed (a user id, a key owner), for the
     /// audit event only: it never reaches the response.
     pub fn with_subject(mut self, subject: impl Into<Box<str>>) -> Self {
@@ -414,7 +431,7 @@ impl AuthError {
             "detail": self.0.detail,
         });
         if let Some(map) = body.as_object_mut() {
-            if let Some(code) = self.0.kind.code() {
+            if let Some(code) = self.error_code() {
                 map.insert("error".into(), code.into());
             }
             if let Some(scope) = &self.0.required_scope {
@@ -524,6 +541,21 @@ mod tests {
             Challenge::basic("x").for_error(&e).to_string(),
             r#"Basic realm="x", charset="UTF-8""#
         );
+    }
+
+    #[test]
+    fn a_scheme_specific_error_code_replaces_the_kinds_in_body_and_challenge() {
+        let e = AuthError::invalid_credentials("x").with_error_code("invalid_dpop_proof");
+        let c = Challenge::new("DPoP")
+            .param("algs", "ES256")
+            .with_error_attributes()
+            .for_error(&e);
+        assert_eq!(
+            c.to_string(),
+            r#"DPoP algs="ES256", error="invalid_dpop_proof", error_description="The credentials are not valid.""#
+        );
+        assert_eq!(e.problem_json()["error"], "invalid_dpop_proof");
+        assert_eq!(e.status(), 401);
     }
 
     #[test]
