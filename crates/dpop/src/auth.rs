@@ -293,7 +293,10 @@ impl<V: TokenVerifier> Authenticator for Dpop<V> {
                     .check_nonce(&checked)
                     .map_err(|r| self.refuse(r))?;
                 // Last: a request refused for any other reason leaves no replay entry.
-                self.proofs.spend(&checked).await.map_err(|r| self.refuse(r))?;
+                self.proofs
+                    .spend(&checked)
+                    .await
+                    .map_err(|r| self.refuse(r))?;
                 Ok(self.dpop_principal(principal, &checked))
             }
         }

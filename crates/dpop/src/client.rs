@@ -38,7 +38,8 @@ fn b64(bytes: &[u8]) -> String {
 impl DpopKey {
     /// A fresh ES256 (P-256) key.
     pub fn generate_es256() -> Result<Self, DpopKeyError> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| DpopKeyError)?;
+        let pair =
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| DpopKeyError)?;
         Self::from_ecdsa(pair)
     }
 

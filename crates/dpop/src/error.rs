@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use apiauth_core::store::StoreError;
 use apiauth_core::AuthError;
+use apiauth_core::store::StoreError;
 
 /// A DPoP configuration that cannot work; reported when it is built, never per request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

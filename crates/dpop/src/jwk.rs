@@ -60,8 +60,12 @@ impl<'de> Deserialize<'de> for JwkObject {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JWK object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<JwkObject, A::Error> {
-                RawJwk::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(JwkObject)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<JwkObject, A::Error> {
+                RawJwk::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(JwkObject)
             }
         }
         d.deserialize_map(V)
@@ -90,9 +94,7 @@ enum KeyKind {
 
 fn decode(s: &str) -> Result<Vec<u8>, JwkError> {
     // Strict: no padding, no non-canonical trailing bits (base64's defaults).
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| JwkError::InvalidKey)
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| JwkError::InvalidKey)
 }
 
 /// The RFC 7638 §3.2 canonical JSON: the required members only, in lexicographic order, no
@@ -135,7 +137,9 @@ impl PublicJwk {
     }
 
     fn from_raw(raw: RawJwk) -> Result<Self, JwkError> {
-        let private = [&raw.d, &raw.p, &raw.q, &raw.dp, &raw.dq, &raw.qi, &raw.oth, &raw.k];
+        let private = [
+            &raw.d, &raw.p, &raw.q, &raw.dp, &raw.dq, &raw.qi, &raw.oth, &raw.k,
+        ];
         if private.iter().any(|m| m.is_some()) {
             return Err(JwkError::PrivateMaterial);
         }
@@ -170,8 +174,9 @@ impl PublicJwk {
                     return Err(JwkError::InvalidKey);
                 }
                 // RFC 8037 §2: the thumbprint members of an OKP key are crv, kty and x.
-                let thumbprint =
-                    sha256_b64(canonical(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", x)]).as_bytes());
+                let thumbprint = sha256_b64(
+                    canonical(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", x)]).as_bytes(),
+                );
                 Ok(Self {
                     kind: KeyKind::Ed25519 { x: xb },
                     thumbprint,
@@ -213,7 +218,10 @@ impl PublicJwk {
             (&self.kind, alg),
             (KeyKind::P256 { .. }, DpopAlgorithm::Es256)
                 | (KeyKind::Ed25519 { .. }, DpopAlgorithm::EdDsa)
-                | (KeyKind::Rsa { .. }, DpopAlgorithm::Rs256 | DpopAlgorithm::Ps256)
+                | (
+                    KeyKind::Rsa { .. },
+                    DpopAlgorithm::Rs256 | DpopAlgorithm::Ps256
+                )
         )
     }
 

@@ -365,7 +365,11 @@ impl DpopVerifier {
         // Step 11: created within the window. NumericDate may be fractional (RFC 7519 §2).
         let iat = iat
             .as_i64()
-            .or_else(|| iat.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+            .or_else(|| {
+                iat.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
             .ok_or(DpopRefusal::Malformed)?;
         let now = cfg
             .clock

@@ -131,8 +131,12 @@ impl Server {
     }
 
     async fn dpop(&self, token: &str, proof: &str) -> Answer {
-        self.send(reqwest::Method::GET, Some(format!("DPoP {token}")), &[proof])
-            .await
+        self.send(
+            reqwest::Method::GET,
+            Some(format!("DPoP {token}")),
+            &[proof],
+        )
+        .await
     }
 }
 
@@ -253,31 +257,120 @@ async fn each_bad_proof_is_refused_with_invalid_dpop_proof_for_its_own_reason() 
     private_jwk["d"] = json!("c2VjcmV0LXNjYWxhci1ub3QtcmVhbGx5LWEta2V5");
 
     let cases: Vec<(&str, String)> = vec![
-        ("dpop_wrong_typ", crafted(&key, &t, json!({"typ": "JWT"}), json!({}))),
-        ("dpop_wrong_typ", crafted(&key, &t, json!({"typ": null}), json!({}))),
-        ("dpop_symmetric_or_none_alg", crafted(&key, &t, json!({"alg": "HS256"}), json!({}))),
-        ("dpop_symmetric_or_none_alg", crafted(&key, &t, json!({"alg": "none"}), json!({}))),
-        ("dpop_alg_not_allowed", crafted(&key, &t, json!({"alg": "RS256"}), json!({}))),
-        ("dpop_private_jwk", crafted(&key, &t, json!({"jwk": private_jwk}), json!({}))),
-        ("dpop_jwk_missing", crafted(&key, &t, json!({"jwk": null}), json!({}))),
-        ("dpop_crit_header", crafted(&key, &t, json!({"crit": ["exp"]}), json!({}))),
+        (
+            "dpop_wrong_typ",
+            crafted(&key, &t, json!({"typ": "JWT"}), json!({})),
+        ),
+        (
+            "dpop_wrong_typ",
+            crafted(&key, &t, json!({"typ": null}), json!({})),
+        ),
+        (
+            "dpop_symmetric_or_none_alg",
+            crafted(&key, &t, json!({"alg": "HS256"}), json!({})),
+        ),
+        (
+            "dpop_symmetric_or_none_alg",
+            crafted(&key, &t, json!({"alg": "none"}), json!({})),
+        ),
+        (
+            "dpop_alg_not_allowed",
+            crafted(&key, &t, json!({"alg": "RS256"}), json!({})),
+        ),
+        (
+            "dpop_private_jwk",
+            crafted(&key, &t, json!({"jwk": private_jwk}), json!({})),
+        ),
+        (
+            "dpop_jwk_missing",
+            crafted(&key, &t, json!({"jwk": null}), json!({})),
+        ),
+        (
+            "dpop_crit_header",
+            crafted(&key, &t, json!({"crit": ["exp"]}), json!({})),
+        ),
         // Signed by another key than the one in `jwk`.
-        ("dpop_bad_signature", crafted(&other, &t, json!({"jwk": key.public_jwk()}), json!({}))),
-        ("dpop_htm_mismatch", crafted(&key, &t, json!({}), json!({"htm": "POST"}))),
-        ("dpop_htm_mismatch", crafted(&key, &t, json!({}), json!({"htm": "get"}))),
-        ("dpop_htu_mismatch", crafted(&key, &t, json!({}), json!({"htu": "https://api.example.test/api/other"}))),
-        ("dpop_htu_mismatch", crafted(&key, &t, json!({}), json!({"htu": "http://api.example.test/api/items"}))),
-        ("dpop_htu_mismatch", crafted(&key, &t, json!({}), json!({"htu": "https://evil.example/api/items"}))),
-        ("dpop_iat_too_old", crafted(&key, &t, json!({}), json!({"iat": now() - 120}))),
-        ("dpop_iat_in_future", crafted(&key, &t, json!({}), json!({"iat": now() + 60}))),
-        ("dpop_missing_claim", crafted(&key, &t, json!({}), json!({"jti": null}))),
-        ("dpop_missing_claim", crafted(&key, &t, json!({}), json!({"iat": null}))),
-        ("dpop_invalid_jti", crafted(&key, &t, json!({}), json!({"jti": "x".repeat(300)}))),
-        ("dpop_ath_missing", crafted(&key, &t, json!({}), json!({"ath": null}))),
-        ("dpop_ath_mismatch", crafted(&key, &t, json!({}), json!({"ath": access_token_hash("another token")}))),
-        ("dpop_proof_malformed", crafted(&key, &t, json!({}), json!({"iat": "yesterday"}))),
+        (
+            "dpop_bad_signature",
+            crafted(&other, &t, json!({"jwk": key.public_jwk()}), json!({})),
+        ),
+        (
+            "dpop_htm_mismatch",
+            crafted(&key, &t, json!({}), json!({"htm": "POST"})),
+        ),
+        (
+            "dpop_htm_mismatch",
+            crafted(&key, &t, json!({}), json!({"htm": "get"})),
+        ),
+        (
+            "dpop_htu_mismatch",
+            crafted(
+                &key,
+                &t,
+                json!({}),
+                json!({"htu": "https://api.example.test/api/other"}),
+            ),
+        ),
+        (
+            "dpop_htu_mismatch",
+            crafted(
+                &key,
+                &t,
+                json!({}),
+                json!({"htu": "http://api.example.test/api/items"}),
+            ),
+        ),
+        (
+            "dpop_htu_mismatch",
+            crafted(
+                &key,
+                &t,
+                json!({}),
+                json!({"htu": "https://evil.example/api/items"}),
+            ),
+        ),
+        (
+            "dpop_iat_too_old",
+            crafted(&key, &t, json!({}), json!({"iat": now() - 120})),
+        ),
+        (
+            "dpop_iat_in_future",
+            crafted(&key, &t, json!({}), json!({"iat": now() + 60})),
+        ),
+        (
+            "dpop_missing_claim",
+            crafted(&key, &t, json!({}), json!({"jti": null})),
+        ),
+        (
+            "dpop_missing_claim",
+            crafted(&key, &t, json!({}), json!({"iat": null})),
+        ),
+        (
+            "dpop_invalid_jti",
+            crafted(&key, &t, json!({}), json!({"jti": "x".repeat(300)})),
+        ),
+        (
+            "dpop_ath_missing",
+            crafted(&key, &t, json!({}), json!({"ath": null})),
+        ),
+        (
+            "dpop_ath_mismatch",
+            crafted(
+                &key,
+                &t,
+                json!({}),
+                json!({"ath": access_token_hash("another token")}),
+            ),
+        ),
+        (
+            "dpop_proof_malformed",
+            crafted(&key, &t, json!({}), json!({"iat": "yesterday"})),
+        ),
         ("dpop_proof_malformed", "not.a.jws".to_owned()),
-        ("dpop_proof_too_large", crafted(&key, &t, json!({}), json!({"pad": "x".repeat(9 * 1024)}))),
+        (
+            "dpop_proof_too_large",
+            crafted(&key, &t, json!({}), json!({"pad": "x".repeat(9 * 1024)})),
+        ),
     ];
     for (reason, proof) in cases {
         let logs = LogCapture::start();
@@ -293,7 +386,11 @@ async fn the_proof_must_name_the_public_url_not_what_the_host_header_says() {
     let (key, t) = bound();
     // What a server trusting `Host` would expect: the loopback address it was reached at.
     let host_based = format!("http://{}/api/items", s.addr);
-    let proof = key.proof("GET", &host_based).access_token(&t).sign().unwrap();
+    let proof = key
+        .proof("GET", &host_based)
+        .access_token(&t)
+        .sign()
+        .unwrap();
     let logs = LogCapture::start();
     let a = s.dpop(&t, &proof).await;
     assert_refused(&a, &logs, PROOF_ERROR, "dpop_htu_mismatch");
@@ -316,7 +413,9 @@ async fn a_refused_request_does_not_spend_its_proof() {
     let (key, t) = bound();
     let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
     // The same proof with a token it was not made for: refused, and nothing remembered...
-    let other = token(Some(key.thumbprint())).replace('.', ".x").replacen(".x", ".", 1);
+    let other = token(Some(key.thumbprint()))
+        .replace('.', ".x")
+        .replacen(".x", ".", 1);
     assert_eq!(s.dpop(&other, &proof).await.status, 401);
     // ...so the rightful request still passes.
     assert_eq!(s.dpop(&t, &proof).await.status, 200);
@@ -358,7 +457,10 @@ async fn a_bound_token_presented_as_bearer_is_always_refused() {
                 .send(reqwest::Method::GET, Some(format!("Bearer {t}")), proofs)
                 .await;
             assert_eq!(a.status, 401, "{mode:?}");
-            assert!(a.challenge().starts_with(r#"DPoP algs="ES256 EdDSA", error="invalid_token""#));
+            assert!(
+                a.challenge()
+                    .starts_with(r#"DPoP algs="ES256 EdDSA", error="invalid_token""#)
+            );
         }
         let reasons: Vec<_> = logs
             .take_events()
@@ -421,7 +523,11 @@ async fn an_invalid_access_token_is_refused_with_invalid_token_whatever_the_proo
         &jsonwebtoken::EncodingKey::from_secret(b"not the issuer's secret, 32+ bytes long"),
     )
     .unwrap();
-    let proof = key.proof("GET", ITEMS).access_token(&forged).sign().unwrap();
+    let proof = key
+        .proof("GET", ITEMS)
+        .access_token(&forged)
+        .sign()
+        .unwrap();
     let a = s.dpop(&forged, &proof).await;
     assert_eq!(a.status, 401);
     assert_eq!(a.challenge(), TOKEN_ERROR);
@@ -429,7 +535,11 @@ async fn an_invalid_access_token_is_refused_with_invalid_token_whatever_the_proo
 
 #[tokio::test]
 async fn a_required_nonce_is_handed_out_then_accepted() {
-    let nonces = Arc::new(HmacDpopNonces::new().unwrap().period(Duration::from_secs(60)));
+    let nonces = Arc::new(
+        HmacDpopNonces::new()
+            .unwrap()
+            .period(Duration::from_secs(60)),
+    );
     let proofs = DpopVerifier::builder(PUBLIC)
         .require_nonce(nonces)
         .build()

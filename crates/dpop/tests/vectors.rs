@@ -69,22 +69,37 @@ fn rfc9449_section_4_2_example_proof_verifies_with_its_published_signature() {
     assert_eq!(proof.issued_at(), RFC9449_IAT as i64);
 
     // The same published proof against anything else is refused, each for its own reason.
-    let r = v.check(RFC9449_PROOF, &Method::GET, "/token", None).unwrap_err();
+    let r = v
+        .check(RFC9449_PROOF, &Method::GET, "/token", None)
+        .unwrap_err();
     assert!(matches!(r, DpopRefusal::MethodMismatch), "{r}");
-    let r = v.check(RFC9449_PROOF, &Method::POST, "/other", None).unwrap_err();
+    let r = v
+        .check(RFC9449_PROOF, &Method::POST, "/other", None)
+        .unwrap_err();
     assert!(matches!(r, DpopRefusal::UriMismatch), "{r}");
-    let r = v.check(RFC9449_PROOF, &Method::POST, "/token", Some("a-token")).unwrap_err();
+    let r = v
+        .check(RFC9449_PROOF, &Method::POST, "/token", Some("a-token"))
+        .unwrap_err();
     assert!(matches!(r, DpopRefusal::AthMissing), "{r}");
     // One flipped signature bit.
     let mut tampered = RFC9449_PROOF.to_owned();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'g' { 'w' } else { 'g' });
-    let r = v.check(&tampered, &Method::POST, "/token", None).unwrap_err();
-    assert!(matches!(r, DpopRefusal::BadSignature | DpopRefusal::Malformed), "{r}");
+    let r = v
+        .check(&tampered, &Method::POST, "/token", None)
+        .unwrap_err();
+    assert!(
+        matches!(r, DpopRefusal::BadSignature | DpopRefusal::Malformed),
+        "{r}"
+    );
 
     // Today, the 2019 proof is far too old.
-    let now = DpopVerifier::builder("https://server.example.com").build().unwrap();
-    let r = now.check(RFC9449_PROOF, &Method::POST, "/token", None).unwrap_err();
+    let now = DpopVerifier::builder("https://server.example.com")
+        .build()
+        .unwrap();
+    let r = now
+        .check(RFC9449_PROOF, &Method::POST, "/token", None)
+        .unwrap_err();
     assert!(matches!(r, DpopRefusal::IssuedTooLongAgo), "{r}");
 }
 

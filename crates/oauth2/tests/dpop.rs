@@ -86,7 +86,11 @@ async fn a_token_request_with_a_valid_proof_gets_a_dpop_bound_token() {
     let (status, _, body) = s.request(&[]).await;
     assert_eq!(status, 200);
     assert_eq!(body["token_type"], "Bearer");
-    assert!(claims(body["access_token"].as_str().unwrap()).get("cnf").is_none());
+    assert!(
+        claims(body["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
 
     // RFC 8414 metadata advertises the accepted algorithms (RFC 9449 §5.1).
     let meta: Value = s
@@ -120,10 +124,17 @@ async fn invalid_or_replayed_proofs_at_the_token_endpoint_are_400_invalid_dpop_p
         assert_eq!(body["error"], "invalid_dpop_proof");
     }
     let (status, _, body) = s.request(&[&good, &good]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
     assert_eq!(s.request(&[&good]).await.0, 200);
     let (status, _, body) = s.request(&[&good]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "replay");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "replay"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +149,10 @@ async fn a_required_nonce_at_the_token_endpoint_is_handed_out_then_accepted() {
     let key = DpopKey::generate_es256().unwrap();
     let first = key.proof("POST", &s.token_url).sign().unwrap();
     let (status, headers, body) = s.request(&[&first]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("use_dpop_nonce")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
     let nonce = headers["dpop-nonce"].to_str().unwrap().to_owned();
     let retry = key.proof("POST", &s.token_url).nonce(nonce).sign().unwrap();
     let (status, _, body) = s.request(&[&retry]).await;
@@ -157,20 +171,30 @@ async fn the_issued_token_works_at_a_resource_server_only_with_its_key() {
         .to_owned();
 
     // A resource server with the server's keys, requiring DPoP.
-    let mut issuer = Issuer::new(s.server.issuer()).audience(AUDIENCE).require_at_jwt();
+    let mut issuer = Issuer::new(s.server.issuer())
+        .audience(AUDIENCE)
+        .require_at_jwt();
     for jwk in &s.server.jwks().unwrap().keys {
         issuer = issuer.key(JwtKey::jwk(&serde_json::to_string(jwk).unwrap()).unwrap());
     }
     let jwt = JwtVerifier::builder().issuer(issuer).build().await.unwrap();
-    let rs_proofs = DpopVerifier::builder("https://api.example.test").build().unwrap();
+    let rs_proofs = DpopVerifier::builder("https://api.example.test")
+        .build()
+        .unwrap();
     let app = Router::new()
-        .route("/data", get(|Auth(p): Auth| async move { p.method().as_str() }))
+        .route(
+            "/data",
+            get(|Auth(p): Auth| async move { p.method().as_str() }),
+        )
         .layer(Dpop::new(jwt, rs_proofs).layer());
     let (l, addr) = listener().await;
     serve_on(l, app).await;
     let url = format!("http://{addr}/data");
     let send = |scheme: &'static str, proof: Option<String>| {
-        let mut req = s.http.get(&url).header("authorization", format!("{scheme} {token}"));
+        let mut req = s
+            .http
+            .get(&url)
+            .header("authorization", format!("{scheme} {token}"));
         if let Some(p) = proof {
             req = req.header("dpop", p);
         }
@@ -203,7 +227,11 @@ fn a_dpop_verifier_for_another_origin_is_a_startup_error() {
     let r = AuthorizationServer::builder("https://as.example")
         .audience(AUDIENCE)
         .clients(Arc::new(clients))
-        .dpop(DpopVerifier::builder("https://other.example").build().unwrap())
+        .dpop(
+            DpopVerifier::builder("https://other.example")
+                .build()
+                .unwrap(),
+        )
         .build();
     assert!(r.is_err());
 }
