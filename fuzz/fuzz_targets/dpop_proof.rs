@@ -121,7 +121,10 @@ fuzz_target!(|input: Input<'_>| {
             } else if result.is_ok() {
                 // Other spellings of the same target URI may be accepted (RFC 3986 §6.2),
                 // and nothing else.
-                assert!(!htu_ok, "only a normalised-equal htu differs from the oracle");
+                assert!(
+                    !htu_ok,
+                    "only a normalised-equal htu differs from the oracle"
+                );
             }
             // One changed byte anywhere is always refused.
             if let Some(at) = b.mutate_at {

@@ -56,22 +56,22 @@ fn normalise_percent(path: &str, out: &mut String) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b'%' {
-            if let (Some(h), Some(l)) = (
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
                 bytes.get(i + 1).copied().and_then(hex),
                 bytes.get(i + 2).copied().and_then(hex),
-            ) {
-                let v = h * 16 + l;
-                if is_unreserved(v) {
-                    out.push(char::from(v));
-                } else {
-                    out.push('%');
-                    out.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
-                    out.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
-                }
-                i += 3;
-                continue;
+            )
+        {
+            let v = h * 16 + l;
+            if is_unreserved(v) {
+                out.push(char::from(v));
+            } else {
+                out.push('%');
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
+                out.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
             }
+            i += 3;
+            continue;
         }
         // `url` serialises paths as ASCII, so every byte here is one char.
         out.push(char::from(b));

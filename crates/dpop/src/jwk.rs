@@ -191,7 +191,7 @@ impl PublicJwk {
                     .iter()
                     .position(|&b| b != 0)
                     .map_or(0, |i| (nb.len() - i) * 8 - nb[i].leading_zeros() as usize);
-                if bits < MIN_RSA_BITS || bits > 8192 || eb.is_empty() || eb.len() > 8 {
+                if !(MIN_RSA_BITS..=8192).contains(&bits) || eb.is_empty() || eb.len() > 8 {
                     return Err(JwkError::InvalidKey);
                 }
                 let thumbprint =
