@@ -71,10 +71,10 @@ proptest! {
         let mut bytes = proof.clone().into_bytes();
         let i = at.index(bytes.len());
         bytes[i] = to;
-        if let Ok(mutated) = String::from_utf8(bytes) {
-            if mutated != proof {
-                prop_assert!(verifier().check(&mutated, &Method::GET, "/v1/items", Some("tok")).is_err());
-            }
+        if let Ok(mutated) = String::from_utf8(bytes)
+            && mutated != proof
+        {
+            prop_assert!(verifier().check(&mutated, &Method::GET, "/v1/items", Some("tok")).is_err());
         }
     }
 }

@@ -31,7 +31,8 @@ pub(crate) struct OAuthError {
     description: &'static str,
     pub(crate) reason: &'static str,
     retry_after: Option<Duration>,
-    header: Option<(http::HeaderName, HeaderValue)>,
+    /// One extra response header (`DPoP-Nonce`); boxed, as it is rare.
+    header: Option<Box<(http::HeaderName, HeaderValue)>>,
 }
 
 impl OAuthError {
@@ -73,7 +74,7 @@ impl OAuthError {
         );
         e.header = nonce
             .and_then(|n| HeaderValue::from_str(&n).ok())
-            .map(|v| (http::HeaderName::from_static("dpop-nonce"), v));
+            .map(|v| Box::new((http::HeaderName::from_static("dpop-nonce"), v)));
         e
     }
 
@@ -182,7 +183,8 @@ impl OAuthError {
                 Challenge::basic(realm.to_owned()).to_header_value(),
             );
         }
-        if let Some((name, value)) = self.header {
+        if let Some(header) = self.header {
+            let (name, value) = *header;
             h.insert(name, value);
         }
         if let Some(after) = self.retry_after {
