@@ -1,9 +1,9 @@
 //! The proof verifier: every check of RFC 9449 §4.3 on one `DPoP` header value.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::clock::{SharedClock, SystemClock, unix_seconds};
 use aws_lc_rs::constant_time;
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
@@ -371,17 +371,14 @@ impl DpopVerifier {
                     .map(|f| f.floor() as i64)
             })
             .ok_or(DpopRefusal::Malformed)?;
-        let now = cfg
-            .clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let age = now - iat as f64;
-        if age > cfg.max_age.as_secs_f64() {
+        // Whole seconds on both sides: `iat` has one-second resolution, so a fraction of our
+        // clock must not push a proof made exactly `max_age` ago out of the window.
+        let now = i64::try_from(unix_seconds(cfg.clock.now())).unwrap_or(i64::MAX);
+        let age = now.saturating_sub(iat);
+        if age > i64::try_from(cfg.max_age.as_secs()).unwrap_or(i64::MAX) {
             return Err(DpopRefusal::IssuedTooLongAgo);
         }
-        if -age > cfg.max_skew.as_secs_f64() {
+        if age.saturating_neg() > i64::try_from(cfg.max_skew.as_secs()).unwrap_or(i64::MAX) {
             return Err(DpopRefusal::IssuedInFuture);
         }
         if jti.is_empty() || jti.len() > cfg.max_jti_len {

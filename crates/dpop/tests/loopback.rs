@@ -594,3 +594,89 @@ async fn a_required_nonce_is_handed_out_then_accepted() {
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.body["method"], "dpop");
 }
+
+#[tokio::test]
+async fn a_nested_router_still_compares_the_path_the_client_used() {
+    let inner = Router::new()
+        .route("/items", get(me))
+        .layer(Dpop::new(jwt().await, DpopVerifier::builder(PUBLIC).build().unwrap()).layer());
+    let app = Router::new().nest("/api", inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let s = Server {
+        addr,
+        client: reqwest::Client::new(),
+    };
+    let (key, t) = bound();
+    let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
+    assert_eq!(s.dpop(&t, &proof).await.status, 200);
+    // The path the nested router sees (`/items`) is not the target URI.
+    let stripped = key
+        .proof("GET", "https://api.example.test/items")
+        .access_token(&t)
+        .sign()
+        .unwrap();
+    assert_eq!(s.dpop(&t, &stripped).await.status, 401);
+}
+
+apiauth_core::scope!(ItemsWrite = "items:write");
+
+#[tokio::test]
+async fn a_missing_scope_is_403_in_the_dpop_scheme() {
+    let app = Router::new()
+        .route(
+            "/api/items",
+            get(
+                |apiauth_core::Scoped(p, ..): apiauth_core::Scoped<ItemsWrite>| async move {
+                    p.subject().to_owned()
+                },
+            ),
+        )
+        .layer(Dpop::new(jwt().await, DpopVerifier::builder(PUBLIC).build().unwrap()).layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let s = Server {
+        addr,
+        client: reqwest::Client::new(),
+    };
+    let (key, t) = bound();
+    let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
+    let a = s.dpop(&t, &proof).await;
+    assert_eq!(a.status, 403);
+    assert!(
+        a.challenge()
+            .starts_with(r#"DPoP algs="ES256 EdDSA", error="insufficient_scope""#),
+        "{}",
+        a.challenge()
+    );
+}
+
+/// A replay store that cannot answer.
+struct Down;
+
+#[async_trait::async_trait]
+impl apiauth_dpop::DpopReplayStore for Down {
+    async fn first_use(
+        &self,
+        _: &str,
+        _: Duration,
+    ) -> Result<bool, apiauth_core::store::StoreError> {
+        Err(apiauth_core::store::StoreError::Unavailable("down".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_replay_store_that_cannot_answer_is_503_never_a_pass() {
+    let proofs = DpopVerifier::builder(PUBLIC)
+        .replay_store(Arc::new(Down))
+        .build()
+        .unwrap();
+    let s = serve_with(proofs, DpopMode::Required).await;
+    let (key, t) = bound();
+    let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
+    let a = s.dpop(&t, &proof).await;
+    assert_eq!(a.status, 503);
+    assert!(a.headers.contains_key("retry-after"));
+}
