@@ -79,11 +79,7 @@ struct Server {
     client: reqwest::Client,
 }
 
-async fn serve_with(proofs: DpopVerifier, mode: DpopMode) -> Server {
-    let app = Router::new()
-        .route("/api/items", get(me).post(me))
-        .layer(Dpop::new(jwt().await, proofs).mode(mode).layer())
-        .layer(sensitive_headers_layer_with([DPOP_HEADER]));
+async fn serve_router(app: Router) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -91,6 +87,16 @@ async fn serve_with(proofs: DpopVerifier, mode: DpopMode) -> Server {
         addr,
         client: reqwest::Client::new(),
     }
+}
+
+async fn serve_with(proofs: DpopVerifier, mode: DpopMode) -> Server {
+    serve_router(
+        Router::new()
+            .route("/api/items", get(me).post(me))
+            .layer(Dpop::new(jwt().await, proofs).mode(mode).layer())
+            .layer(sensitive_headers_layer_with([DPOP_HEADER])),
+    )
+    .await
 }
 
 async fn serve(mode: DpopMode) -> Server {
@@ -601,13 +607,7 @@ async fn a_nested_router_still_compares_the_path_the_client_used() {
         .route("/items", get(me))
         .layer(Dpop::new(jwt().await, DpopVerifier::builder(PUBLIC).build().unwrap()).layer());
     let app = Router::new().nest("/api", inner);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let s = Server {
-        addr,
-        client: reqwest::Client::new(),
-    };
+    let s = serve_router(app).await;
     let (key, t) = bound();
     let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
     assert_eq!(s.dpop(&t, &proof).await.status, 200);
@@ -634,13 +634,7 @@ async fn a_missing_scope_is_403_in_the_dpop_scheme() {
             ),
         )
         .layer(Dpop::new(jwt().await, DpopVerifier::builder(PUBLIC).build().unwrap()).layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let s = Server {
-        addr,
-        client: reqwest::Client::new(),
-    };
+    let s = serve_router(app).await;
     let (key, t) = bound();
     let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
     let a = s.dpop(&t, &proof).await;

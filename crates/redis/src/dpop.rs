@@ -7,7 +7,7 @@ use apiauth_core::store::StoreError;
 use apiauth_dpop::DpopReplayStore;
 use async_trait::async_trait;
 
-use crate::backend::{RedisBackend, ttl_ms};
+use crate::backend::RedisBackend;
 
 /// [`DpopReplayStore`] on Redis: one atomic `SET <ns>:dpop-jti:<key> 1 NX PX <ttl>` per
 /// proof, so a proof replayed on any instance sharing this Redis is refused, and of any
@@ -34,20 +34,6 @@ impl fmt::Debug for RedisDpopReplayStore {
 #[async_trait]
 impl DpopReplayStore for RedisDpopReplayStore {
     async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = self.backend.key("dpop-jti", key);
-        let set: Option<String> = self
-            .backend
-            .query(
-                "dpop_first_use",
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg("1")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms(ttl)),
-            )
-            .await?;
-        // `OK` when set; nil when the proof was already used (a replay).
-        Ok(set.is_some())
+        crate::stores::set_once(&self.backend, "dpop-jti", "dpop_first_use", key, ttl).await
     }
 }
