@@ -15,6 +15,7 @@
 //! | `jwt` | [`jwt`] | JWT verification: static keys, JWKS, OIDC discovery |
 //! | `oauth2` | [`oauth2`] | RFC 7662 introspection: the resource-server half |
 //! | `oauth2-server` | [`oauth2`] | a client-credentials authorization server (RFC 6749 §4.4, 7009, 8414) |
+//! | `dpop` | [`dpop`] | DPoP (RFC 9449) sender-constrained tokens, RFC 7638 thumbprints |
 //! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
 //! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
 //! | `redis` | [`redis`] | Redis implementations of every store |
@@ -33,6 +34,9 @@ pub use apiauth_basic as basic;
 #[cfg(feature = "bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
 pub use apiauth_bearer as bearer;
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub use apiauth_dpop as dpop;
 #[cfg(feature = "hmac")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use apiauth_hmac as hmac;

@@ -240,8 +240,8 @@ impl Challenge {
     pub fn for_error(&self, error: &AuthError) -> Challenge {
         let mut c = self.clone();
         if !c.codes.is_none() {
-            if let Some(code) = c.codes.code(error.0.kind) {
-                c.params.push(("error".into(), code.into()));
+            if let Some(code) = error.code_in(c.codes) {
+                c.params.push(("error".into(), code.to_owned().into()));
                 c.params
                     .push(("error_description".into(), error.0.detail.clone()));
             }
@@ -321,6 +321,7 @@ struct ErrorInner {
     headers: Vec<(HeaderName, HeaderValue)>,
     subject: Option<Box<str>>,
     credential_id: Option<Box<str>>,
+    code: Option<Cow<'static, str>>,
 }
 
 impl AuthError {
@@ -342,6 +343,7 @@ impl AuthError {
             headers: Vec::new(),
             subject: None,
             credential_id: None,
+            code: None,
         }))
     }
 
@@ -443,10 +445,14 @@ impl AuthError {
         self
     }
 
-    /// The `error` code of the answer: the kind in the vocabulary of the scheme answering
-    /// ([`with_error_codes`](Self::with_error_codes), else the first challenge with a
-    /// vocabulary). `None` when the scheme defines no codes.
-    pub fn error_code(&self) -> Option<&'static str> {
+    /// The `error` code of the answer: the one set with
+    /// [`with_error_code`](Self::with_error_code), else the kind in the vocabulary of the
+    /// scheme answering ([`with_error_codes`](Self::with_error_codes), else the first
+    /// challenge with a vocabulary). `None` when the scheme defines no codes.
+    pub fn error_code(&self) -> Option<&str> {
+        if let Some(code) = self.0.code.as_deref() {
+            return Some(code);
+        }
         let codes = self.0.codes.or_else(|| {
             self.0
                 .challenges
@@ -455,6 +461,11 @@ impl AuthError {
                 .find(|c| !c.is_none())
         })?;
         codes.code(self.0.kind)
+    }
+
+    /// The code a challenge speaking `codes` answers this error with.
+    fn code_in(&self, codes: ErrorCodes) -> Option<&str> {
+        self.0.code.as_deref().or_else(|| codes.code(self.0.kind))
     }
 
     pub(crate) fn has_error_codes(&self) -> bool {
@@ -470,6 +481,15 @@ impl AuthError {
     /// Adds a response header (for example RateLimit fields on a 429).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.0.headers.push((name, value));
+        self
+    }
+
+    /// Replaces the error code of the kind (`invalid_token`, …) in the body and in
+    /// challenges with error attributes, for one error of a scheme that has codes beyond its
+    /// vocabulary's kinds on the same status (RFC 9449 §7.1 `invalid_dpop_proof`, §9 `use_dpop_nonce`). The kind
+    /// still decides the status.
+    pub fn with_error_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.0.code = Some(code.into());
         self
     }
 
@@ -696,6 +716,21 @@ mod tests {
             Challenge::basic("x").for_error(&e).to_string(),
             r#"Basic realm="x", charset="UTF-8""#
         );
+    }
+
+    #[test]
+    fn a_scheme_specific_error_code_replaces_the_kinds_in_body_and_challenge() {
+        let e = AuthError::invalid_credentials("x").with_error_code("invalid_dpop_proof");
+        let c = Challenge::new("DPoP")
+            .param("algs", "ES256")
+            .with_error_attributes()
+            .for_error(&e);
+        assert_eq!(
+            c.to_string(),
+            r#"DPoP algs="ES256", error="invalid_dpop_proof", error_description="The credentials are not valid.""#
+        );
+        assert_eq!(e.problem_json()["error"], "invalid_dpop_proof");
+        assert_eq!(e.status(), 401);
     }
 
     #[test]

@@ -246,6 +246,12 @@ impl RedisBackend {
         crate::RedisApiKeyStore::new(self.clone())
     }
 
+    /// The DPoP proof replay store (RFC 9449 §11.1), shared by every instance.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_replay_store(&self) -> crate::RedisDpopReplayStore {
+        crate::RedisDpopReplayStore::new(self.clone())
+    }
+
     /// The GCRA rate limiter, one bucket per policy and key across every instance.
     #[cfg(feature = "quota")]
     pub fn rate_limiter(&self) -> crate::RedisRateLimiter {

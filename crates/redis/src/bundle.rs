@@ -34,6 +34,9 @@ pub struct Stores {
     /// `AuthorizationServerBuilder::lockout_store` (their keys never meet).
     #[cfg(feature = "basic")]
     pub lockouts: Arc<dyn apiauth_basic::LockoutStore>,
+    /// DPoP proofs already used, for `DpopVerifierBuilder::replay_store`.
+    #[cfg(feature = "dpop")]
+    pub dpop_replay: Arc<dyn apiauth_dpop::DpopReplayStore>,
 }
 
 impl Stores {
@@ -54,6 +57,8 @@ impl Stores {
             usage: Arc::new(apiauth_quota::MemoryUsageMeter::new()),
             #[cfg(feature = "basic")]
             lockouts: Arc::new(apiauth_basic::MemoryLockoutStore::new()),
+            #[cfg(feature = "dpop")]
+            dpop_replay: Arc::new(apiauth_dpop::MemoryDpopReplayStore::new()),
         }
     }
 }
@@ -74,6 +79,8 @@ impl RedisBackend {
             usage: Arc::new(self.usage_meter()),
             #[cfg(feature = "basic")]
             lockouts: Arc::new(self.lockout_store()),
+            #[cfg(feature = "dpop")]
+            dpop_replay: Arc::new(self.dpop_replay_store()),
         }
     }
 }

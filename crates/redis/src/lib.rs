@@ -66,6 +66,7 @@
 //! | `ApiKeyStore` (feature `api-key`; opaque tokens too) | `RedisApiKeyStore` | `apikey:<id>`, `apikey-index:all`, `apikey-owner:<o>`, `apikey-tenant:<t>` | end of the key plus a retention (30 days) |
 //! | `RateLimiter` (feature `quota`) | `RedisRateLimiter` | `rate:<policy name length>:<policy>:<key>` (GCRA in Lua) | when the bucket is full again |
 //! | `UsageMeter` (feature `quota`) | `RedisUsageMeter` | `usage:<identity>` (`HINCRBY`) | none, or an idle expiry |
+//! | `DpopReplayStore` (feature `dpop`) | `RedisDpopReplayStore` | `dpop-jti:<sha256 of jkt and jti>` (`SET NX PX`) | the proof's acceptance window |
 //! | `IntrospectionCache` (feature `introspection`) | `RedisIntrospectionCache` | `introspection:<sha256 of token>` | the verifier's TTL |
 //! | `ClientRegistry` (feature `oauth2-server`) | `RedisClientRegistry` | `oauth-client:<client_id>` | none (removed explicitly) |
 //! | `CredentialStore` (feature `basic`) | `RedisCredentialStore` | `basic-user:<user_id>`, `basic-generation:counter` | none (removed explicitly) |
@@ -104,6 +105,8 @@ mod bundle;
 mod client_registry;
 #[cfg(feature = "quota")]
 mod credits;
+#[cfg(feature = "dpop")]
+mod dpop;
 #[cfg(feature = "introspection")]
 mod introspection;
 #[cfg(feature = "basic")]
@@ -126,6 +129,8 @@ pub use bundle::Stores;
 pub use client_registry::RedisClientRegistry;
 #[cfg(feature = "quota")]
 pub use credits::RedisCreditStore;
+#[cfg(feature = "dpop")]
+pub use dpop::RedisDpopReplayStore;
 #[cfg(feature = "introspection")]
 pub use introspection::RedisIntrospectionCache;
 #[cfg(feature = "basic")]

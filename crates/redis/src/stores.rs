@@ -94,20 +94,31 @@ impl fmt::Debug for RedisReplayStore {
 #[async_trait]
 impl ReplayStore for RedisReplayStore {
     async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = self.backend.key("nonce", key);
-        let set: Option<String> = self
-            .backend
-            .query(
-                "insert_nonce",
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg("1")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms(ttl)),
-            )
-            .await?;
-        // `OK` when set; nil when the nonce was already live (a replay).
-        Ok(set.is_some())
+        set_once(&self.backend, "nonce", "insert_nonce", key, ttl).await
     }
+}
+
+/// `SET <ns>:<store>:<id> 1 NX PX <ttl>`: `true` when this call set it, `false` when it was
+/// already live (a replay). Of any number of instances racing on one id exactly one wins.
+pub(crate) async fn set_once(
+    backend: &RedisBackend,
+    store: &str,
+    op: &'static str,
+    id: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let key = backend.key(store, id);
+    let set: Option<String> = backend
+        .query(
+            op,
+            redis::cmd("SET")
+                .arg(key)
+                .arg("1")
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms(ttl)),
+        )
+        .await?;
+    // `OK` when set; nil when the id was already live.
+    Ok(set.is_some())
 }

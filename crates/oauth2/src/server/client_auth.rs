@@ -31,6 +31,8 @@ pub(crate) struct OAuthError {
     description: &'static str,
     pub(crate) reason: &'static str,
     retry_after: Option<Duration>,
+    /// One extra response header (`DPoP-Nonce`); boxed, as it is rare.
+    header: Option<Box<(http::HeaderName, HeaderValue)>>,
 }
 
 impl OAuthError {
@@ -46,7 +48,34 @@ impl OAuthError {
             description,
             reason,
             retry_after: None,
+            header: None,
         }
+    }
+
+    /// RFC 9449 §5: the `DPoP` proof of a token request is missing a requirement or invalid.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn invalid_dpop_proof(reason: &'static str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "The DPoP proof is not valid.",
+            reason,
+        )
+    }
+
+    /// RFC 9449 §8: the proof must carry the server's nonce, sent in `DPoP-Nonce`.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn use_dpop_nonce(reason: &'static str, nonce: Option<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "use_dpop_nonce",
+            "Authorization server requires nonce in DPoP proof.",
+            reason,
+        );
+        e.header = nonce
+            .and_then(|n| HeaderValue::from_str(&n).ok())
+            .map(|v| Box::new((http::HeaderName::from_static("dpop-nonce"), v)));
+        e
     }
 
     pub(crate) fn invalid_request(description: &'static str, reason: &'static str) -> Self {
@@ -153,6 +182,10 @@ impl OAuthError {
                 WWW_AUTHENTICATE,
                 Challenge::basic(realm.to_owned()).to_header_value(),
             );
+        }
+        if let Some(header) = self.header {
+            let (name, value) = *header;
+            h.insert(name, value);
         }
         if let Some(after) = self.retry_after {
             // RFC 9110 §10.2.3: whole seconds, rounded up so a client never comes back early.

@@ -31,6 +31,15 @@ pub(crate) struct AccessClaims {
     client_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     scope: String,
+    /// RFC 9449 §6.1: the key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 confirmation, with RFC 9449 §6.1's `jkt` member.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Confirmation {
+    jkt: String,
 }
 
 /// RFC 9068 §2.1: the `typ` header of JWT access tokens.
@@ -51,7 +60,46 @@ pub(crate) async fn token(AxState(state): AxState<Arc<State>>, req: Request<Body
     }
 }
 
+/// The `DPoP` proof of a token request, if this server offers DPoP-bound tokens (RFC 9449
+/// §5); a server that does not ignores the header and issues bearer tokens.
+#[cfg(feature = "dpop")]
+fn dpop_proof(state: &State, req: &Request<Body>) -> Result<Option<String>, OAuthError> {
+    if state.dpop.is_none() {
+        return Ok(None);
+    }
+    let mut values = req.headers().get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_dpop_proof("dpop_multiple_proofs")),
+        (Some(v), None) => v
+            .to_str()
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| OAuthError::invalid_dpop_proof("dpop_proof_malformed")),
+    }
+}
+
+/// RFC 9449 §4.3 on the token request's proof (no access token yet, so no `ath`); the
+/// thumbprint of its key.
+#[cfg(feature = "dpop")]
+async fn dpop_binding(state: &State, proof: Option<String>) -> Result<Option<String>, OAuthError> {
+    use apiauth_dpop::DpopRefusal;
+    let (Some(v), Some(proof)) = (&state.dpop, proof) else {
+        return Ok(None);
+    };
+    let path = format!("{}{}", state.path_prefix, super::TOKEN_PATH);
+    match v.verify(&proof, &http::Method::POST, &path, None).await {
+        Ok(p) => Ok(Some(p.jkt().to_owned())),
+        Err(r @ (DpopRefusal::NonceMissing | DpopRefusal::NonceInvalid)) => {
+            Err(OAuthError::use_dpop_nonce(r.reason(), v.issue_nonce()))
+        }
+        Err(DpopRefusal::Store(_)) => Err(OAuthError::unavailable("store_unavailable")),
+        Err(r) => Err(OAuthError::invalid_dpop_proof(r.reason())),
+    }
+}
+
 async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError> {
+    #[cfg(feature = "dpop")]
+    let proof = dpop_proof(state, &req)?;
     let (presented, form) = read(req).await?;
     let grant_type = form.get("grant_type").ok_or(OAuthError::invalid_request(
         "The grant_type parameter is required.",
@@ -84,6 +132,12 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
         ));
     }
 
+    // Last of the checks, so that a refused request does not spend its proof.
+    #[cfg(feature = "dpop")]
+    let jkt = dpop_binding(state, proof).await?;
+    #[cfg(not(feature = "dpop"))]
+    let jkt: Option<String> = None;
+
     let key = state
         .keys
         .current()
@@ -99,6 +153,7 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
         jti: new_jti().ok_or(OAuthError::unavailable("no_randomness"))?,
         client_id: client.client_id().to_owned(),
         scope: scope.to_string(),
+        cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some(AT_JWT.to_owned());
@@ -117,7 +172,8 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
     // RFC 6749 §5.1. `scope` is always sent: it may differ from what was requested.
     let body = serde_json::json!({
         "access_token": jwt,
-        "token_type": "Bearer",
+        // RFC 9449 §5.1: a bound token is a DPoP token.
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
         "scope": claims.scope,
     });

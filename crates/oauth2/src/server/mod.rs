@@ -58,7 +58,10 @@ pub(crate) struct State {
     pub(crate) client_lockout: LockoutPolicy,
     pub(crate) address_lockout: LockoutPolicy,
     pub(crate) secret_cache: secret_cache::SecretCache,
-    path_prefix: String,
+    /// Checks `DPoP` proofs at the token endpoint, when DPoP-bound tokens are offered.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<apiauth_dpop::DpopVerifier>,
+    pub(crate) path_prefix: String,
     base: String,
 }
 
@@ -94,6 +97,8 @@ impl AuthorizationServer {
             secret_cache_capacity: 10_000,
             allow_http: false,
             signing_key: None,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
     }
 
@@ -188,7 +193,8 @@ impl State {
     pub(crate) fn metadata(&self) -> serde_json::Value {
         let auth_methods = ["client_secret_basic", "client_secret_post"];
         // RFC 8414 §2. No authorization endpoint: this server grants client credentials only.
-        serde_json::json!({
+        #[allow(unused_mut)]
+        let mut doc = serde_json::json!({
             "issuer": self.issuer,
             "token_endpoint": self.token_endpoint(),
             "jwks_uri": self.url(JWKS_PATH),
@@ -199,7 +205,14 @@ impl State {
             "token_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": auth_methods,
-        })
+        });
+        // RFC 9449 §5.1.
+        #[cfg(feature = "dpop")]
+        if let (Some(v), Some(map)) = (&self.dpop, doc.as_object_mut()) {
+            let algs: Vec<&str> = v.algorithms().iter().map(|a| a.as_str()).collect();
+            map.insert("dpop_signing_alg_values_supported".into(), algs.into());
+        }
+        doc
     }
 }
 
@@ -213,6 +226,8 @@ fn default_client_lockout() -> LockoutPolicy {
 /// Builder for [`AuthorizationServer`].
 #[must_use]
 pub struct AuthorizationServerBuilder {
+    #[cfg(feature = "dpop")]
+    dpop: Option<apiauth_dpop::DpopVerifier>,
     issuer: String,
     audience: Option<String>,
     token_lifetime: Duration,
@@ -349,6 +364,19 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Issues DPoP-bound tokens (RFC 9449 §5): a token request with a valid `DPoP` proof
+    /// gets a token whose `cnf.jkt` is the proof key's thumbprint, with `token_type: DPoP`;
+    /// an invalid proof is 400 `invalid_dpop_proof`. Requests without a proof still get
+    /// bearer tokens. `proofs` must be built for the issuer's origin
+    /// (`DpopVerifier::builder("https://as.example")`), so that its target URI for the token
+    /// path is the token endpoint; `build` checks it. Share its replay store across
+    /// instances, as for a resource server.
+    #[cfg(feature = "dpop")]
+    pub fn dpop(mut self, proofs: apiauth_dpop::DpopVerifier) -> Self {
+        self.dpop = Some(proofs);
+        self
+    }
+
     /// Allows an `http` issuer. Tokens and client secrets then travel in clear text; for
     /// loopback tests only (RFC 8414 §2 requires `https`).
     pub fn dangerous_allow_http_issuer(mut self) -> Self {
@@ -442,6 +470,15 @@ impl AuthorizationServerBuilder {
             self.secret_cache_ttl,
             self.secret_cache_capacity.max(1),
         );
+        #[cfg(feature = "dpop")]
+        if let Some(v) = &self.dpop {
+            let endpoint = format!("{base}{path_prefix}{TOKEN_PATH}");
+            if v.target_uri(&format!("{path_prefix}{TOKEN_PATH}")) != endpoint {
+                return Err(ConfigError::Invalid(
+                    "the DPoP verifier's base URL must be the issuer's origin",
+                ));
+            }
+        }
         Ok(AuthorizationServer {
             state: Arc::new(State {
                 issuer: self.issuer,
@@ -460,6 +497,8 @@ impl AuthorizationServerBuilder {
                 client_lockout: self.client_lockout,
                 address_lockout: self.address_lockout,
                 secret_cache,
+                #[cfg(feature = "dpop")]
+                dpop: self.dpop,
                 path_prefix,
                 base,
             }),
