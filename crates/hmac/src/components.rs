@@ -890,7 +890,7 @@ pub(crate) fn parse_signature_input(
 }
 
 /// [`parse_signature_input`] with the given parser.
-fn parse_signature_input_with(
+pub(crate) fn parse_signature_input_with(
     engine: Engine,
     bytes: &[u8],
     label: Option<&str>,
@@ -1267,7 +1267,7 @@ pub(crate) fn parse_signature(
 }
 
 /// [`parse_signature`] with the given parser.
-fn parse_signature_with(
+pub(crate) fn parse_signature_with(
     engine: Engine,
     bytes: &[u8],
     label: Option<&str>,

@@ -431,6 +431,24 @@ pub mod differential {
         parse_dictionary(input, Recorder::default()).ok()
     }
 
+    /// Reads `Signature-Input` and `Signature` as the verifier does, with `sfv` or with
+    /// this crate's parser: whether the first member is usable and its signature found. For
+    /// benchmarking one parser against the other.
+    pub fn read_signature_fields(signature_input: &[u8], signature: &[u8], sfv: bool) -> bool {
+        use crate::components::{Engine, parse_signature_input_with, parse_signature_with};
+        let engine = if sfv { Engine::Sfv } else { Engine::Hand };
+        let Ok(picked) = parse_signature_input_with(engine, signature_input, None) else {
+            return false;
+        };
+        let (Some(label), Ok(_)) = (picked.label, picked.input) else {
+            return false;
+        };
+        matches!(
+            parse_signature_with(engine, signature, Some(&label)),
+            Ok(Ok(_))
+        )
+    }
+
     /// Whether the verifier's own readings of `Signature-Input`, `Signature` and
     /// `Content-Digest` from `input` are the same with either parser (the picked member, its
     /// refusal reason, the signature bytes, the digests).
