@@ -12,7 +12,8 @@
 //! loopback-twin 127.0.0.1:18181 127.0.0.1:18182 creds.env   # bare, stack, credentials
 //! ```
 //!
-//! The credentials file gets `API_KEY=…` and `JWT=…` lines. Serves until killed.
+//! The credentials file gets `API_KEY=…` and `JWT=…` lines. Serves until killed. With
+//! `TWIN_UNWRAPPED=1` the guarded twin is the stack alone, without the example's outer layers.
 
 use std::net::SocketAddr;
 
@@ -45,7 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async move {
         let stack = full_stack().await?;
-        let guarded = wrap(stack.router.clone());
+        // TWIN_UNWRAPPED=1 leaves the example's outer layers off, to measure them apart.
+        let guarded = if std::env::var_os("TWIN_UNWRAPPED").is_some() {
+            stack.router.clone()
+        } else {
+            wrap(stack.router.clone())
+        };
         let bare = bare_router();
         std::fs::write(
             &creds,
