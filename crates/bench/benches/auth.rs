@@ -145,6 +145,26 @@ fn hmac(c: &mut Criterion, rt: &Runtime) {
     let mut g = c.benchmark_group("hmac_1kib");
     bench_case(&mut g, rt, &case.case);
     g.bench_function("floor", |b| b.iter(|| floor.run()));
+    // The two readings of the same `Signature-Input` and `Signature` (parsing only): the
+    // hand-written parser on requests, `sfv` as its reference.
+    let (si, sig) = (
+        one.headers()["signature-input"].as_bytes().to_vec(),
+        one.headers()["signature"].as_bytes().to_vec(),
+    );
+    for (id, by_sfv) in [("parse_fields", false), ("parse_fields_sfv", true)] {
+        assert!(apiauth_hmac::differential::read_signature_fields(
+            &si, &sig, by_sfv
+        ));
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                apiauth_hmac::differential::read_signature_fields(
+                    std::hint::black_box(&si),
+                    std::hint::black_box(&sig),
+                    by_sfv,
+                )
+            })
+        });
+    }
     let peer = peers::httpsig_hyper(&secret).expect("httpsig-hyper");
     bench_router(&mut g, rt, "peer_httpsig_hyper", &peer, || {
         case.case.request()

@@ -836,6 +836,7 @@ pub async fn full_stack() -> Result<FullStack, BenchError> {
         .plan("pro", generous.clone())
         .default_plan(generous.clone())
         .anonymous(generous)
+        .usage_meter(apiauth_quota::MemoryUsageMeter::new())
         .build()?;
     let router = bare_router()
         .route_layer(RequireScopes::all(scopes()))

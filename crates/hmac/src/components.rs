@@ -829,9 +829,43 @@ pub(crate) fn with_field<T>(
     Ok(Some(parse(&joined)))
 }
 
-/// A parser for one structured field (RFC 8941, as RFC 9421 and RFC 9530 require).
-fn sf_parser(bytes: &[u8]) -> Parser<'_> {
-    Parser::new(bytes).with_version(Version::Rfc8941)
+/// Which parser reads a dictionary field: this crate's ([`crate::sf`]) on requests, `sfv`
+/// as the reference it is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    Hand,
+    #[cfg_attr(not(any(test, feature = "differential")), allow(dead_code))]
+    Sfv,
+}
+
+impl Engine {
+    /// Parses `bytes` as an RFC 8941 dictionary into `visitor` (RFC 9421 §4, RFC 9530 §2).
+    pub(crate) fn dictionary<'de, V: DictionaryVisitor<'de>>(
+        self,
+        bytes: &'de [u8],
+        visitor: V,
+    ) -> Result<V::Out, BaseError> {
+        let malformed = BaseError("malformed_structured_field");
+        match self {
+            Engine::Hand => crate::sf::parse_dictionary(bytes, visitor).map_err(|_| malformed),
+            Engine::Sfv => Parser::new(bytes)
+                .with_version(Version::Rfc8941)
+                .parse_dictionary_with_visitor(visitor)
+                .map_err(|_| malformed),
+        }
+    }
+}
+
+/// Whether both parsers give the same `Signature-Input` member (or the same refusal) and
+/// the same `Signature` bytes for `bytes` read as either field.
+#[cfg(any(test, feature = "differential"))]
+pub(crate) fn readings_agree(bytes: &[u8], label: Option<&str>) -> bool {
+    let input = |e| {
+        parse_signature_input_with(e, bytes, label).map(|p| (p.label, format!("{:?}", p.input)))
+    };
+    input(Engine::Hand) == input(Engine::Sfv)
+        && parse_signature_with(Engine::Hand, bytes, label)
+            == parse_signature_with(Engine::Sfv, bytes, label)
 }
 
 /// `Signature-Input` as read for one signature: the label picked (RFC 9421 §3.2 step 1) and
@@ -852,14 +886,21 @@ pub(crate) fn parse_signature_input(
     bytes: &[u8],
     label: Option<&str>,
 ) -> Result<PickedInput, BaseError> {
+    parse_signature_input_with(Engine::Hand, bytes, label)
+}
+
+/// [`parse_signature_input`] with the given parser.
+pub(crate) fn parse_signature_input_with(
+    engine: Engine,
+    bytes: &[u8],
+    label: Option<&str>,
+) -> Result<PickedInput, BaseError> {
     let visitor = InputVisitor {
         wanted: label,
         picked: None,
         member: Member::with_capacity(bytes.len()),
     };
-    let v = sf_parser(bytes)
-        .parse_dictionary_with_visitor(visitor)
-        .map_err(|_| BaseError("malformed_structured_field"))?;
+    let v = engine.dictionary(bytes, visitor)?;
     let Some(picked) = v.picked else {
         let why = match label {
             Some(_) => "label_not_found",
@@ -1222,12 +1263,22 @@ pub(crate) fn parse_signature(
     bytes: &[u8],
     label: Option<&str>,
 ) -> Result<Result<Vec<u8>, BaseError>, BaseError> {
-    let v = sf_parser(bytes)
-        .parse_dictionary_with_visitor(SignatureVisitor {
+    parse_signature_with(Engine::Hand, bytes, label)
+}
+
+/// [`parse_signature`] with the given parser.
+pub(crate) fn parse_signature_with(
+    engine: Engine,
+    bytes: &[u8],
+    label: Option<&str>,
+) -> Result<Result<Vec<u8>, BaseError>, BaseError> {
+    let v = engine.dictionary(
+        bytes,
+        SignatureVisitor {
             label,
             found: ByteMember::Absent,
-        })
-        .map_err(|_| BaseError("malformed_structured_field"))?;
+        },
+    )?;
     match v.found {
         ByteMember::Bytes(b) => Ok(Ok(b)),
         // §4.2: the value is a byte sequence; an inner list is no signature.
@@ -1259,7 +1310,7 @@ impl<'de> DictionaryVisitor<'de> for SignatureVisitor<'_> {
 
 /// A dictionary member expected to hold a byte sequence (RFC 8941 §3.3.5), as a visitor
 /// leaves it: `Signature` (RFC 9421 §4.2) and `Content-Digest` (RFC 9530 §2) members.
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq, Eq)]
 pub(crate) enum ByteMember {
     /// Not in the dictionary.
     #[default]

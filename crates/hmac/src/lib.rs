@@ -67,6 +67,7 @@ mod components;
 mod digest;
 mod error;
 mod secret;
+mod sf;
 mod sign;
 mod store;
 mod verify;
@@ -77,6 +78,10 @@ pub use components::{Component, SfType};
 pub use digest::{CONTENT_DIGEST, DigestAlgorithm};
 pub use error::HmacError;
 pub use secret::{HmacSecret, MIN_SECRET_LEN, RotatingSecret};
+/// Both structured-field parsers side by side, for the `sf_dictionary` fuzz target.
+#[cfg(feature = "differential")]
+#[doc(hidden)]
+pub use sf::differential;
 #[cfg(feature = "reqwest")]
 pub use sign::sign_reqwest;
 pub use sign::{Signer, SignerBuilder, sign_request};
