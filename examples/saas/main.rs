@@ -12,6 +12,7 @@ mod app;
 mod cli;
 mod data;
 mod openapi;
+mod plans;
 mod problem;
 mod server;
 mod transport;
