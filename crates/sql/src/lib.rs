@@ -14,6 +14,7 @@
 //! | `ClientRegistry` | [`SqlClientRegistry`] | `apiauth_oauth_clients` | argon2id of each secret |
 //! | `UsageMeter` | [`SqlUsageMeter`] | `apiauth_usage` | counts per day, written in batches |
 //! | signing keys | [`SqlSigningKeyStore`] | `apiauth_signing_keys` | AES-256-GCM under the operator's KEK |
+//! | `CreditStore` | [`SqlCreditStore`] | `apiauth_credits` | balances of record, conditional updates |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -49,6 +50,7 @@
 
 mod api_key;
 mod basic;
+mod credits;
 mod db;
 mod error;
 mod migrate;
@@ -60,6 +62,7 @@ mod usage;
 
 pub use api_key::SqlApiKeyStore;
 pub use basic::SqlCredentialStore;
+pub use credits::SqlCreditStore;
 pub use db::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Dialect, SqlDatabase,
     SqlDatabaseBuilder,

@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -101,8 +101,20 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
     ];
     match v {
         1 => v1.into_iter().collect(),
+        3 => v3(d),
         _ => Vec::new(),
     }
+}
+
+/// Version 3 (issue 18): credit balances, one row per key and its current refill period.
+fn v3(d: Dialect) -> Vec<String> {
+    let text = d.text_bytewise();
+    vec![format!(
+        "CREATE TABLE apiauth_credits (
+            credit_key {text} PRIMARY KEY,
+            period BIGINT NOT NULL,
+            balance BIGINT NOT NULL)"
+    )]
 }
 
 pub(crate) async fn run(db: &SqlDatabase) -> Result<(), SqlError> {
