@@ -33,6 +33,7 @@ use utoipa_axum::routes;
 use crate::cli::Args;
 use crate::data;
 use crate::openapi::{self, Forbidden, TooManyRequests, Unauthorized, Unavailable};
+use crate::plans::{self, COST_COMPANY, COST_ENRICHMENT, COST_SEARCH, COST_USAGE};
 use crate::problem::{ApiJson, Problem};
 use crate::transport::{self, TransportPolicy};
 
@@ -164,7 +165,8 @@ pub async fn build(
             id: generated.id.clone().into(),
             hash: generated.hash,
             owner: format!("{TENANT}-{plan}").into(),
-            tenant: Some(TENANT.into()),
+            // Issue 18: the free key is another tenant's, on `free`.
+            tenant: Some(key_tenant(plan).into()),
             scopes: ScopeSet::parse(scopes)?,
             plan: Some(plan.into()),
             created_at: SystemTime::now(),
@@ -179,7 +181,7 @@ pub async fn build(
         keys.store().insert(record).await?;
         key_creds.insert(
             plan.to_owned(),
-            json!({ "id": generated.id, "key": generated.token.expose_secret(), "scopes": scopes }),
+            json!({ "id": generated.id, "key": generated.token.expose_secret(), "scopes": scopes, "tenant": key_tenant(plan) }),
         );
     }
     let api_key_auth = Arc::new(keys.auth().realm("saas").build()?);
@@ -210,6 +212,13 @@ pub async fn build(
             .tenant(TENANT),
     );
     let portal_users = users.clone();
+    // The operator: reads and changes tenants' credit balances, exports the billing history.
+    let operator_password = seed.text("operator-password", 24);
+    users.insert(
+        "operator",
+        CredentialRecord::new("operator", hasher.hash(&operator_password))
+            .scopes(ScopeSet::parse("credits:admin")?),
+    );
     // Failure counters in the shared stores: with --redis-url, one budget for all instances.
     let basic = BasicAuth::builder(users)
         .realm("saas-admin")
@@ -352,7 +361,9 @@ pub async fn build(
         .default_plan(QuotaPolicy::per_second(50).burst(100))
         .anonymous(QuotaPolicy::per_second(5).burst(20))
         .limiter(stores.rate_limiter.clone())
-        .usage_meter(usage.clone());
+        .usage_meter(usage.clone())
+        // The three fields of drafts 00–06 beside RateLimit-Policy/RateLimit, for older clients.
+        .legacy_headers();
     for (plan, burst, per_second) in &args.quotas {
         let period = Duration::from_secs_f64(1.0 / per_second);
         let policy = QuotaPolicy::with_period(period).burst(*burst);
@@ -374,11 +385,16 @@ pub async fn build(
     // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota. Each
     // route is registered with its OpenAPI operation by `routes!` (openapi.rs).
     let api_key_layer = AuthLayer::new(api_key_auth.clone());
+    let credits = plans::credits(
+        plans::plans(&args.credits, client_id),
+        opened.credit_store(),
+    );
     let data = OpenApiRouter::new()
-        .routes(routes!(data::get_company))
-        .routes(routes!(data::search_contacts))
-        .routes(routes!(data::create_enrichment))
-        .routes(routes!(openapi::usage))
+        .routes(routes!(data::get_company).layer(credits.cost(COST_COMPANY)))
+        .routes(routes!(data::search_contacts).layer(credits.cost(COST_SEARCH)))
+        .routes(routes!(data::create_enrichment).layer(credits.cost(COST_ENRICHMENT)))
+        .routes(routes!(openapi::usage).layer(credits.cost(COST_USAGE)))
+        .layer(axum::Extension(credits.clone()))
         .layer(quota)
         .layer(AuthLayer::new(signatures))
         .layer(api_key_layer)
@@ -415,6 +431,9 @@ pub async fn build(
         .routes(routes!(revoke_key))
         .routes(routes!(rotate_key))
         .routes(routes!(prometheus))
+        .routes(routes!(plans::read_credits, plans::change_credits))
+        .routes(routes!(plans::usage_export))
+        .layer(axum::Extension(credits))
         .with_state(AdminState {
             keys: keys.clone(),
             grace: Duration::from_secs(args.rotation_grace),
@@ -454,12 +473,14 @@ pub async fn build(
         "base_url": base_url,
         "tenant": TENANT,
         "api_keys": key_creds,
-        "admin": { "username": "admin", "password": admin_password, "scopes": "admin" },
+        "admin": { "username": "admin", "password": admin_password, "scopes": "admin", "tenant": TENANT },
+        "operator": { "username": "operator", "password": operator_password, "scopes": "credits:admin" },
         "oauth_client": {
             "client_id": client_id,
             "client_secret": client_secret,
             "scopes": DATA_SCOPES,
             "token_endpoint": auth_server.token_endpoint(),
+            "tenant": TENANT,
         },
         "admin_oauth_client": {
             "client_id": admin_client_id,
@@ -481,6 +502,7 @@ pub async fn build(
             "key_id": "acme-partner-1",
             "secret_base64": base64::engine::general_purpose::STANDARD.encode(hmac_secret),
             "scopes": DATA_SCOPES,
+            "tenant": TENANT,
         },
         "webhook_secret": webhook_secret,
         "portal": {
@@ -495,6 +517,15 @@ pub async fn build(
         api_keys: api_key_auth,
         stores: opened,
     })
+}
+
+/// The tenant of the demo API key on `plan` (issue 18: `pro` is acme's, `free` another's).
+fn key_tenant(plan: &str) -> &'static str {
+    if plan == "free" {
+        plans::FREE_TENANT
+    } else {
+        TENANT
+    }
 }
 
 fn received(Auth(p): Auth, body: &Bytes) -> Response {

@@ -59,6 +59,10 @@ pub struct Args {
     #[arg(long = "quota", value_parser = parse_quota)]
     pub quotas: Vec<(String, u32, f64)>,
 
+    /// Override a plan's monthly credit allowance: PLAN=N (repeatable), e.g. free=10.
+    #[arg(long = "credits", value_parser = crate::plans::parse_credits)]
+    pub credits: Vec<(String, u64)>,
+
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

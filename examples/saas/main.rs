@@ -14,6 +14,7 @@ mod app;
 mod cli;
 mod data;
 mod openapi;
+mod plans;
 mod portal;
 mod problem;
 mod server;

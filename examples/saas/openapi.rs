@@ -217,12 +217,19 @@ mod answers {
     #[response(status = 403, content_type = "application/problem+json")]
     pub struct Forbidden(#[to_schema] Problem);
 
-    /// A quota or a lock-out: wait `Retry-After` seconds.
+    /// A rate limit, an exhausted credit balance (`type`
+    /// `urn:apiauth:problem:credits-exhausted`, `title` `Credits exhausted`, members
+    /// `balance`, `cost`, `refills_at`; `Retry-After` runs to the refill at 00:00 UTC) or a
+    /// lock-out: wait `Retry-After` seconds.
     #[derive(IntoResponses)]
     #[response(
         status = 429,
         content_type = "application/problem+json",
-        headers(("Retry-After" = u64, description = "Seconds to wait"))
+        headers(
+            ("Retry-After" = u64, description = "Seconds to wait"),
+            ("RateLimit-Policy" = String, description = "draft-ietf-httpapi-ratelimit-headers: one item per policy (`\"plan:free\";q=20;w=60, \"credits:free\";q=100;w=2678400`), on every answer of a limited route"),
+            ("RateLimit" = String, description = "draft-ietf-httpapi-ratelimit-headers: what is left of each policy (`\"plan:free\";r=0;t=3, \"credits:free\";r=0;t=86400`)")
+        )
     )]
     pub struct TooManyRequests(#[to_schema] Problem);
 
@@ -346,6 +353,10 @@ pub struct UsageReport {
     pub total: u64,
     /// Counts per route and answer class.
     pub usage: Vec<UsageRecord>,
+    /// The tenant whose balance the caller draws on.
+    pub tenant: Option<String>,
+    /// The remaining balance and when it refills; null when the plan has no credits.
+    pub credits: Option<crate::plans::CreditBalance>,
 }
 
 /// One usage series.
@@ -359,7 +370,7 @@ pub struct UsageRecord {
     pub count: u64,
 }
 
-/// The caller's own usage counts.
+/// The caller's own usage counts, credit balance and refill time (costs no credits).
 #[utoipa::path(
     get,
     path = "/v1/usage",
@@ -379,7 +390,7 @@ pub struct UsageRecord {
     )
 )]
 pub async fn usage(auth: Auth, req: Request) -> Response {
-    apiauth::quota::own_usage(auth, req).await
+    crate::plans::usage_with_balance(auth, req).await
 }
 
 /// An access token (RFC 6749 §5.1).

@@ -315,6 +315,16 @@ impl Stores {
         })
     }
 
+    /// Where credit balances live: Redis when given (atomic scripts shared by every
+    /// instance), else the database (one conditional statement per change), else memory.
+    pub fn credit_store(&self) -> Arc<dyn apiauth::quota::CreditStore> {
+        match (&self.health.redis, &self.health.sql) {
+            (Some(r), _) => Arc::new(apiauth::redis::RedisCreditStore::new(r.clone())),
+            (None, Some(db)) => Arc::new(apiauth::sql::SqlCreditStore::new(db.clone())),
+            (None, None) => Arc::new(apiauth::quota::MemoryCreditStore::new()),
+        }
+    }
+
     /// What `/readyz` pings.
     pub fn health(&self) -> Health {
         self.health.clone()

@@ -52,10 +52,36 @@ impl RefillPeriod {
             }
         }
     }
+
+    /// The Unix time at which the period containing `unix_secs` started.
+    #[must_use]
+    pub fn start(self, unix_secs: u64) -> u64 {
+        let day = unix_secs / 86_400;
+        match self {
+            Self::Day => day * 86_400,
+            Self::Month => {
+                let (y, m, _) = civil_from_days(day);
+                days_from_civil(y, m) * 86_400
+            }
+        }
+    }
+}
+
+/// `unix_secs` as an RFC 3339 UTC timestamp (`2027-01-01T00:00:00Z`).
+#[must_use]
+pub fn rfc3339(unix_secs: u64) -> String {
+    let (y, m, d) = civil_from_days(unix_secs / 86_400);
+    let s = unix_secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 // Howard Hinnant's civil-calendar algorithms, restricted to dates from 1970 on (u64 only).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -128,9 +154,9 @@ pub enum Scope {
     Identity,
 }
 
-/// The credit cost of a route, declared next to it as a layer
-/// (`.route_layer(axum::Extension(Cost::new(5)))`) and read by the quota layer from the
-/// request extensions; routes without one cost 1.
+/// The credit cost of a route, declared next to it with
+/// [`Credits::cost`](crate::Credits::cost) (`.route_layer(credits.cost(5))`); the default
+/// cost ([`Credits::layer`](crate::Credits::layer)) is 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cost(pub u64);
 

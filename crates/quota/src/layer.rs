@@ -143,9 +143,18 @@ pub struct QuotaLayerBuilder {
     key_by: KeyBy,
     ipv6_prefix: u8,
     sweep_interval: Duration,
+    legacy_headers: bool,
 }
 
 impl QuotaLayerBuilder {
+    /// Also sends the `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` fields
+    /// of drafts 00–06, for older clients. Default: only `RateLimit-Policy` and `RateLimit`
+    /// (see [`headers`](crate::headers)).
+    pub fn legacy_headers(mut self) -> Self {
+        self.legacy_headers = true;
+        self
+    }
+
     /// The policy for principals on `plan` (as [`Principal::plan`] tells it). Read on every
     /// request, so a principal whose plan changes gets the new plan's bucket on its next
     /// request, without a restart.
@@ -297,6 +306,7 @@ impl QuotaLayerBuilder {
                 routes,
                 key_by: self.key_by,
                 ipv6_prefix: self.ipv6_prefix,
+                legacy_headers: self.legacy_headers,
                 sweeper,
                 sweeper_started: Once::new(),
             }),
@@ -373,6 +383,7 @@ impl QuotaLayer {
             key_by: KeyBy::Identity,
             ipv6_prefix: 64,
             sweep_interval: Duration::from_secs(60),
+            legacy_headers: false,
         }
     }
 }
@@ -401,6 +412,7 @@ struct Shared {
     routes: HashMap<String, String>,
     key_by: KeyBy,
     ipv6_prefix: u8,
+    legacy_headers: bool,
     sweeper: Option<(MemoryRateLimiter, Duration)>,
     sweeper_started: Once,
 }
@@ -501,18 +513,37 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers-06 keeps the three-field form
-/// of the earlier drafts; `Reset` is delta-seconds) and, when denied, `Retry-After` in
-/// delta-seconds (RFC 9110 §10.2.3), rounded up so a client that waits never comes too soon.
-fn set_ratelimit_headers(h: &mut HeaderMap, d: &Decision) {
-    h.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit()));
-    h.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining()));
-    h.insert(RATELIMIT_RESET, HeaderValue::from(ceil_secs(d.reset())));
+/// The rate policy as the first item of `RateLimit-Policy` and `RateLimit` (draft-10 §3
+/// "RateLimit-Policy Field" and §4 "RateLimit Field": `q` the burst, `w` the time a full
+/// bucket takes to refill, `r` the requests admissible now, `t` the seconds until the bucket
+/// is full); with `legacy`, the three fields of drafts 00–06 as well; when denied,
+/// `Retry-After` in delta-seconds (RFC 9110 §10.2.3), rounded up so a client that waits never
+/// comes too soon.
+fn set_ratelimit_headers(res: &mut Response, d: &Decision, policy: &QuotaPolicy, legacy: bool) {
+    let window = ceil_secs(policy.replenish_period() * policy.burst_size()).max(1);
+    let item = crate::headers::PolicyItem {
+        name: policy.name().to_owned(),
+        quota: u64::from(policy.burst_size()),
+        window,
+        remaining: u64::from(d.remaining()),
+        reset: ceil_secs(d.reset()),
+    };
+    crate::headers::add_policy(res, item, true);
+    let h = res.headers_mut();
+    if legacy {
+        set_legacy_headers(h, d);
+    }
     if let Some(after) = d.retry_after()
         && !h.contains_key(RETRY_AFTER)
     {
         h.insert(RETRY_AFTER, HeaderValue::from(ceil_secs(after).max(1)));
     }
+}
+
+fn set_legacy_headers(h: &mut HeaderMap, d: &Decision) {
+    h.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit()));
+    h.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining()));
+    h.insert(RATELIMIT_RESET, HeaderValue::from(ceil_secs(d.reset())));
 }
 
 impl<S> Layer<S> for QuotaLayer {
@@ -582,17 +613,10 @@ where
             if !decision.is_allowed() {
                 metric::rejected(&policy);
                 let retry = decision.retry_after().unwrap_or(Duration::from_secs(1));
-                let e = AuthError::too_many_requests(retry)
-                    .with_reason("rate_limited")
-                    .with_header(RATELIMIT_LIMIT, HeaderValue::from(decision.limit()))
-                    .with_header(RATELIMIT_REMAINING, HeaderValue::from(0u32))
-                    .with_header(
-                        RATELIMIT_RESET,
-                        HeaderValue::from(ceil_secs(decision.reset())),
-                    );
+                let e = AuthError::too_many_requests(retry).with_reason("rate_limited");
                 let mut res = e.render(req.extensions());
-                // A custom ErrorResponder may drop them; they are part of the contract.
-                set_ratelimit_headers(res.headers_mut(), &decision);
+                // Set here, so a custom ErrorResponder cannot drop them: part of the contract.
+                set_ratelimit_headers(&mut res, &decision, &policy, shared.legacy_headers);
                 return Ok(res);
             }
 
@@ -600,7 +624,7 @@ where
                 req.extensions_mut().insert(MeterHandle(meter.clone()));
             }
             let mut res = inner.call(req).await?;
-            set_ratelimit_headers(res.headers_mut(), &decision);
+            set_ratelimit_headers(&mut res, &decision, &policy, shared.legacy_headers);
 
             // The handler answered: this request counts.
             let class = StatusClass::of(res.status());

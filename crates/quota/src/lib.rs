@@ -4,9 +4,13 @@
 //!
 //! [`QuotaLayer`] sits *inside* the authentication layers and limits each verified
 //! [`Principal`](apiauth_core::Principal) (by subject or tenant) with the GCRA policy of its
-//! plan, anonymous callers by client address. Every answer carries `RateLimit-Limit`,
-//! `RateLimit-Remaining` and `RateLimit-Reset`; over quota it is 429 with `Retry-After` and a
-//! problem+json body. Requests that reach a handler are counted per principal, route template
+//! plan, anonymous callers by client address. Every answer carries `RateLimit-Policy` and
+//! `RateLimit` ([`headers`], draft-ietf-httpapi-ratelimit-headers; the older
+//! `RateLimit-Limit/-Remaining/-Reset` trio with [`QuotaLayerBuilder::legacy_headers`]);
+//! over quota it is 429 with `Retry-After` and a problem+json body.
+//!
+//! Credits ([`Credits`], [`CreditsLayer`]): [`Plans`] give tenants a monthly or daily
+//! balance, each route declares its [`Cost`], and billable answers draw on the balance. Requests that reach a handler are counted per principal, route template
 //! and status class in a [`UsageMeter`], which callers read with [`own_usage`]. Counters go
 //! out through the `metrics` crate ([`metric`]).
 //!
@@ -57,8 +61,8 @@
 //!     .await
 //!     .unwrap();
 //! assert_eq!(res.status(), 200);
-//! assert_eq!(res.headers()["ratelimit-limit"], "10");
-//! assert_eq!(res.headers()["ratelimit-remaining"], "9");
+//! assert_eq!(res.headers()["ratelimit-policy"], r#""plan:free";q=10;w=10"#);
+//! assert_eq!(res.headers()["ratelimit"], r#""plan:free";r=9;t=1"#);
 //! # }
 //! ```
 //!
@@ -68,19 +72,28 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod charge;
 mod credits;
+pub mod headers;
+mod history;
 mod layer;
 mod limiter;
 mod meter;
 pub mod metric;
+mod plan;
 mod policy;
 
+pub use charge::{
+    Balance, CREDITS_EXHAUSTED, Credits, CreditsBuilder, CreditsFuture, CreditsLayer,
+    CreditsService,
+};
 pub use credits::{
     Cost, CreditAllowance, CreditStore, CreditStoreError, MemoryCreditStore, RefillPeriod,
-    Reservation, Scope,
+    Reservation, Scope, rfc3339,
 };
 /// `governor`'s clocks, for [`MemoryRateLimiter::with_clock`] (a `FakeRelativeClock` in tests).
 pub use governor::clock;
+pub use history::{MemoryUsageHistory, UsageEvent, UsageHistory, UsageRow, day_string, to_csv};
 pub use layer::{
     KeyBy, QuotaConfigError, QuotaFuture, QuotaLayer, QuotaLayerBuilder, QuotaService,
     RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RouteGroup, UNKNOWN_CLIENT_KEY,
@@ -91,4 +104,5 @@ pub use meter::{
     DEFAULT_MAX_SERIES, MemoryUsageMeter, StatusClass, UsageCount, UsageMeter, own_usage,
 };
 pub use metric::AuthMetricsLayer;
+pub use plan::{Plan, Plans, Resolved, tenant_key};
 pub use policy::QuotaPolicy;

@@ -8,6 +8,9 @@
 //! | [`LIMITER_ERRORS`] | `policy` | limiter failures (answered 503) |
 //! | [`USAGE`] | `route`, `status_class`, `policy` | requests that reached a handler |
 //! | [`USAGE_ERRORS`] | — | usage meter failures |
+//! | [`CREDITS_CHARGED`] | `route`, `plan` | credits charged (billable answers) |
+//! | [`CREDITS_EXHAUSTED`] | `plan` | requests refused 429 for an exhausted balance |
+//! | [`CREDIT_ERRORS`] | — | credit-store failures and failed refunds |
 //!
 //! Every label value is bounded: policies and routes come from configuration, reasons and
 //! methods from code. Subjects are deliberately not labels (one series per user would swamp a
@@ -48,6 +51,15 @@ pub fn describe() {
         "Requests that reached a handler, by route template and status class"
     );
     describe_counter!(USAGE_ERRORS, "Usage-meter failures");
+    describe_counter!(
+        CREDITS_CHARGED,
+        "Credits charged, by route template and plan"
+    );
+    describe_counter!(
+        CREDITS_EXHAUSTED,
+        "Requests refused for an exhausted balance"
+    );
+    describe_counter!(CREDIT_ERRORS, "Credit-store failures and failed refunds");
 }
 
 pub(crate) fn rejected(policy: &QuotaPolicy) {
@@ -165,4 +177,24 @@ impl<S: Subscriber> Layer<S> for AuthMetricsLayer {
         )
         .increment(1);
     }
+}
+
+/// Credits charged, by route template and plan (both from configuration: bounded).
+pub const CREDITS_CHARGED: &str = "apiauth_credits_charged_total";
+/// Requests refused because the balance was exhausted, by plan.
+pub const CREDITS_EXHAUSTED: &str = "apiauth_credits_exhausted_total";
+/// Credit-store failures (answered 503) and failed refunds.
+pub const CREDIT_ERRORS: &str = "apiauth_credits_errors_total";
+
+pub(crate) fn credits_charged(route: &str, plan: &str, credits: u64) {
+    counter!(CREDITS_CHARGED, "route" => route.to_owned(), "plan" => plan.to_owned())
+        .increment(credits);
+}
+
+pub(crate) fn credits_exhausted(plan: &str) {
+    counter!(CREDITS_EXHAUSTED, "plan" => plan.to_owned()).increment(1);
+}
+
+pub(crate) fn credit_error() {
+    counter!(CREDIT_ERRORS).increment(1);
 }

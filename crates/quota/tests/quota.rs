@@ -29,6 +29,7 @@ fn limiter() -> (MemoryRateLimiter<FakeRelativeClock>, FakeRelativeClock) {
 fn router(policy: QuotaPolicy) -> (Router, FakeRelativeClock) {
     let (l, clock) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .default_plan(policy)
         .limiter(l)
         .build()
@@ -63,6 +64,7 @@ async fn burst_then_429_with_ratelimit_headers_retry_after_and_problem_body() {
     let hits = Arc::new(AtomicUsize::new(0));
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .default_plan(QuotaPolicy::per_second(1).burst(3))
         .limiter(l)
         .build()
@@ -125,6 +127,7 @@ async fn bucket_refills_over_time_on_the_controllable_clock() {
 async fn plan_tiers_have_their_own_limits_and_a_plan_change_applies_on_the_next_request() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .plan("free", QuotaPolicy::per_minute(2))
         .plan("pro", QuotaPolicy::per_minute(100).burst(5))
         .default_plan(QuotaPolicy::per_minute(1))
@@ -158,6 +161,7 @@ async fn plan_tiers_have_their_own_limits_and_a_plan_change_applies_on_the_next_
 async fn route_group_has_its_own_quota_and_bucket() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .plan("free", QuotaPolicy::per_minute(10))
         .route_group(
             RouteGroup::new("export")
@@ -188,6 +192,7 @@ async fn route_group_has_its_own_quota_and_bucket() {
 async fn route_group_policies_take_precedence_in_a_fixed_order() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .plan("free", QuotaPolicy::per_minute(10))
         .default_plan(QuotaPolicy::per_minute(20))
         .anonymous(QuotaPolicy::per_minute(30))
@@ -240,6 +245,7 @@ async fn route_group_policies_take_precedence_in_a_fixed_order() {
 async fn tenant_keying_shares_one_bucket_per_tenant() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .default_plan(QuotaPolicy::per_minute(2))
         .key_by(KeyBy::Tenant)
         .limiter(l)
@@ -268,6 +274,7 @@ async fn tenant_keying_shares_one_bucket_per_tenant() {
 async fn anonymous_requests_are_limited_per_client_address() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .anonymous(QuotaPolicy::per_minute(2))
         .limiter(l)
         .build()
@@ -309,6 +316,7 @@ async fn anonymous_requests_are_limited_per_client_address() {
 async fn anonymous_without_a_client_address_shares_the_fallback_bucket_never_500() {
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .anonymous(QuotaPolicy::per_minute(2))
         .limiter(l)
         .build()
@@ -358,6 +366,7 @@ async fn raw_get(server: SocketAddr, path: &str) -> (u16, String) {
 async fn anonymous_over_real_http_is_keyed_by_the_peer_address() {
     let limiter = Recording::default();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .anonymous(QuotaPolicy::per_minute(2))
         .limiter(limiter.clone())
         .build()
@@ -398,7 +407,11 @@ impl RateLimiter for Down {
 #[tokio::test]
 async fn limiter_failure_fails_closed_with_503_and_never_reaches_the_handler() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let quota = QuotaLayer::builder().limiter(Down).build().unwrap();
+    let quota = QuotaLayer::builder()
+        .legacy_headers()
+        .limiter(Down)
+        .build()
+        .unwrap();
     let app = app(quota, hits.clone());
     let a = send(&app, as_user("/items/1", "alice", None)).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -412,6 +425,7 @@ async fn limiter_failure_fails_closed_with_503_and_never_reaches_the_handler() {
 async fn rejected_credentials_never_reach_the_quota_layer() {
     let limiter = Recording::default();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .limiter(limiter.clone())
         .build()
         .unwrap();
@@ -428,6 +442,7 @@ async fn key_state_stays_bounded_under_100k_distinct_anonymous_addresses() {
     let clock = FakeRelativeClock::default();
     let l = MemoryRateLimiter::with_clock(clock.clone()).with_capacity(CAP);
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .anonymous(QuotaPolicy::per_second(1))
         .default_plan(QuotaPolicy::per_second(1))
         .limiter(l.clone())
@@ -494,6 +509,7 @@ async fn idle_keys_are_dropped_by_the_scheduled_sweeper() {
     let (l, clock) = limiter();
     let _sweeper = l.spawn_sweeper(Duration::from_secs(30));
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .default_plan(QuotaPolicy::per_second(1).burst(5))
         .limiter(l.clone())
         .build()
@@ -526,6 +542,7 @@ async fn a_custom_error_responder_still_gets_the_ratelimit_fields_on_429() {
     use axum::response::IntoResponse;
     let (l, _) = limiter();
     let quota = QuotaLayer::builder()
+        .legacy_headers()
         .default_plan(QuotaPolicy::per_minute(1))
         .limiter(l)
         .build()

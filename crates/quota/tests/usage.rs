@@ -108,7 +108,7 @@ async fn unmatched_paths_are_counted_under_one_label_not_the_raw_path() {
         let a = send(&app, as_user(&format!("/nowhere/{i}"), "alice", None)).await;
         assert_eq!(a.status, 404);
         // The fallback passes through the layer too, so it carries the fields.
-        assert!(a.headers.contains_key("ratelimit-limit"));
+        assert!(a.headers.contains_key("ratelimit-policy"));
     }
     assert_eq!(
         meter.usage("demo::alice").await.unwrap(),

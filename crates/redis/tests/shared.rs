@@ -187,6 +187,7 @@ mod quota {
     /// An instance with authentication outside and the shared quota inside.
     fn metered_instance(stores: &apiauth_redis::Stores) -> axum::Router {
         let quota = QuotaLayer::builder()
+            .legacy_headers()
             .default_plan(QuotaPolicy::per_hour(60).burst(3))
             .limiter(stores.rate_limiter.clone())
             .usage_meter(stores.usage.clone())

@@ -14,6 +14,7 @@
 //! | `ClientRegistry` | [`SqlClientRegistry`] | `apiauth_oauth_clients` | argon2id of each secret |
 //! | `UsageMeter` | [`SqlUsageMeter`] | `apiauth_usage` | counts per day, written in batches |
 //! | signing keys | [`SqlSigningKeyStore`] | `apiauth_signing_keys` | AES-256-GCM under the operator's KEK |
+//! | `CreditStore` | [`SqlCreditStore`] | `apiauth_credits` | balances of record, conditional updates |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -66,6 +67,8 @@ mod api_key;
 #[cfg(feature = "basic")]
 mod basic;
 mod cache;
+#[cfg(feature = "quota")]
+mod credits;
 mod db;
 mod error;
 mod migrate;
@@ -88,6 +91,8 @@ pub use basic::SqlCredentialStore;
 #[cfg(feature = "api-key")]
 pub use cache::CachedApiKeyStore;
 pub use cache::{CachedRevocationList, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+#[cfg(feature = "quota")]
+pub use credits::SqlCreditStore;
 pub use db::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Dialect, SqlDatabase,
     SqlDatabaseBuilder,

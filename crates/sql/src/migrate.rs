@@ -99,7 +99,7 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
                 sealed {blob} NOT NULL)"
         ),
     ];
-    // Version 4: browser sessions (session.rs). Versions 2 and 3 belong to other stores.
+    // Version 4: browser sessions (session.rs).
     let v4 = [
         format!(
             "CREATE TABLE apiauth_sessions (
@@ -115,6 +115,7 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
         (1, _) => v1.into_iter().collect(),
         (2, Dialect::Postgres) => v2_postgres(),
         // Version 2 on SQLite: nothing (one process hears its own changes).
+        (3, _) => v3(d),
         (4, _) => v4.into_iter().collect(),
         _ => Vec::new(),
     }
@@ -148,6 +149,17 @@ fn v2_postgres() -> Vec<String> {
          FOR EACH ROW EXECUTE FUNCTION apiauth_notify_change()"
             .into(),
     ]
+}
+
+/// Version 3: credit balances, one row per key and its current refill period.
+fn v3(d: Dialect) -> Vec<String> {
+    let text = d.text_bytewise();
+    vec![format!(
+        "CREATE TABLE apiauth_credits (
+            credit_key {text} PRIMARY KEY,
+            period BIGINT NOT NULL,
+            balance BIGINT NOT NULL)"
+    )]
 }
 
 pub(crate) async fn run(db: &SqlDatabase) -> Result<(), SqlError> {
