@@ -191,7 +191,7 @@ async fn form_posts_without_the_csrf_token_or_from_another_origin_are_refused() 
     let s = start().await;
     let http = http();
     let (cookie, csrf, _) = sign_in_http(&s, &http).await;
-    let key_id = cred(&s, &["api_keys", "free", "id"]);
+    let key_id = cred(&s, &["api_keys", "pro", "id"]);
     let revoke = s.url(&format!("/portal/keys/{key_id}/revoke"));
     let attempts: [(&str, Option<&str>, &str); 4] = [
         ("no token", None, ""),
@@ -213,7 +213,7 @@ async fn form_posts_without_the_csrf_token_or_from_another_origin_are_refused() 
     // The key still works.
     let api = http
         .get(s.url("/v1/companies/acme.example"))
-        .header("x-api-key", cred(&s, &["api_keys", "free", "key"]))
+        .header("x-api-key", cred(&s, &["api_keys", "pro", "key"]))
         .send()
         .await
         .unwrap();

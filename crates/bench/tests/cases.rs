@@ -147,7 +147,9 @@ async fn full_stack_accepts_api_key_and_jwt_and_sets_rate_limit_headers() {
     for case in [stack.api_key_case(), stack.jwt_case()] {
         assert_guards(&case).await;
         let res = stack.router.clone().oneshot(case.request()).await.unwrap();
-        assert!(res.headers().contains_key("ratelimit-remaining"));
+        // draft-ietf-httpapi-ratelimit-headers: the policy and the current state.
+        assert!(res.headers().contains_key("ratelimit-policy"), "{res:?}");
+        assert!(res.headers().contains_key("ratelimit"), "{res:?}");
     }
 }
 
