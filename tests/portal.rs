@@ -270,6 +270,43 @@ async fn repeated_wrong_passwords_lock_the_portal_user_out() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+#[tokio::test]
+async fn the_usage_page_shows_the_tenants_remaining_credits_and_they_go_down_with_use() {
+    let s = start().await;
+    let http = http();
+    let (cookie, _, _) = sign_in_http(&s, &http).await;
+    let credits_line = |page: String| {
+        let start = page.find(r#"id="credits""#).expect("the credits paragraph");
+        let rest = &page[start..];
+        rest[..rest.find("</p>").unwrap()].to_owned()
+    };
+    let page = || async {
+        let res = http
+            .get(s.url("/portal/usage"))
+            .header("cookie", format!("portal_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    };
+    // Tenant acme is on `pro`: 100,000 credits a month.
+    let before = credits_line(page().await);
+    assert!(before.contains("100000 credits left"), "{before}");
+    assert!(before.contains("next refill"), "{before}");
+    // One enrichment costs 5 credits, drawn from the tenant's balance.
+    let res = http
+        .post(s.url("/v1/enrichments"))
+        .header("x-api-key", cred(&s, &["api_keys", "pro", "key"]))
+        .json(&serde_json::json!({ "email": "ada@acme.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let after = credits_line(page().await);
+    assert!(after.contains("99995 credits left"), "{after}");
+}
+
 // ---------------------------------------------------------------------------------------
 // The browser.
 

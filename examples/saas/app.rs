@@ -423,7 +423,8 @@ pub async fn build(
         grantable: ScopeSet::parse(DATA_SCOPES)?,
         grace: Duration::from_secs(args.rotation_grace),
         tls: policy.tls,
-        tenants: &[TENANT, OTHER_TENANT],
+        tenants: &[TENANT, OTHER_TENANT, plans::FREE_TENANT],
+        credits: credits.clone(),
     })?;
 
     let admin = OpenApiRouter::new()

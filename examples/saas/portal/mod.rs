@@ -109,6 +109,8 @@ pub struct Portal {
     pub tls: bool,
     /// The tenants the admin view lists, with or without keys. The seam for a tenant store.
     pub tenants: Vec<String>,
+    /// The credit ledger the API charges (plans, balances, refills).
+    pub credits: apiauth::quota::Credits,
 }
 
 impl Portal {
@@ -120,10 +122,15 @@ impl Portal {
         list.push(client);
     }
 
-    /// The tenant's credit balance and next refill. No credit ledger is wired into the
-    /// example yet, so `None`: the usage and admin pages then say so.
-    pub async fn credits(&self, _tenant: &str) -> Option<Credits> {
-        None
+    /// The tenant's credit balance and next refill, from the ledger the API charges;
+    /// `None` when the tenant's plan has no credits or the store does not answer (the pages
+    /// then say so).
+    pub async fn credits(&self, tenant: &str) -> Option<Credits> {
+        let b = self.credits.tenant_balance(tenant).await.ok().flatten()?;
+        Some(Credits {
+            remaining: b.remaining,
+            next_refill: SystemTime::now() + Duration::from_secs(b.seconds_until_refill),
+        })
     }
 
     /// The routes, all under `/portal`, to merge into the application's router.
@@ -178,6 +185,7 @@ pub struct DemoParts<'a> {
     pub grace: Duration,
     pub tls: bool,
     pub tenants: &'a [&'a str],
+    pub credits: apiauth::quota::Credits,
 }
 
 impl Portal {
@@ -203,6 +211,7 @@ impl Portal {
             grace: parts.grace,
             tls: parts.tls,
             tenants: parts.tenants.iter().map(|t| (*t).to_owned()).collect(),
+            credits: parts.credits,
         };
         let now = SystemTime::now();
         for (id, scopes) in parts.demo_clients {

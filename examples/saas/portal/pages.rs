@@ -289,7 +289,7 @@ pub fn admin(s: &Session, tenants: &[TenantRow], plans: &[String]) -> Markup {
                     td { @match &t.credits { Some(c) => { (c.remaining) }, None => "—" } } } } }
             }
             p { "Plans: " (plans.join(", ")) "." }
-            p { "Top-ups: no credit ledger is configured for this deployment." }
+            p { "Top-ups: the operator's admin API, POST /admin/tenants/{tenant}/credits." }
         },
     )
 }
