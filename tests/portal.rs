@@ -68,6 +68,19 @@ fn csrf_of(html: &str) -> String {
 
 /// A signed-in session over plain HTTP: (cookie value, CSRF token, the pre-sign-in id).
 async fn sign_in_http(s: &Saas, http: &reqwest::Client) -> (String, String, String) {
+    let (user, pass) = (
+        cred(s, &["portal", "username"]),
+        cred(s, &["portal", "password"]),
+    );
+    sign_in_as(s, http, user, pass).await
+}
+
+async fn sign_in_as(
+    s: &Saas,
+    http: &reqwest::Client,
+    user: &str,
+    pass: &str,
+) -> (String, String, String) {
     let res = http.get(s.url("/portal/sign-in")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let before = cookie_value(&session_cookie(res.headers()).expect("a visitor cookie"));
@@ -77,8 +90,8 @@ async fn sign_in_http(s: &Saas, http: &reqwest::Client) -> (String, String, Stri
         .header("cookie", format!("portal_session={before}"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("username", cred(s, &["portal", "username"])),
-            ("password", cred(s, &["portal", "password"])),
+            ("username", user),
+            ("password", pass),
         ])
         .send()
         .await
@@ -305,6 +318,68 @@ async fn the_usage_page_shows_the_tenants_remaining_credits_and_they_go_down_wit
     assert!(res.status().is_success(), "{}", res.status());
     let after = credits_line(page().await);
     assert!(after.contains("99995 credits left"), "{after}");
+}
+
+#[tokio::test]
+async fn an_admin_tops_up_a_tenant_from_the_admin_view_and_a_tenant_user_cannot() {
+    let s = start().await;
+    let http = http();
+    let top_up = s.url("/portal/admin/tenants/initech/credits");
+    // A tenant's own user may not grant credits.
+    let (cookie, csrf, _) = sign_in_http(&s, &http).await;
+    let res = http
+        .post(&top_up)
+        .header("cookie", format!("portal_session={cookie}"))
+        .form(&[("csrf", csrf.as_str()), ("add", "10")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // The admin sees tenant initech on `free` (100 credits) and adds 10.
+    let (user, pass) = (
+        cred(&s, &["admin", "username"]),
+        cred(&s, &["admin", "password"]),
+    );
+    let (cookie, csrf, _) = sign_in_as(&s, &http, user, pass).await;
+    let balance = || async {
+        let page = http
+            .get(s.url("/portal/admin"))
+            .header("cookie", format!("portal_session={cookie}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let start = page
+            .find(r#"id="balance-initech""#)
+            .expect("a balance cell");
+        let rest = &page[start..];
+        let cell = &rest[rest.find('>').unwrap() + 1..rest.find("</td>").unwrap()];
+        cell.trim().parse::<u64>().unwrap()
+    };
+    assert_eq!(balance().await, 100);
+    for (add, status) in [("0", 422), ("lots", 422), ("10", 303)] {
+        let res = http
+            .post(&top_up)
+            .header("cookie", format!("portal_session={cookie}"))
+            .form(&[("csrf", csrf.as_str()), ("add", add)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "add={add}");
+    }
+    assert_eq!(balance().await, 110);
+    // Without the form's CSRF token nothing is added.
+    let res = http
+        .post(&top_up)
+        .header("cookie", format!("portal_session={cookie}"))
+        .form(&[("add", "10")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(balance().await, 110);
 }
 
 // ---------------------------------------------------------------------------------------

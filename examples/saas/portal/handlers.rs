@@ -720,6 +720,54 @@ pub async fn admin(State(p): St, headers: HeaderMap) -> Response {
     page(StatusCode::OK, pages::admin(&s, &rows, &p.plans))
 }
 
+/// A top-up from the admin view: adds credits to a tenant's current period, through the same
+/// ledger the API charges.
+pub async fn top_up(
+    State(p): St,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let (s, u) = match posted_signed_in(&p, &headers, &form).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !u.admin {
+        return page(
+            StatusCode::FORBIDDEN,
+            pages::message("Refused", Some(&s), "Top-ups need the admin scope."),
+        );
+    }
+    if !p.tenants.iter().any(|t| *t == tenant) {
+        return page(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", Some(&s), "No such tenant."),
+        );
+    }
+    let amount = match first(&form, "add").parse::<u64>() {
+        Ok(n) if (1..=1_000_000_000).contains(&n) => n,
+        _ => {
+            return page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::message(
+                    "Not added",
+                    Some(&s),
+                    "Give a whole number of credits from 1 to 1,000,000,000.",
+                ),
+            );
+        }
+    };
+    match p.ledger.add_to_tenant(&tenant, amount).await {
+        Ok(Some(_)) => Redirect::to("/portal/admin").into_response(),
+        Ok(None) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::message("Not added", Some(&s), "This tenant's plan has no credits."),
+        ),
+        Err(_) => unavailable(),
+    }
+}
+
 pub async fn script() -> Response {
     (
         [(

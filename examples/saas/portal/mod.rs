@@ -110,7 +110,7 @@ pub struct Portal {
     /// The tenants the admin view lists, with or without keys. The seam for a tenant store.
     pub tenants: Vec<String>,
     /// The credit ledger the API charges (plans, balances, refills).
-    pub credits: apiauth::quota::Credits,
+    pub ledger: apiauth::quota::Credits,
 }
 
 impl Portal {
@@ -126,7 +126,7 @@ impl Portal {
     /// `None` when the tenant's plan has no credits or the store does not answer (the pages
     /// then say so).
     pub async fn credits(&self, tenant: &str) -> Option<Credits> {
-        let b = self.credits.tenant_balance(tenant).await.ok().flatten()?;
+        let b = self.ledger.tenant_balance(tenant).await.ok().flatten()?;
         Some(Credits {
             remaining: b.remaining,
             next_refill: SystemTime::now() + Duration::from_secs(b.seconds_until_refill),
@@ -154,6 +154,7 @@ impl Portal {
             .route("/usage", get(handlers::usage))
             .route("/audit", get(handlers::audit))
             .route("/admin", get(handlers::admin))
+            .route("/admin/tenants/{tenant}/credits", post(handlers::top_up))
             .route("/static/portal.js", get(handlers::script))
             .route("/static/portal.css", get(handlers::style))
             .with_state(state.clone());
@@ -211,7 +212,7 @@ impl Portal {
             grace: parts.grace,
             tls: parts.tls,
             tenants: parts.tenants.iter().map(|t| (*t).to_owned()).collect(),
-            credits: parts.credits,
+            ledger: parts.credits,
         };
         let now = SystemTime::now();
         for (id, scopes) in parts.demo_clients {

@@ -284,12 +284,19 @@ pub fn admin(s: &Session, tenants: &[TenantRow], plans: &[String]) -> Markup {
             table id="tenants" {
                 caption { "Tenants" }
                 thead { tr { th scope="col" { "Tenant" } th scope="col" { "Keys" } th scope="col" { "Active" }
-                    th scope="col" { "Plans in use" } th scope="col" { "Credit balance" } } }
+                    th scope="col" { "Plans in use" } th scope="col" { "Credit balance" } th scope="col" { "Top-up" } } }
                 tbody { @for t in tenants { tr { td { (t.tenant) } td { (t.keys) } td { (t.active) } td { (t.plans) }
-                    td { @match &t.credits { Some(c) => { (c.remaining) }, None => "—" } } } } }
+                    td id={ "balance-" (t.tenant) } { @match &t.credits { Some(c) => { (c.remaining) }, None => "—" } }
+                    td { @if t.credits.is_some() {
+                        form method="post" action={ "/portal/admin/tenants/" (t.tenant) "/credits" } {
+                            (csrf(s))
+                            label for={ "add-" (t.tenant) } { "Credits to add for " (t.tenant) }
+                            input id={ "add-" (t.tenant) } name="add" type="number" min="1" max="1000000000" required;
+                            button type="submit" { "Add" }
+                        }
+                    } } } } }
             }
             p { "Plans: " (plans.join(", ")) "." }
-            p { "Top-ups: the operator's admin API, POST /admin/tenants/{tenant}/credits." }
         },
     )
 }
