@@ -739,7 +739,7 @@ pub async fn top_up(
             pages::message("Refused", Some(&s), "Top-ups need the admin scope."),
         );
     }
-    if !p.tenants.iter().any(|t| *t == tenant) {
+    if !p.tenants.contains(&tenant) {
         return page(
             StatusCode::NOT_FOUND,
             pages::message("Not found", Some(&s), "No such tenant."),
