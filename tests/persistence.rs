@@ -348,3 +348,61 @@ async fn sql_and_redis_two_instances_share_records_and_lock_out_through_redis() 
     }
     assert!(statuses.contains(&429), "locked out: {statuses:?}");
 }
+
+/// The `portal_session` value a response sets.
+fn portal_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("portal_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a portal_session cookie")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_session_survives_a_restart_on_sqlite() {
+    let dir = TempDir::new("persist-portal");
+    let url = format!("sqlite:{}", dir.0.join("saas.db").display());
+    let args = ["--database-url", url.as_str(), "--public-url", PUBLIC_URL];
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let mut a = Saas::start(&args).await;
+    let res = http.get(a.url("/portal/sign-in")).send().await.unwrap();
+    let visitor = portal_cookie(&res);
+    let html = res.text().await.unwrap();
+    let start = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = html[start..start + html[start..].find('"').unwrap()].to_owned();
+    let res = http
+        .post(a.url("/portal/sign-in"))
+        .header("cookie", format!("portal_session={visitor}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", s(&a.creds, &["portal", "username"])),
+            ("password", s(&a.creds, &["portal", "password"])),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let session = portal_cookie(&res);
+    let keys = |saas: &Saas| {
+        http.get(saas.url("/portal/keys"))
+            .header("cookie", format!("portal_session={session}"))
+            .send()
+    };
+    assert_eq!(keys(&a).await.unwrap().status(), 200);
+    assert!(a.terminate().success());
+
+    // Sessions are rows of the database (ids kept only as hashes): the new process knows it.
+    let b = Saas::start(&args).await;
+    assert_eq!(
+        keys(&b).await.unwrap().status(),
+        200,
+        "signed in after a restart"
+    );
+}

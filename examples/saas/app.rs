@@ -425,6 +425,7 @@ pub async fn build(
         tls: policy.tls,
         tenants: &[TENANT, OTHER_TENANT, plans::FREE_TENANT],
         credits: credits.clone(),
+        sessions: opened.session_store(),
     })?;
 
     let admin = OpenApiRouter::new()

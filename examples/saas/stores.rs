@@ -325,6 +325,15 @@ impl Stores {
         }
     }
 
+    /// Where portal sessions live: the database when there is one (they survive a restart
+    /// and are shared by instances), else memory.
+    pub fn session_store(&self) -> Arc<dyn crate::portal::SessionStore> {
+        match &self.health.sql {
+            Some(db) => Arc::new(db.session_store()),
+            None => Arc::new(crate::portal::MemorySessionStore::default()),
+        }
+    }
+
     /// What `/readyz` pings.
     pub fn health(&self) -> Health {
         self.health.clone()

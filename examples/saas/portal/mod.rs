@@ -187,6 +187,7 @@ pub struct DemoParts<'a> {
     pub tls: bool,
     pub tenants: &'a [&'a str],
     pub credits: apiauth::quota::Credits,
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Portal {
@@ -201,7 +202,7 @@ impl Portal {
         let portal = Self {
             keys: parts.keys,
             basic,
-            sessions: Arc::new(MemorySessionStore::default()),
+            sessions: parts.sessions,
             usage: parts.usage,
             meter: parts.meter,
             clients: parts.clients,
