@@ -316,8 +316,18 @@ async fn the_usage_page_shows_the_tenants_remaining_credits_and_they_go_down_wit
         .await
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
-    let after = credits_line(page().await);
+    let html = page().await;
+    let after = credits_line(html.clone());
     assert!(after.contains("99995 credits left"), "{after}");
+    // The day's bar of the credits chart holds what was charged.
+    let chart = &html[html
+        .find(r#"<svg id="credits-per-day""#)
+        .expect("a credits chart")..];
+    assert!(
+        chart[..chart.find('>').unwrap()].contains(r#"data-total="5""#),
+        "{}",
+        &chart[..200]
+    );
 }
 
 #[tokio::test]

@@ -636,6 +636,31 @@ pub async fn usage(State(p): St, headers: HeaderMap) -> Response {
     }
     let per_route: Vec<(String, u64)> = routes.into_iter().collect();
     let credits = p.credits(&u.tenant).await;
+    // Credits charged per day, from the ledger's billing history of this tenant.
+    let credits_per_day_svg = match p.ledger.history() {
+        Some(history) => {
+            let Ok(rows) = history.export(Some(&u.tenant)).await else {
+                return unavailable();
+            };
+            let series: Vec<(String, u64)> = (from..=today)
+                .map(|d| {
+                    let day = usage::date(d);
+                    let n = rows
+                        .iter()
+                        .filter(|r| r.day == day)
+                        .map(|r| r.credits)
+                        .sum();
+                    (day[5..].to_owned(), n)
+                })
+                .collect();
+            Some(usage::bar_chart(
+                "credits-per-day",
+                "Credits charged per day, last 30 days",
+                &series,
+            ))
+        }
+        None => None,
+    };
     page(
         StatusCode::OK,
         pages::usage(&UsagePage {
@@ -648,6 +673,7 @@ pub async fn usage(State(p): St, headers: HeaderMap) -> Response {
             per_route: &per_route,
             per_route_svg: usage::bar_chart("requests-per-route", "Requests per route", &per_route),
             credits,
+            credits_per_day_svg,
         }),
     )
 }

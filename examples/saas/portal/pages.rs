@@ -222,6 +222,7 @@ pub struct UsagePage<'a> {
     pub per_route: &'a [(String, u64)],
     pub per_route_svg: String,
     pub credits: Option<super::Credits>,
+    pub credits_per_day_svg: Option<String>,
 }
 
 pub fn usage(p: &UsagePage<'_>) -> Markup {
@@ -241,6 +242,9 @@ pub fn usage(p: &UsagePage<'_>) -> Markup {
             @match &p.credits {
                 Some(c) => p id="credits" { (c.remaining) " credits left; next refill " (time(c.next_refill)) "." },
                 None => p id="credits" { "No credit ledger is configured for this deployment: requests are limited by rate only." },
+            }
+            @if let Some(svg) = &p.credits_per_day_svg {
+                (PreEscaped(svg))
             }
         },
     )
