@@ -9,7 +9,7 @@ use apiauth_oauth2::{
     AuthorizationServer, ConfigError, KeyRotation, MemoryClientRegistry, RegisteredClient,
 };
 use base64::Engine as _;
-use common::{AUDIENCE, As, Client, LIFETIME, ROTATION, cheap_hasher};
+use common::{AUDIENCE, As, Client, LIFETIME, REPORTS, ROTATION, cheap_hasher};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
@@ -720,5 +720,54 @@ fn debug_output_never_shows_secrets_or_hashes() {
     ] {
         assert!(!d.contains(secret.expose_secret()), "{d}");
         assert!(!d.contains(&hash), "{d}");
+    }
+}
+
+#[tokio::test]
+async fn the_resource_parameter_picks_the_audience_and_an_unknown_one_is_invalid_target() {
+    let a = As::start().await;
+    let auth = basic(&a.worker.id, &a.worker.secret);
+    let aud_of = |body: Value| jwt_parts(body["access_token"].as_str().unwrap()).1["aud"].clone();
+    // RFC 8707 §2: the token is for the resource named, or for the default audience.
+    for (resource, want) in [
+        (None, AUDIENCE),
+        (Some(AUDIENCE), AUDIENCE),
+        (Some(REPORTS), REPORTS),
+    ] {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(resource.map(|r| ("resource", r)));
+        let res = post_form(&a, "/oauth/token", Some(&auth), &form).await;
+        assert_eq!(res.status(), 200, "{resource:?}");
+        assert_eq!(aud_of(res.json().await.unwrap()), want);
+    }
+    // A token for the second resource is this server's own: introspection knows it.
+    let res = post_form(
+        &a,
+        "/oauth/token",
+        Some(&auth),
+        &[("grant_type", "client_credentials"), ("resource", REPORTS)],
+    )
+    .await;
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer: Value = introspect(&a, &a.rs, &token).await.json().await.unwrap();
+    assert_eq!(answer["active"], true, "{answer}");
+    // Unknown, merely similar, and fragment-carrying resources are refused.
+    for bad in [
+        "https://evil.example.test",
+        "https://reports.example.test/v2/",
+        "HTTPS://reports.example.test/v2",
+        "https://reports.example.test/v2#x",
+    ] {
+        let res = post_form(
+            &a,
+            "/oauth/token",
+            Some(&auth),
+            &[("grant_type", "client_credentials"), ("resource", bad)],
+        )
+        .await;
+        assert_oauth_error(res, 400, "invalid_target").await;
     }
 }

@@ -125,6 +125,17 @@ impl OAuthError {
         )
     }
 
+    /// RFC 8707 §2: the requested resource is invalid, unknown or not one this server issues
+    /// tokens for.
+    pub(crate) fn invalid_target(description: &'static str, reason: &'static str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            description,
+            reason,
+        )
+    }
+
     pub(crate) fn invalid_scope(description: &'static str, reason: &'static str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -131,6 +131,27 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
             "scope_not_allowed",
         ));
     }
+    // RFC 8707 §2: `resource` names the API the token is for and becomes its audience; it
+    // must be one this server issues tokens for, compared exactly (no normalisation, so a
+    // client cannot reach another resource through an equivalent spelling).
+    let aud = match form.get("resource") {
+        None => state.audience.clone(),
+        Some(r) if r.contains('#') => {
+            return Err(OAuthError::invalid_target(
+                "The resource must be an absolute URI without a fragment.",
+                "resource_with_fragment",
+            ));
+        }
+        Some(r) => match state.resources.iter().find(|known| known.as_str() == r) {
+            Some(known) => known.clone(),
+            None => {
+                return Err(OAuthError::invalid_target(
+                    "This server issues no tokens for the requested resource.",
+                    "unknown_resource",
+                ));
+            }
+        },
+    };
 
     // Last of the checks, so that a refused request does not spend its proof.
     #[cfg(feature = "dpop")]
@@ -147,7 +168,7 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: client.client_id().to_owned(),
-        aud: state.audience.clone(),
+        aud,
         exp: now.saturating_add(lifetime),
         iat: now,
         jti: new_jti().ok_or(OAuthError::unavailable("no_randomness"))?,
@@ -206,7 +227,7 @@ impl State {
         v.validate_nbf = false;
         v.leeway = 0;
         v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&self.audience]);
+        v.set_audience(&self.resources);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v)
             .ok()

@@ -43,6 +43,8 @@ pub struct AuthorizationServer {
 pub(crate) struct State {
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    /// Every resource this server issues tokens for (RFC 8707): the audience first.
+    pub(crate) resources: Vec<String>,
     pub(crate) token_lifetime: Duration,
     pub(crate) clients: Arc<dyn ClientRegistry>,
     pub(crate) revoked: Arc<dyn RevocationList>,
@@ -82,6 +84,7 @@ impl AuthorizationServer {
         AuthorizationServerBuilder {
             issuer: issuer.into(),
             audience: None,
+            resources: Vec::new(),
             token_lifetime: Duration::from_secs(10 * 60),
             clients: None,
             revoked: None,
@@ -230,6 +233,7 @@ pub struct AuthorizationServerBuilder {
     dpop: Option<apiauth_dpop::DpopVerifier>,
     issuer: String,
     audience: Option<String>,
+    resources: Vec<String>,
     token_lifetime: Duration,
     clients: Option<Arc<dyn ClientRegistry>>,
     revoked: Option<Arc<dyn RevocationList>>,
@@ -261,6 +265,15 @@ impl AuthorizationServerBuilder {
     /// The `aud` of issued tokens: the API the tokens are for (required).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// Another resource this server issues tokens for: a client asks for it with the RFC 8707
+    /// `resource` parameter, and the token's `aud` is then that resource. A request without
+    /// `resource` gets the [`audience`](Self::audience); one naming a resource not configured
+    /// is 400 `invalid_target` (RFC 8707 §2).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
         self
     }
 
@@ -428,6 +441,19 @@ impl AuthorizationServerBuilder {
         if audience.is_empty() {
             return Err(ConfigError::Invalid("audience must not be empty"));
         }
+        let mut resources = vec![audience.clone()];
+        for r in self.resources {
+            // RFC 8707 §2: an absolute URI without a fragment.
+            let ok = !r.contains('#') && url::Url::parse(&r).is_ok();
+            if !ok {
+                return Err(ConfigError::Invalid(
+                    "a resource must be an absolute URI without a fragment (RFC 8707 §2)",
+                ));
+            }
+            if !resources.contains(&r) {
+                resources.push(r);
+            }
+        }
         let clients = self.clients.ok_or(ConfigError::Missing("clients"))?;
         if self.token_lifetime < Duration::from_secs(1) {
             return Err(ConfigError::Invalid("token lifetime must be at least 1 s"));
@@ -483,6 +509,7 @@ impl AuthorizationServerBuilder {
             state: Arc::new(State {
                 issuer: self.issuer,
                 audience,
+                resources,
                 token_lifetime: self.token_lifetime,
                 clients,
                 revoked,

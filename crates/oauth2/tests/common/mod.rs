@@ -14,6 +14,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub const AUDIENCE: &str = "https://api.example.test";
+/// A second resource the server issues tokens for (RFC 8707).
+pub const REPORTS: &str = "https://reports.example.test/v2";
 pub const LIFETIME: Duration = Duration::from_secs(300);
 pub const ROTATION: Duration = Duration::from_secs(3600);
 
@@ -76,6 +78,7 @@ impl As {
         let server = AuthorizationServer::builder(base.clone())
             .dangerous_allow_http_issuer()
             .audience(AUDIENCE)
+            .resource(REPORTS)
             .token_lifetime(LIFETIME)
             .key_rotation(rotation)
             .clients(Arc::new(clients.clone()))
