@@ -90,7 +90,8 @@ struct Inner {
     history: Option<Arc<dyn UsageHistory>>,
 }
 
-/// What every charged route shares; see the [module docs](self).
+/// What every charged route shares: the plans, the balance store and the billing history;
+/// each route declares its cost with [`Credits::cost`].
 #[derive(Clone)]
 pub struct Credits {
     inner: Arc<Inner>,

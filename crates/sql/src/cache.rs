@@ -212,8 +212,10 @@ mod api_key {
     use std::time::SystemTime;
 
     /// [`SqlApiKeyStore`](crate::SqlApiKeyStore) behind a bounded cache of the records it
-    /// read: a known key is checked in memory. See the [module docs](self) for how a
-    /// revocation or rotation reaches every instance, and within what bound.
+    /// read: a known key is checked in memory. A revocation or rotation reaches every
+    /// instance through PostgreSQL `LISTEN/NOTIFY` (in-process on SQLite); the cache is
+    /// skipped while the listener is disconnected, and the TTL
+    /// ([`DEFAULT_CACHE_TTL`](crate::DEFAULT_CACHE_TTL)) bounds the rest.
     #[derive(Clone)]
     pub struct CachedApiKeyStore {
         inner: crate::SqlApiKeyStore,
@@ -297,8 +299,9 @@ mod api_key {
 }
 
 /// [`SqlRevocationList`](crate::SqlRevocationList) behind a bounded cache of its answers, so
-/// a JWT checked once is not looked up again on every request. See the [module docs](self)
-/// for the bound on seeing a revocation made elsewhere.
+/// a JWT checked once is not looked up again on every request. A revocation made elsewhere
+/// is seen as [`CachedApiKeyStore`](crate::CachedApiKeyStore) sees a change: by
+/// notification, bounded by the TTL.
 #[derive(Clone)]
 pub struct CachedRevocationList {
     inner: crate::SqlRevocationList,
