@@ -66,6 +66,21 @@ pub struct IntrospectionResponse {
     /// The token identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key the token is bound to (RFC 7800 §3.1): RFC 9449 §6.2 `jkt` for DPoP, RFC
+    /// 8705 §3.2 `x5t#S256` for a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` of an introspection answer or a token (RFC 7800 §3.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 SHA-256 thumbprint of the DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// RFC 8705 §3.1: the SHA-256 thumbprint of the client certificate.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }
 
 impl IntrospectionResponse {

@@ -177,6 +177,11 @@ impl IntrospectionVerifier {
         {
             b = b.expires_at(at);
         }
+        // RFC 9449 §6.2: the binding the answer names, for the DPoP method to check.
+        #[cfg(feature = "dpop")]
+        if let Some(jkt) = a.cnf.as_ref().and_then(|c| c.jkt.as_deref()) {
+            b = b.attribute(apiauth_dpop::DpopBinding(jkt.to_owned()));
+        }
         // Shared with the cache: no copy of the answer per request.
         Ok(b.attribute(Arc::clone(a)).build())
     }
@@ -334,11 +339,26 @@ impl TokenVerifier for IntrospectionVerifier {
     async fn verify(
         &self,
         token: &str,
-        _req: &apiauth_core::RequestContext<'_>,
+        req: &apiauth_core::RequestContext<'_>,
     ) -> Result<Principal, AuthError> {
         let answer = self.answer(token).await?;
+        // RFC 9449 §7.1: a DPoP-bound token presented as a bearer token is refused, whatever
+        // layer carries it (the DPoP method presents it under its own scheme).
+        if answer.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) && !presented_as_dpop(req) {
+            return Err(AuthError::invalid_credentials("bound_token_as_bearer"));
+        }
         self.evaluate(&answer)
     }
+}
+
+/// The token came in `Authorization: DPoP …` (a header, a form body or a query string under
+/// Bearer's rules are all bearer presentations).
+fn presented_as_dpop(req: &apiauth_core::RequestContext<'_>) -> bool {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("DPoP"))
 }
 
 /// Builder for [`IntrospectionVerifier`].

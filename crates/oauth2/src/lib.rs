@@ -70,7 +70,7 @@ mod server;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use cache::{DEFAULT_CACHE_CAPACITY, IntrospectionCache, MemoryIntrospectionCache, TokenKey};
-pub use claims::{Audience, IntrospectionResponse};
+pub use claims::{Audience, Confirmation, IntrospectionResponse};
 pub use error::ConfigError;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]

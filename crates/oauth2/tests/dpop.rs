@@ -1,7 +1,7 @@
 //! DPoP at the token endpoint (RFC 9449 §5), end to end over loopback: a token request with a
 //! valid proof gets `token_type: DPoP` and a JWT whose `cnf.jkt` is the proof key's
 //! thumbprint; that token then works at a resource server only with proofs from that key.
-#![cfg(all(feature = "server", feature = "dpop"))]
+#![cfg(all(feature = "server", feature = "dpop", feature = "introspection"))]
 
 mod common;
 
@@ -233,4 +233,112 @@ fn a_dpop_verifier_for_another_origin_is_a_startup_error() {
         )
         .build();
     assert!(r.is_err());
+}
+
+#[tokio::test]
+async fn introspection_names_the_binding_and_the_token_works_only_with_its_key() {
+    use apiauth_bearer::Bearer;
+    use apiauth_oauth2::IntrospectionVerifier;
+    // The setup of `start`, plus a resource server allowed to introspect.
+    let clients = MemoryClientRegistry::with_hasher(cheap_hasher());
+    let secret = clients.register("worker", ScopeSet::parse("a").unwrap());
+    let rs_secret = clients.register_resource_server("rs");
+    let (l, addr) = listener().await;
+    let base = format!("http://{addr}");
+    let server = AuthorizationServer::builder(base.clone())
+        .dangerous_allow_http_issuer()
+        .audience(AUDIENCE)
+        .clients(Arc::new(clients))
+        .password_hasher(cheap_hasher())
+        .dpop(DpopVerifier::builder(&base).build().unwrap())
+        .build()
+        .unwrap();
+    serve_on(l, server.router()).await;
+    let s = Setup {
+        server,
+        token_url: format!("{base}/oauth/token"),
+        id: "worker".into(),
+        secret: secret.expose_secret().to_owned(),
+        http: reqwest::Client::new(),
+    };
+    let key = DpopKey::generate_es256().unwrap();
+    let proof = key.proof("POST", &s.token_url).sign().unwrap();
+    let token = s.request(&[&proof]).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // RFC 9449 §6.2: the answer says DPoP and names the key's thumbprint.
+    let answer: Value = s
+        .http
+        .post(format!("{base}/oauth/introspect"))
+        .basic_auth("rs", Some(rs_secret.expose_secret()))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["token_type"], "DPoP");
+    assert_eq!(answer["cnf"]["jkt"], key.thumbprint());
+
+    let verifier = || {
+        IntrospectionVerifier::builder(format!("{base}/oauth/introspect"))
+            .dangerous_allow_http()
+            .client_credentials("rs", rs_secret.expose_secret())
+            .audience(AUDIENCE)
+            .build()
+            .unwrap()
+    };
+    let rs_proofs = DpopVerifier::builder("https://api.example.test")
+        .build()
+        .unwrap();
+    let me = || get(|Auth(p): Auth| async move { p.method().as_str() });
+    let app = Router::new()
+        .route(
+            "/data",
+            me().layer(Dpop::new(verifier(), rs_proofs).layer()),
+        )
+        .route("/plain", me().layer(Bearer::new(verifier()).layer()));
+    let (l, addr) = listener().await;
+    serve_on(l, app).await;
+    let send = |path: &'static str, scheme: &'static str, proof: Option<String>| {
+        let mut req = s
+            .http
+            .get(format!("http://{addr}{path}"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send()
+    };
+    let own = key
+        .proof("GET", "https://api.example.test/data")
+        .access_token(&token)
+        .sign()
+        .unwrap();
+    let res = send("/data", "DPoP", Some(own)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "dpop");
+    let thief = DpopKey::generate_es256()
+        .unwrap()
+        .proof("GET", "https://api.example.test/data")
+        .access_token(&token)
+        .sign()
+        .unwrap();
+    assert_eq!(
+        send("/data", "DPoP", Some(thief)).await.unwrap().status(),
+        401
+    );
+    // RFC 9449 §7.1: even a plain bearer route refuses the bound token.
+    let res = send("/plain", "Bearer", None).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
 }

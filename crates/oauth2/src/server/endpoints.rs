@@ -332,11 +332,17 @@ async fn introspect_inner(
     if state.revoked.is_revoked(&claims.jti).await? {
         return Ok(IntrospectionResponse::inactive());
     }
+    // RFC 9449 §6.2: a bound token is introspected as `DPoP` with its `cnf.jkt`.
+    let cnf = claims.cnf.map(|c| crate::claims::Confirmation {
+        jkt: Some(c.jkt),
+        x5t_s256: None,
+    });
     Ok(IntrospectionResponse {
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
-        token_type: Some("Bearer".to_owned()),
+        token_type: Some(if cnf.is_some() { "DPoP" } else { "Bearer" }.to_owned()),
+        cnf,
         exp: Some(claims.exp),
         iat: Some(claims.iat),
         sub: Some(claims.sub),
