@@ -501,7 +501,7 @@ impl fmt::Debug for JwtVerifier {
 /// Registered and scope claims the verifier reads, by slot; other claims are read only when
 /// configured (tenant, plan, roles), and every claim is checked (valid JSON, no repeated
 /// names) and left in the payload for [`JwtClaims`].
-const CLAIM_SLOTS: usize = 11;
+const CLAIM_SLOTS: usize = 12;
 const ISS: usize = 0;
 const SUB: usize = 1;
 const AUD: usize = 2;
@@ -514,6 +514,8 @@ const SCP: usize = 8;
 // RFC 9470 §6.1: read for step-up routes.
 const ACR: usize = 9;
 const AUTH_TIME: usize = 10;
+// RFC 7800 §3.1: read to tell DPoP-bound tokens (RFC 9449 §6.1) apart.
+const CNF: usize = 11;
 
 fn claim_slot(name: &str) -> Option<usize> {
     Some(match name {
@@ -528,6 +530,7 @@ fn claim_slot(name: &str) -> Option<usize> {
         "scp" => SCP,
         "acr" => ACR,
         "auth_time" => AUTH_TIME,
+        "cnf" => CNF,
         _ => return None,
     })
 }
@@ -630,9 +633,16 @@ impl JwtVerifier {
             .map_err(|e| attribute_to_claims(e, &claims, parsed.kid.as_deref()))?;
         // The decoded payload moves into the principal, read into JSON values only if a
         // handler asks for the claims.
-        let principal = builder
-            .attribute(JwtClaims::from_payload(parsed.payload))
-            .build();
+        let has_cnf = claims.at(CNF).is_some();
+        let jwt_claims = JwtClaims::from_payload(parsed.payload);
+        // Only a token that carries `cnf` pays for reading the payload again here.
+        let bound = has_cnf && jwt_claims.get("cnf").and_then(|c| c.get("jkt")).is_some();
+        let builder = builder.attribute(jwt_claims);
+        let principal = if bound {
+            builder.attribute(DpopBound).build()
+        } else {
+            builder.build()
+        };
         self.check_revoked(jti.as_deref()).await.map_err(|e| {
             let e = e.with_subject(principal.subject());
             match principal.credential_id() {
@@ -848,10 +858,31 @@ impl TokenVerifier for JwtVerifier {
     async fn verify(
         &self,
         token: &str,
-        _req: &apiauth_core::RequestContext<'_>,
+        req: &apiauth_core::RequestContext<'_>,
     ) -> Result<Principal, AuthError> {
-        self.verify_token(token).await
+        let principal = self.verify_token(token).await?;
+        // RFC 9449 §7.1: a DPoP-bound token (`cnf.jkt`) presented as a bearer token is
+        // refused on every route; the DPoP method presents it under its own scheme.
+        if principal.attribute::<DpopBound>().is_some() && !presented_as_dpop(req) {
+            return Err(invalid("dpop_bound_token_as_bearer")
+                .with_subject(principal.subject())
+                .with_credential_id(principal.credential_id().unwrap_or("")));
+        }
+        Ok(principal)
     }
+}
+
+/// Marks a principal whose token is bound to a DPoP key (`cnf.jkt`).
+#[derive(Clone, Copy, Debug)]
+struct DpopBound;
+
+/// The token came in `Authorization: DPoP …`.
+fn presented_as_dpop(req: &apiauth_core::RequestContext<'_>) -> bool {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("DPoP"))
 }
 
 #[cfg(test)]

@@ -345,7 +345,7 @@ impl TokenVerifier for IntrospectionVerifier {
         // RFC 9449 §7.1: a DPoP-bound token presented as a bearer token is refused, whatever
         // layer carries it (the DPoP method presents it under its own scheme).
         if answer.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) && !presented_as_dpop(req) {
-            return Err(AuthError::invalid_credentials("bound_token_as_bearer"));
+            return Err(AuthError::invalid_credentials("dpop_bound_token_as_bearer"));
         }
         self.evaluate(&answer)
     }
