@@ -214,6 +214,112 @@ async fn sqlite_restart_keeps_keys_clients_revocations_usage_and_the_credentials
     assert!(!bytes.windows(11).any(|w| w == b"PRIVATE KEY"));
 }
 
+/// README: `cargo run --example saas` keeps its records in SQLite at `target/saas.db`,
+/// relative to the working directory, with nothing to install, and says so at startup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_run_keeps_records_in_target_saas_db_and_names_its_stores() {
+    let dir = TempDir::new("default-db");
+    let log = dir.0.join("first.log");
+    let mut a = Saas::start_in(&dir.0, &[], &log).await;
+    let db = dir.0.join("target/saas.db");
+    assert!(db.is_file(), "no database at {}", db.display());
+    let startup = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        startup.contains("stores: records") && startup.contains("in SQLite target/saas.db"),
+        "{startup}"
+    );
+    let (_, kept) = create_key(&a, "kept").await;
+    assert_eq!(get_with_key(&a, &kept).await.status(), 200);
+    let creds_before = a.creds.clone();
+    assert!(a.terminate().success());
+
+    let b = Saas::start_in(&dir.0, &[], &dir.0.join("second.log")).await;
+    // The same demo credentials (the URLs in the file follow the new free port).
+    for part in ["api_keys", "hmac", "admin", "portal"] {
+        if part == "portal" {
+            assert_eq!(b.creds[part]["password"], creds_before[part]["password"]);
+        } else {
+            assert_eq!(b.creds[part], creds_before[part], "{part}");
+        }
+    }
+    assert_eq!(
+        b.creds["oauth_client"]["client_secret"],
+        creds_before["oauth_client"]["client_secret"]
+    );
+    assert_eq!(get_with_key(&b, &kept).await.status(), 200);
+    drop(b);
+
+    // `--in-memory` keeps the old behaviour and warns that nothing is kept.
+    let log = dir.0.join("memory.log");
+    let c = Saas::start_in(&dir.0, &["--in-memory"], &log).await;
+    assert_eq!(get_with_key(&c, &kept).await.status(), 401);
+    let startup = std::fs::read_to_string(&log).unwrap();
+    assert!(startup.contains("stores: memory only"), "{startup}");
+}
+
+/// Issue 17: a signing key may be loaded from a PEM file instead of being kept sealed in
+/// the database. The tokens it signs verify after a restart, the JWKS publishes its public
+/// half and nothing else, and the key is not written to the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_from_a_pem_file_signs_across_restarts_and_stays_out_of_the_database() {
+    use base64::Engine as _;
+    let dir = TempDir::new("pem-key");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let pem = dir.0.join("signing.pem");
+    std::fs::write(&pem, key.serialize_pem()).unwrap();
+    let url = format!("sqlite:{}", dir.0.join("saas.db").display());
+    let pem_arg = pem.display().to_string();
+    let args = [
+        "--database-url",
+        url.as_str(),
+        "--signing-key-pem",
+        pem_arg.as_str(),
+        "--public-url",
+        PUBLIC_URL,
+    ];
+    let mut a = Saas::start(&args).await;
+    let jwks: Value = a
+        .http
+        .get(a.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "only the file's key is published: {jwks}");
+    // The uncompressed point 0x04 || x || y of the file's key (RFC 7518 §6.2.1).
+    let point = key.public_key_raw();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    assert_eq!(keys[0]["x"], b64.encode(&point[1..33]));
+    assert_eq!(keys[0]["y"], b64.encode(&point[33..65]));
+    let before = token(&a).await;
+    assert_eq!(get_with_token(&a, &before).await, 200);
+    assert!(a.terminate().success());
+
+    let b = Saas::start(&args).await;
+    assert_eq!(
+        get_with_token(&b, &before).await,
+        200,
+        "a token from before"
+    );
+    let db = std::fs::read(dir.0.join("saas.db")).unwrap();
+    let der = key.serialize_der();
+    assert!(!db.windows(der.len()).any(|w| w == der.as_slice()));
+
+    // A file without a P-256 private key stops the start with a message naming the file.
+    std::fs::write(&pem, "not a key").unwrap();
+    let out = std::process::Command::new(support::example_binary())
+        .args(["--in-memory", "--signing-key-pem", pem_arg.as_str()])
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("signing.pem"), "{stderr}");
+}
+
 fn pg_args(url: &str) -> Vec<String> {
     [
         "--database-url",

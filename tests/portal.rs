@@ -2,7 +2,7 @@
 //! headers, the cookie, CSRF and session renewal; `browser_walk` drives Debian's chromium
 //! through chromedriver (fantoccini) through sign-in, keys, usage, revocation, a cross-site
 //! form post, a framed page and a lock-out, saving a screenshot of each page under
-//! `target/portal-screenshots/`.
+//! `$CARGO_TARGET_TMPDIR/portal-screenshots/` (under the target directory).
 
 mod support;
 
@@ -330,6 +330,248 @@ async fn the_usage_page_shows_the_tenants_remaining_credits_and_they_go_down_wit
     );
 }
 
+/// The text of the element with `id` in a page (the first `>` after it to the next `<`).
+fn element_text(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let rest = &html[at..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+/// Posts a portal form with the session's cookie, CSRF token and our own origin.
+async fn post_form(
+    s: &Saas,
+    http: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let res = http
+        .post(s.url(path))
+        .header("cookie", format!("portal_session={cookie}"))
+        .header("origin", s.base.clone())
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn company_with_key(s: &Saas, http: &reqwest::Client, key: &str) -> StatusCode {
+    http.get(s.url("/v1/companies/acme.example"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn rotating_a_key_shows_its_successor_once_and_the_grace_period_both_keys_share() {
+    let s = Saas::start_with_env(&["--rotation-grace", "600"], &[LOG]).await;
+    let http = http();
+    let (cookie, csrf, _) = sign_in_http(&s, &http).await;
+    let (status, page) = post_form(
+        &s,
+        &http,
+        &cookie,
+        "/portal/keys",
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "rotating"),
+            ("plan", "pro"),
+            ("scope", "companies:read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let old = element_text(&page, "new-key");
+    assert_eq!(company_with_key(&s, &http, &old).await, StatusCode::OK);
+    // The notice names the new key's id: "Key <code>{id}</code> created".
+    let row = {
+        let at = page.find("Key <code>").expect("the created notice") + "Key <code>".len();
+        page[at..at + page[at..].find('<').unwrap()].to_owned()
+    };
+    assert!(
+        page.contains(&format!("<tr data-key-id=\"{row}\"")),
+        "{page}"
+    );
+
+    let (status, page) = post_form(
+        &s,
+        &http,
+        &cookie,
+        &format!("/portal/keys/{row}/rotate"),
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    // The page names the end of the grace period and the configured 600 seconds.
+    assert!(!element_text(&page, "grace-until").is_empty(), "{page}");
+    assert!(page.contains("(600 seconds)"), "{page}");
+    let new = element_text(&page, "new-key");
+    assert_ne!(new, old);
+    // Both keys work during the grace period; the old row says until when.
+    assert_eq!(company_with_key(&s, &http, &new).await, StatusCode::OK);
+    assert_eq!(company_with_key(&s, &http, &old).await, StatusCode::OK);
+    let old_row = &page[page.find(&format!("<tr data-key-id=\"{row}\"")).unwrap()..];
+    let old_row = &old_row[..old_row.find("</tr>").unwrap()];
+    assert!(old_row.contains("valid until"), "{old_row}");
+    // The successor is never shown again: the keys list holds no secret.
+    let list = http
+        .get(s.url("/portal/keys"))
+        .header("cookie", format!("portal_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(&new) && !list.contains(&old));
+}
+
+#[tokio::test]
+async fn rotating_a_client_secret_shows_the_new_one_once_and_the_old_one_stops_working() {
+    let s = start().await;
+    let http = http();
+    let (cookie, csrf, _) = sign_in_http(&s, &http).await;
+    let (status, page) = post_form(
+        &s,
+        &http,
+        &cookie,
+        "/portal/clients",
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "billing-sync"),
+            ("scope", "companies:read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let old = element_text(&page, "new-secret");
+    let tenant_row = page
+        .split("<td><code>")
+        .skip(1)
+        .map(|c| c[..c.find('<').unwrap()].to_owned())
+        .find(|c| c.ends_with("-billing-sync"))
+        .expect("the client's row");
+    let token = |secret: String| {
+        let (http, url, id) = (http.clone(), s.url("/oauth/token"), tenant_row.clone());
+        async move {
+            let res = http
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "companies:read"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body: Value = res.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let (status, body) = token(old.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, page) = post_form(
+        &s,
+        &http,
+        &cookie,
+        &format!("/portal/clients/{tenant_row}/rotate"),
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let new = element_text(&page, "new-secret");
+    assert_ne!(new, old);
+    assert!(page.contains("the old one no longer works"), "{page}");
+    // RFC 6749 §5.2: a client that fails authentication is 401 invalid_client.
+    let (status, body) = token(old).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    let (status, body) = token(new.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let at = body["access_token"].as_str().unwrap();
+    let api = http
+        .get(s.url("/v1/companies/acme.example"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    // The clients list shows when the secret was rotated and never the secret.
+    let list = http
+        .get(s.url("/portal/clients"))
+        .header("cookie", format!("portal_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(&new));
+    let row = &list[list.find(&format!("<code>{tenant_row}</code>")).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(!row.contains("—"), "rotation time missing: {row}");
+}
+
+#[tokio::test]
+async fn list_pages_are_readable_without_javascript_and_every_control_is_labelled() {
+    let s = start().await;
+    let http = http();
+    let (cookie, _, _) = sign_in_http(&s, &http).await;
+    for (path, table) in [
+        ("/portal/keys", "keys"),
+        ("/portal/clients", "clients"),
+        ("/portal/usage", "per-route"),
+        ("/portal/audit", "audit"),
+    ] {
+        let page = http
+            .get(s.url(path))
+            .header("cookie", format!("portal_session={cookie}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // The list is in the served HTML (no script builds it), with column headers.
+        assert!(page.contains(&format!(r#"<table id="{table}""#)), "{path}");
+        assert!(page.contains(r#"<th scope="col">"#), "{path}");
+        // Every visible form control has a label; every action is a real button in a form,
+        // so the keyboard reaches it, and nothing relies on inline script handlers.
+        for piece in page.split("<input ").skip(1) {
+            let tag = &piece[..piece.find('>').unwrap()];
+            if tag.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id = tag
+                .split("id=\"")
+                .nth(1)
+                .map(|r| &r[..r.find('"').unwrap()])
+                .unwrap_or_else(|| panic!("{path}: an input without an id: {tag}"));
+            assert!(
+                page.contains(&format!(r#"<label for="{id}""#)),
+                "{path}: #{id} has no label"
+            );
+        }
+        for piece in page.split("<button ").skip(1) {
+            let tag = &piece[..piece.find('>').unwrap()];
+            let text = &piece[piece.find('>').unwrap() + 1..piece.find("</button>").unwrap()];
+            assert!(
+                tag.contains("aria-label=") || !text.trim().is_empty(),
+                "{path}: a button without a name: {tag}"
+            );
+        }
+        assert!(!page.contains(" onclick="), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn an_admin_tops_up_a_tenant_from_the_admin_view_and_a_tenant_user_cannot() {
     let s = start().await;
@@ -458,8 +700,10 @@ async fn browser(driver: &Driver, binary: &std::path::Path) -> Client {
         .expect("a chromium session")
 }
 
+/// This test's output directory (cargo's per-target temporary directory, under the target
+/// directory wherever `CARGO_TARGET_DIR` puts it).
 fn shots_dir() -> std::path::PathBuf {
-    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots");
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -30,6 +30,12 @@ pub struct Args {
     #[arg(long, env = "SAAS_DATABASE_URL", conflicts_with = "in_memory")]
     pub database_url: Option<String>,
 
+    /// The authorization server's P-256 signing key from this PEM file (PKCS#8 or SEC1)
+    /// instead of the key kept sealed in the database: it stays in the file, never in a
+    /// store. Instances given the same file accept each other's tokens.
+    #[arg(long, env = "SAAS_SIGNING_KEY_PEM")]
+    pub signing_key_pem: Option<PathBuf>,
+
     /// Keep all state in this process's memory (lost at exit), as before databases.
     #[arg(long, env = "SAAS_IN_MEMORY")]
     pub in_memory: bool,

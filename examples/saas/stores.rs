@@ -206,6 +206,10 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
         Some(r) => r.stores(),
         None => apiauth::redis::Stores::in_memory(),
     };
+    let pem_key = match &args.signing_key_pem {
+        Some(path) => Some(signing_key_from_pem(path)?),
+        None => None,
+    };
     let Some(url) = database_url else {
         let (what, clients) = match &redis {
             Some(r) => (
@@ -221,7 +225,7 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
         return Ok(Stores {
             bundle,
             demo_seed: args.demo_seed.clone(),
-            signing_key_der: None,
+            signing_key_der: pem_key,
             clients,
             health: Health { redis, sql: None },
             usage: None,
@@ -242,10 +246,17 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
     let signing = apiauth::sql::SqlSigningKeyStore::open(&db, kek)
         .await
         .context("the signing keys")?;
-    let signing_key = signing
-        .current_or_generate()
-        .await
-        .context("the signing key")?;
+    // A key from a PEM file is used as it is: nothing is generated or written for it.
+    let (signing_key_der, key_source) = match pem_key {
+        Some(der) => (der, "from --signing-key-pem".to_owned()),
+        None => {
+            let k = signing
+                .current_or_generate()
+                .await
+                .context("the signing key")?;
+            (k.private_key_der().to_vec(), k.kid().to_owned())
+        }
+    };
     let demo_seed = remembered_seed(&db, args.demo_seed.as_deref()).await?;
 
     // Records in SQL, each read through a bounded cache (LISTEN/NOTIFY on PostgreSQL).
@@ -265,12 +276,12 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
     tracing::info!(
         "stores: records (API keys, OAuth clients, revocations, usage, signing key {}) in \
          {where_}; nonces, rate limits and lock-outs in {hot}",
-        signing_key.kid()
+        key_source
     );
     Ok(Stores {
         bundle,
         demo_seed: Some(demo_seed),
-        signing_key_der: Some(signing_key.private_key_der().to_vec()),
+        signing_key_der: Some(signing_key_der),
         clients: Clients::Sql(db.client_registry()),
         health: Health {
             redis,
@@ -347,4 +358,19 @@ impl Stores {
             tracing::warn!("could not flush usage counts: {e}");
         }
     }
+}
+
+/// The DER of the one private key in a PEM file (RFC 7468), checked to be a P-256 key.
+fn signing_key_from_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let key = PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("no private key in {}", path.display()))?;
+    let der = key.secret_der().to_vec();
+    aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &der,
+    )
+    .map_err(|_| anyhow::anyhow!("{} does not hold a P-256 private key", path.display()))?;
+    Ok(der)
 }

@@ -80,7 +80,13 @@ impl Saas {
     }
 
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Saas {
-        Self::start_full(extra, env, None).await
+        Self::start_full(extra, env, None, None).await
+    }
+
+    /// Starts the example as a user would: in working directory `cwd`, with its default
+    /// stores (no in-memory override), its output appended to `log`.
+    pub async fn start_in(cwd: &std::path::Path, extra: &[&str], log: &std::path::Path) -> Saas {
+        Self::start_full(extra, &[("RUST_LOG", "info")], Some(log), Some(cwd)).await
     }
 
     /// Like [`start`], with the process's stdout and stderr appended to `log`.
@@ -89,13 +95,14 @@ impl Saas {
         env: &[(&str, &str)],
         log: &std::path::Path,
     ) -> Saas {
-        Self::start_full(extra, env, Some(log)).await
+        Self::start_full(extra, env, Some(log), None).await
     }
 
     async fn start_full(
         extra: &[&str],
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
+        cwd: Option<&std::path::Path>,
     ) -> Saas {
         let dir = TempDir::new("saas");
         let creds_path = dir.0.join("creds.json");
@@ -112,8 +119,14 @@ impl Saas {
             .stdin(Stdio::null());
         // Each test its own state: in memory unless it names a database (the default,
         // target/saas.db, would be shared by every test).
-        if !extra.contains(&"--database-url") {
-            cmd.env("SAAS_IN_MEMORY", "true");
+        match cwd {
+            Some(dir) => {
+                cmd.current_dir(dir);
+            }
+            None if !extra.contains(&"--database-url") => {
+                cmd.env("SAAS_IN_MEMORY", "true");
+            }
+            None => {}
         }
         match log {
             Some(path) => {
