@@ -15,7 +15,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 PORT=${PORT:-18080}
 DOMAIN_PATH=/v1/companies/example.com
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 WORK=$(mktemp -d)
 SERVER_PID=
 
@@ -34,6 +35,7 @@ for tool in curl python3; do command -v "$tool" >/dev/null || { echo "$tool is n
 cd "$ROOT"
 cargo build --release --example saas -q
 cargo build --release -p apiauth-bench --bin sign-requests -q
+TARGET=$(target_dir)
 
 CREDS=$WORK/credentials.json
 # Quotas far above what two cores can serve, so the quota layer computes but never refuses.
@@ -42,14 +44,11 @@ CREDS=$WORK/credentials.json
 QUOTAS=()
 # "default" only takes effect once the example maps it to the default plan (see BENCHMARKS.md).
 for plan in ${PLANS:-pro free default}; do QUOTAS+=(--quota "$plan=100000000:100000000"); done
-RUST_LOG=${RUST_LOG:-warn} "$CARGO_TARGET_DIR/release/examples/saas" --addr "127.0.0.1:$PORT" \
+RUST_LOG=${RUST_LOG:-warn} "$TARGET/release/examples/saas" --addr "127.0.0.1:$PORT" \
   --credentials-out "$CREDS" "${QUOTAS[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
-  [[ -s $CREDS ]] && curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[[ -s $CREDS ]] || { echo "example did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+wait_ready "http://127.0.0.1:$PORT/healthz" "$SERVER_PID" "$WORK/server.log"
+[[ -s $CREDS ]] || { echo "example wrote no credentials:" >&2; cat "$WORK/server.log" >&2; exit 1; }
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]
@@ -79,7 +78,7 @@ declare -A RESULT
 RESULT[healthz]=$(run "$BASE/healthz")
 HEALTHZ_RPS=${RESULT[healthz]%% *}
 SIGNED=$(awk -v r="$HEALTHZ_RPS" -v d="$DURATION" 'BEGIN {printf "%d", r * d * 1.3 + 10000}')
-"$CARGO_TARGET_DIR/release/sign-requests" "$CREDS" "$DOMAIN_PATH" "$SIGNED" >"$WORK/signed.tsv"
+"$TARGET/release/sign-requests" "$CREDS" "$DOMAIN_PATH" "$SIGNED" >"$WORK/signed.tsv"
 
 RESULT[api_key]=$(run -H "X-API-Key: $PRO_KEY" "$BASE$DOMAIN_PATH")
 RESULT[jwt]=$(run -H "Authorization: Bearer $TOKEN" "$BASE$DOMAIN_PATH")

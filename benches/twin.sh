@@ -20,7 +20,8 @@ ROUNDS=${ROUNDS:-3}
 BARE_PORT=${BARE_PORT:-18181}
 STACK_PORT=${STACK_PORT:-18182}
 PATH_=/v1/companies/example.com
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 WORK=$(mktemp -d)
 SERVER_PID=
 
@@ -37,12 +38,12 @@ fi
 
 cd "$ROOT"
 cargo build --release -p apiauth-bench --bin loopback-twin -q
-RUST_LOG=${RUST_LOG:-warn} "$CARGO_TARGET_DIR/release/loopback-twin" \
+RUST_LOG=${RUST_LOG:-warn} "$(target_dir)/release/loopback-twin" \
   "127.0.0.1:$BARE_PORT" "127.0.0.1:$STACK_PORT" "$WORK/creds.env" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 100); do [[ -s $WORK/creds.env ]] && break; sleep 0.1; done
-[[ -s $WORK/creds.env ]] || { echo "twin did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-sleep 0.3
+wait_ready "http://127.0.0.1:$BARE_PORT$PATH_" "$SERVER_PID" "$WORK/server.log"
+wait_ready "http://127.0.0.1:$STACK_PORT$PATH_" "$SERVER_PID" "$WORK/server.log"
+[[ -s $WORK/creds.env ]] || { echo "twin wrote no credentials:" >&2; cat "$WORK/server.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 source "$WORK/creds.env"
 
