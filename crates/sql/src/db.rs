@@ -136,7 +136,7 @@ impl SqlDatabaseBuilder {
     /// database already up to date is left alone). Fails if the database cannot be reached:
     /// a startup error, kept apart from the request path's 503s.
     pub async fn connect(self) -> Result<SqlDatabase, SqlError> {
-        sqlx::any::install_default_drivers();
+        install_drivers();
         let dialect = Dialect::of_url(&self.url)?;
         let url = match dialect {
             Dialect::Sqlite => sqlite_url(&self.url),
@@ -363,4 +363,14 @@ impl SqlDatabase {
     pub fn session_store(&self) -> crate::SqlSessionStore {
         crate::SqlSessionStore::new(self.clone())
     }
+}
+
+/// Makes sqlx's `Any` backend know our two dialects, unless the application has installed a
+/// driver set of its own. The list is process-wide and can be set once; sqlx's
+/// `install_default_drivers` panics when an application set it first, and a library must
+/// neither panic on that nor take over state the application owns. With the application's
+/// set, a URL whose driver it lacks is a connect error (`SqlError`), not a panic.
+fn install_drivers() {
+    // Err means a set is already installed (ours from an earlier connect, or the app's).
+    let _ = sqlx::any::install_drivers(&[sqlx::postgres::any::DRIVER, sqlx::sqlite::any::DRIVER]);
 }
