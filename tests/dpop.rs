@@ -352,3 +352,42 @@ async fn with_redis_a_proof_spent_on_one_instance_is_refused_on_another() {
         .unwrap();
     assert_eq!(get_with_dpop(&b, &token, &proof).await.status(), 200);
 }
+
+/// The README's DPoP step: `cargo run --example dpop-client -- BASE CLIENT_ID SECRET`.
+async fn run_dpop_client(s: &Saas) -> String {
+    let saas = support::example_binary();
+    let bin = saas.with_file_name(format!("dpop-client{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "run `cargo build --examples` first: {}", bin.display());
+    let (id, secret) = client(s);
+    let out = tokio::process::Command::new(bin)
+        .args([s.creds["base_url"].as_str().unwrap(), id, secret])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    stdout
+}
+
+#[tokio::test]
+async fn the_readme_dpop_client_gets_a_bound_token_and_a_thief_gets_401s() {
+    for flags in [&[][..], &["--dpop-nonce"]] {
+        let s = Saas::start(flags).await;
+        let out = run_dpop_client(&s).await;
+        for line in [
+            r#"token: token_type="DPoP" cnf.jkt=""#,
+            "GET /v1/companies/acme.com with DPoP: 200 OK",
+            r#"same proof again: 401 Unauthorized DPoP realm="saas""#,
+            r#"token as Bearer: 401 Unauthorized Bearer realm="saas""#,
+        ] {
+            assert!(out.contains(line), "{flags:?}: {line} not in\n{out}");
+        }
+        assert!(out.contains(r#"error="invalid_dpop_proof""#), "{out}");
+        assert!(out.contains(r#"error="invalid_token""#), "{out}");
+        assert_eq!(
+            out.contains("use_dpop_nonce"),
+            !flags.is_empty(),
+            "a nonce is asked for only with --dpop-nonce:\n{out}"
+        );
+    }
+}
