@@ -29,8 +29,8 @@ async fn send_with_nonce(
     mut make: impl FnMut(Option<&str>) -> anyhow::Result<RequestBuilder>,
 ) -> anyhow::Result<Response> {
     let res = make(None)?.send().await?;
-    let asks_nonce = matches!(res.status().as_u16(), 400 | 401)
-        && res.headers().contains_key("dpop-nonce");
+    let asks_nonce =
+        matches!(res.status().as_u16(), 400 | 401) && res.headers().contains_key("dpop-nonce");
     if !asks_nonce {
         return Ok(res);
     }
@@ -78,9 +78,8 @@ async fn run(base: &str, client_id: &str, secret: &str) -> anyhow::Result<bool> 
     }
     let token = body["access_token"].as_str().unwrap_or_default().to_owned();
     let payload = token.split('.').nth(1).unwrap_or_default();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
-    )?;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
     println!(
         "token: token_type={} cnf.jkt={}",
         body["token_type"], claims["cnf"]["jkt"]
@@ -103,7 +102,11 @@ async fn run(base: &str, client_id: &str, secret: &str) -> anyhow::Result<bool> 
     })
     .await?;
     let ok = res.status().is_success();
-    println!("GET {COMPANY} with DPoP: {} {}", res.status(), res.text().await?);
+    println!(
+        "GET {COMPANY} with DPoP: {} {}",
+        res.status(),
+        res.text().await?
+    );
 
     // What a thief gets: the proof replayed, and the token as a bearer token.
     let res = http

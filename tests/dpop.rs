@@ -60,10 +60,7 @@ async fn token_request(s: &Saas, proof: Option<&str>, form: &[(&str, &str)]) -> 
 
 /// A DPoP-bound token for `key`.
 async fn bound_token(s: &Saas, key: &DpopKey) -> String {
-    let proof = key
-        .proof("POST", public(s, "/oauth/token"))
-        .sign()
-        .unwrap();
+    let proof = key.proof("POST", public(s, "/oauth/token")).sign().unwrap();
     let res = token_request(s, Some(&proof), &[]).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -103,7 +100,10 @@ async fn a_token_request_with_a_proof_gets_a_token_bound_to_its_key() {
     assert!(claims(body["access_token"].as_str().unwrap())["cnf"].is_null());
 
     // A proof for another endpoint is refused, and no token is issued.
-    let wrong = key.proof("POST", public(&s, "/oauth/revoke")).sign().unwrap();
+    let wrong = key
+        .proof("POST", public(&s, "/oauth/revoke"))
+        .sign()
+        .unwrap();
     let res = token_request(&s, Some(&wrong), &[]).await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
@@ -137,7 +137,11 @@ async fn a_bound_token_reads_the_api_only_with_a_fresh_proof_of_its_key() {
 
     // A fresh proof from another key: the token is not bound to it.
     let other = DpopKey::generate_es256().unwrap();
-    let proof = other.proof("GET", &url).access_token(&token).sign().unwrap();
+    let proof = other
+        .proof("GET", &url)
+        .access_token(&token)
+        .sign()
+        .unwrap();
     let res = get_with_dpop(&s, &token, &proof).await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_token");
@@ -227,7 +231,10 @@ async fn the_metadata_and_the_401_challenge_advertise_dpop() {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    assert_eq!(
+        doc["dpop_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
     assert_eq!(doc["dpop_bound_access_tokens_required"], false);
     // RFC 8414 with RFC 9449 §5.1.
     let as_meta: Value = s
@@ -283,7 +290,10 @@ async fn with_dpop_nonce_the_token_endpoint_and_the_api_hand_out_and_require_non
     let res = token_request(&s, Some(&proof), &[]).await;
     assert_eq!(res.status(), 400);
     let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "use_dpop_nonce");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "use_dpop_nonce"
+    );
     let proof = key.proof("POST", &token_url).nonce(&nonce).sign().unwrap();
     let res = token_request(&s, Some(&proof), &[]).await;
     assert_eq!(res.status(), 200);
@@ -343,7 +353,10 @@ async fn with_redis_a_proof_spent_on_one_instance_is_refused_on_another() {
     // The replay store is shared: the proof is spent for every instance.
     let res = get_with_dpop(&b, &token, &proof).await;
     assert_eq!(res.status(), 401);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof"
+    );
     // A fresh proof works on B: the token and its key are good there.
     let proof = key
         .proof("GET", public(&b, COMPANY))
@@ -357,7 +370,11 @@ async fn with_redis_a_proof_spent_on_one_instance_is_refused_on_another() {
 async fn run_dpop_client(s: &Saas) -> String {
     let saas = support::example_binary();
     let bin = saas.with_file_name(format!("dpop-client{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "run `cargo build --examples` first: {}", bin.display());
+    assert!(
+        bin.exists(),
+        "run `cargo build --examples` first: {}",
+        bin.display()
+    );
     let (id, secret) = client(s);
     let out = tokio::process::Command::new(bin)
         .args([s.creds["base_url"].as_str().unwrap(), id, secret])

@@ -346,7 +346,14 @@ async fn the_document_names_every_scheme_status_and_scope() {
     assert_eq!(schemes["dpopAuth"]["type"], "http");
     assert_eq!(schemes["dpopAuth"]["scheme"], "DPoP");
     let dpop = schemes["dpopAuth"]["description"].as_str().unwrap();
-    for needle in ["DPoP <token>", "cnf.jkt", "htu", "ath", "jti", "invalid_dpop_proof"] {
+    for needle in [
+        "DPoP <token>",
+        "cnf.jkt",
+        "htu",
+        "ath",
+        "jti",
+        "invalid_dpop_proof",
+    ] {
         assert!(dpop.contains(needle), "dpopAuth description lacks {needle}");
     }
     let cc = &schemes["oauth2"]["flows"]["clientCredentials"];
@@ -427,7 +434,13 @@ async fn the_document_names_every_scheme_status_and_scope() {
     let op = &doc["paths"]["/v1/contacts/search"]["post"];
     assert_eq!(op["x-required-scopes"], json!(["contacts:read"]));
     let security = op["security"].as_array().unwrap();
-    for scheme in ["apiKey", "oauth2", "bearerAuth", "dpopAuth", "httpSignature"] {
+    for scheme in [
+        "apiKey",
+        "oauth2",
+        "bearerAuth",
+        "dpopAuth",
+        "httpSignature",
+    ] {
         assert!(
             security.contains(&json!({ scheme: ["contacts:read"] })),
             "{scheme}"

@@ -12,7 +12,8 @@ mod peers;
 use std::time::Duration;
 
 use apiauth_bench::{
-    Case, DpopFloor, HmacFloor, JwtAlg, JwtFloor, Sha256Floor, SignatureFloor, reference_signed_request,
+    Case, DpopFloor, HmacFloor, JwtAlg, JwtFloor, Sha256Floor, SignatureFloor,
+    reference_signed_request,
 };
 use axum::Router;
 use axum::body::Body;

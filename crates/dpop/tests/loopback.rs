@@ -716,7 +716,11 @@ async fn beside_a_bearer_layer_each_scheme_answers_in_its_own_words() {
     );
     // An unbound bearer token: the Bearer layer's principal.
     let a = s
-        .send(reqwest::Method::GET, Some(format!("Bearer {}", token(None))), &[])
+        .send(
+            reqwest::Method::GET,
+            Some(format!("Bearer {}", token(None))),
+            &[],
+        )
         .await;
     assert_eq!((a.status, a.body["method"].as_str()), (200, Some("jwt")));
     // A bound token as Bearer: refused in Bearer's words (RFC 9449 §7.1, RFC 6750 §3.1).
