@@ -342,6 +342,20 @@ async fn the_document_names_every_scheme_status_and_scope() {
     assert_eq!(schemes["basicAuth"]["scheme"], "basic");
     assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
     assert_eq!(schemes["bearerAuth"]["bearerFormat"], "JWT");
+    // RFC 9449 §7.1: DPoP is an HTTP authentication scheme of its own.
+    assert_eq!(schemes["dpopAuth"]["type"], "http");
+    assert_eq!(schemes["dpopAuth"]["scheme"], "DPoP");
+    let dpop = schemes["dpopAuth"]["description"].as_str().unwrap();
+    for needle in [
+        "DPoP <token>",
+        "cnf.jkt",
+        "htu",
+        "ath",
+        "jti",
+        "invalid_dpop_proof",
+    ] {
+        assert!(dpop.contains(needle), "dpopAuth description lacks {needle}");
+    }
     let cc = &schemes["oauth2"]["flows"]["clientCredentials"];
     assert_eq!(cc["tokenUrl"], "/oauth/token");
     for scope in ["companies:read", "contacts:read", "enrich:write", "admin"] {
@@ -420,7 +434,13 @@ async fn the_document_names_every_scheme_status_and_scope() {
     let op = &doc["paths"]["/v1/contacts/search"]["post"];
     assert_eq!(op["x-required-scopes"], json!(["contacts:read"]));
     let security = op["security"].as_array().unwrap();
-    for scheme in ["apiKey", "oauth2", "bearerAuth", "httpSignature"] {
+    for scheme in [
+        "apiKey",
+        "oauth2",
+        "bearerAuth",
+        "dpopAuth",
+        "httpSignature",
+    ] {
         assert!(
             security.contains(&json!({ scheme: ["contacts:read"] })),
             "{scheme}"
@@ -431,6 +451,8 @@ async fn the_document_names_every_scheme_status_and_scope() {
         .unwrap();
     assert!(admin.contains(&json!({ "basicAuth": ["admin"] })));
     assert!(!admin.iter().any(|r| r.get("apiKey").is_some()));
+    // The admin routes have no DPoP layer, so the document does not offer it there.
+    assert!(!admin.iter().any(|r| r.get("dpopAuth").is_some()));
     // Public routes need nothing.
     assert!(doc["paths"]["/healthz"]["get"].get("security").is_none());
 }

@@ -106,6 +106,7 @@ async fn unauthenticated_data_routes_are_401_listing_every_scheme() {
         challenges,
         [
             format!(r#"Bearer realm="saas", resource_metadata="{metadata}""#),
+            format!(r#"DPoP realm="saas", algs="ES256 EdDSA", resource_metadata="{metadata}""#),
             r#"ApiKey realm="saas""#.to_owned(),
             r#"Signature realm="saas""#.to_owned()
         ]

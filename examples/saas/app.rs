@@ -276,7 +276,14 @@ pub async fn build(
     if !policy.tls {
         auth_server = auth_server.dangerous_allow_http_issuer();
     }
-    let auth_server = auth_server.build()?;
+    // DPoP (examples/saas/dpop.rs): one proof verifier for the token endpoint and the API.
+    let proofs = crate::dpop::verifier(
+        args,
+        base_url,
+        stores.dpop_replay.clone(),
+        seed.bytes("dpop-nonce-secret"),
+    )?;
+    let auth_server = auth_server.dpop(proofs.clone()).build()?;
 
     // --- JWT: this process verifies its own access tokens with the published keys.
     let issuer = Issuer::new(auth_server.issuer())
@@ -301,6 +308,8 @@ pub async fn build(
     .scopes_supported(DATA_SCOPES.split(' '))
     .resource_name("apiauth example SaaS API")
     .resource_documentation(format!("{base_url}/openapi.json"));
+    let resource_meta = crate::dpop::metadata(resource_meta, &proofs);
+    let dpop = crate::dpop::layer(jwt.clone(), proofs, resource_meta.metadata_url());
     let bearer = Bearer::new(jwt)
         .realm("saas")
         .resource_metadata(resource_meta.metadata_url())
@@ -398,6 +407,7 @@ pub async fn build(
         .layer(quota)
         .layer(AuthLayer::new(signatures))
         .layer(api_key_layer)
+        .layer(dpop)
         .layer(bearer.clone());
 
     let webhooks = OpenApiRouter::new()
@@ -467,7 +477,9 @@ pub async fn build(
         }))
         // The span shows the path and the query's names, never its values (credentials).
         .layer(TraceLayer::new_for_http().make_span_with(apiauth::trace::request_span))
-        .layer(audit::sensitive_headers_layer())
+        .layer(audit::sensitive_headers_layer_with([
+            apiauth::dpop::DPOP_HEADER,
+        ]))
         // Outermost: every layer inside reads the client address it resolved.
         .layer(client_addr);
 

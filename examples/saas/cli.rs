@@ -135,6 +135,12 @@ pub struct Args {
     #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "BYTES")]
     pub body_budget: usize,
 
+    /// Require a server nonce in every DPoP proof (RFC 9449 §8–9), at the token endpoint and
+    /// on the API: a proof without a current one is answered `use_dpop_nonce` with a fresh
+    /// value in `DPoP-Nonce`. Nonces derive from the demo seed, so instances sharing it agree.
+    #[arg(long, env = "SAAS_DPOP_NONCE")]
+    pub dpop_nonce: bool,
+
     /// Log format: text or json (audit events as JSON lines).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

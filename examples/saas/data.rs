@@ -111,6 +111,7 @@ pub type ApiResult<T> = Result<Json<T>, Problem>;
         ("apiKeyAuthorization" = [CompaniesRead::NAME]),
         ("oauth2" = [CompaniesRead::NAME]),
         ("bearerAuth" = [CompaniesRead::NAME]),
+        ("dpopAuth" = [CompaniesRead::NAME]),
         ("httpSignature" = [CompaniesRead::NAME]),
     )
 )]
@@ -188,6 +189,7 @@ pub fn search(q: &ContactSearch) -> ApiResult<ContactResults> {
         ("apiKeyAuthorization" = [ContactsRead::NAME]),
         ("oauth2" = [ContactsRead::NAME]),
         ("bearerAuth" = [ContactsRead::NAME]),
+        ("dpopAuth" = [ContactsRead::NAME]),
         ("httpSignature" = [ContactsRead::NAME]),
     )
 )]
@@ -238,6 +240,7 @@ pub struct Enrichment {
         ("apiKeyAuthorization" = [EnrichWrite::NAME]),
         ("oauth2" = [EnrichWrite::NAME]),
         ("bearerAuth" = [EnrichWrite::NAME]),
+        ("dpopAuth" = [EnrichWrite::NAME]),
         ("httpSignature" = [EnrichWrite::NAME]),
     )
 )]

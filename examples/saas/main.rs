@@ -13,6 +13,7 @@
 mod app;
 mod cli;
 mod data;
+mod dpop;
 mod openapi;
 mod plans;
 mod portal;

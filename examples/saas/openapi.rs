@@ -35,6 +35,7 @@ pub mod scheme {
     pub const API_KEY_AUTHORIZATION: &str = "apiKeyAuthorization";
     pub const BASIC: &str = "basicAuth";
     pub const BEARER: &str = "bearerAuth";
+    pub const DPOP: &str = "dpopAuth";
     pub const OAUTH2: &str = "oauth2";
     pub const HTTP_SIGNATURE: &str = "httpSignature";
     pub const WEBHOOK_SIGNATURE: &str = "webhookSignature";
@@ -62,7 +63,7 @@ const OAUTH_SCOPES: &[(&str, &str)] = &[
     components(schemas(Problem, OAuthError)),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "data", description = "Enrichment data: API key, Bearer JWT or RFC 9421 signature"),
+        (name = "data", description = "Enrichment data: API key, Bearer JWT, DPoP-bound JWT or RFC 9421 signature"),
         (name = "webhooks", description = "Signed inbound webhooks"),
         (name = "admin", description = "API key management: Basic or a Bearer JWT with `admin`"),
         (name = "oauth", description = "The OAuth 2.0 authorization server"),
@@ -130,7 +131,8 @@ impl Modify for SecuritySchemes {
                     TOKEN_URL, scopes,
                 ))],
                 "OAuth 2.0 client credentials (RFC 6749 §4.4): the token endpoint issues a JWT \
-                 access token, sent as `Authorization: Bearer`. Revocation (RFC 7009) and \
+                 access token, sent as `Authorization: Bearer`; a token request with a `DPoP` proof \
+                 gets a DPoP-bound token instead (see `dpopAuth`). Revocation (RFC 7009) and \
                  introspection (RFC 7662) are at /oauth/revoke and /oauth/introspect.",
             )),
         );
@@ -386,6 +388,7 @@ pub struct UsageRecord {
         ("apiKeyAuthorization" = []),
         ("oauth2" = []),
         ("bearerAuth" = []),
+        ("dpopAuth" = []),
         ("httpSignature" = []),
     )
 )]
@@ -398,6 +401,8 @@ pub async fn usage(auth: Auth, req: Request) -> Response {
 pub struct TokenResponse {
     /// An RFC 9068 JWT.
     pub access_token: String,
+    /// `Bearer`, or `DPoP` for a token bound to the key of the request's `DPoP` proof
+    /// (RFC 9449 §5.1).
     #[schema(example = "Bearer")]
     pub token_type: String,
     /// Seconds.
@@ -408,12 +413,16 @@ pub struct TokenResponse {
 
 /// A token grant: `grant_type=client_credentials`, optional `scope`; the client
 /// authenticates with Basic or `client_id` and `client_secret` in this form
-/// (`client_secret_post`).
+/// (`client_secret_post`). A `DPoP` header with a proof for `POST` on this endpoint (RFC 9449
+/// §5) binds the token to the proof's key; an invalid proof is 400 `invalid_dpop_proof`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenRequest {
     #[schema(example = "client_credentials")]
     pub grant_type: String,
     pub scope: Option<String>,
+    /// The API the token is for (RFC 8707), its audience; one this server does not issue
+    /// tokens for is 400 `invalid_target`.
+    pub resource: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
 }
@@ -461,6 +470,8 @@ pub struct ServerMetadata {
     pub grant_types_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub scopes_supported: Option<Vec<String>>,
+    /// The DPoP proof algorithms the token endpoint accepts (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 /// Hands the request to the authorization server's own router.
@@ -477,9 +488,11 @@ async fn forward(server: Router, req: Request) -> Response {
     path = "/oauth/token",
     tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449 §4.2) for `POST` on this endpoint: the token is then bound to its key (`token_type: DPoP`, `cnf.jkt`)")),
     responses(
         (status = 200, description = "An access token", body = TokenResponse),
-        (status = 400, description = "Not a valid grant request", body = OAuthError),
+        (status = 400, description = "Not a valid grant request; `invalid_target` for an unknown `resource` (RFC 8707), `invalid_dpop_proof` for a bad proof, `use_dpop_nonce` (with `DPoP-Nonce`) when a server nonce is required", body = OAuthError,
+            headers(("DPoP-Nonce" = String, description = "The nonce to put in the next proof (`use_dpop_nonce`)"))),
         (status = 401, description = "Client authentication failed (`invalid_client`)", body = OAuthError,
             headers(("WWW-Authenticate" = String, description = "Basic challenge"))),
         (status = 413, description = "The form is too large", body = OAuthError),
@@ -638,12 +651,41 @@ pub fn finish(router: OpenApiRouter, base_url: &str) -> Router {
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     api.servers = Some(vec![Server::new(base_url)]);
     let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    add_dpop_scheme(&mut doc);
     name_required_scopes(&mut doc);
     let _ = served.0.set(doc.to_string());
     router
         .fallback(problem::not_found)
         // After every route: it applies to the routes registered so far.
         .method_not_allowed_fallback(problem::method_not_allowed)
+}
+
+/// The DPoP scheme (RFC 9449 §7.1), written as JSON: `DPoP` is a registered HTTP
+/// authentication scheme, but utoipa's `HttpAuthScheme` does not name it.
+fn add_dpop_scheme(doc: &mut serde_json::Value) {
+    let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    schemes.insert(
+        scheme::DPOP.to_owned(),
+        serde_json::json!({
+            "type": "http",
+            "scheme": "DPoP",
+            "bearerFormat": "JWT",
+            "description": "A DPoP-bound RFC 9068 JWT access token (RFC 9449): \
+                `Authorization: DPoP <token>` plus a `DPoP` header with a fresh proof JWT \
+                signed by the key the token is bound to (`cnf.jkt`), naming this request's \
+                method (`htm`) and URL without query (`htu`), the token's hash (`ath`), a \
+                unique `jti` and a current `iat`; ES256 or EdDSA. The token endpoint issues \
+                one (`token_type: DPoP`) when the token request carries a proof. A replayed \
+                or invalid proof is 401 `invalid_dpop_proof`; the same token as `Bearer` is \
+                401 `invalid_token`. With --dpop-nonce, proofs carry the server nonce from \
+                `DPoP-Nonce` (`use_dpop_nonce` hands one out).",
+        }),
+    );
 }
 
 /// Adds `x-required-scopes` to each operation whose security requirements name scopes: the

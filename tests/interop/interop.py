@@ -3,7 +3,9 @@
 - authlib: OAuth 2.0 client credentials with client_secret_basic and client_secret_post;
 - PyJWT: verifies the issued RFC 9068 access tokens against the published JWKS;
 - http-message-signatures: RFC 9421 hmac-sha256 signing (with nonce and Content-Digest);
-- requests: API keys and the timestamped webhook profile.
+- requests: API keys and the timestamped webhook profile;
+- PyJWT with pyca/cryptography: DPoP proofs (RFC 9449) and the RFC 7638 thumbprint, made
+  here, get a DPoP-bound token and call the API with it.
 
 Usage: python interop.py <credentials.json>. Prints one line per check and a closing
 "N passed, M failed" line; exits non-zero on any failure.
@@ -152,6 +154,77 @@ def _():
     t = str(int(time.time()))
     v1 = hmac.new(creds["webhook_secret"].encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
     expect(requests.post(f"{BASE}/v1/webhooks/billing", data=body, headers={"Webhook-Signature": f"t={t},v1={v1}"}), 202)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class DpopClient:
+    """An RFC 9449 client: a P-256 key from pyca/cryptography, proofs signed by PyJWT."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        n = self.key.public_key().public_numbers()
+        self.jwk = {"kty": "EC", "crv": "P-256",
+                    "x": b64url(n.x.to_bytes(32, "big")), "y": b64url(n.y.to_bytes(32, "big"))}
+        # RFC 7638 §3: the required members in lexicographic order, no whitespace.
+        canonical = json.dumps({k: self.jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+        self.jkt = b64url(hashlib.sha256(canonical.encode()).digest())
+
+    def proof(self, htm, htu, token=None, nonce=None):
+        claims = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu, "iat": int(time.time())}
+        if token is not None:
+            claims["ath"] = b64url(hashlib.sha256(token.encode()).digest())
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+    def token(self):
+        url = f"{BASE}/oauth/token"
+        send = lambda proof: requests.post(url, data={"grant_type": "client_credentials", "scope": "companies:read"},
+                                           auth=(CLIENT["client_id"], CLIENT["client_secret"]),
+                                           headers={"DPoP": proof})
+        r = send(self.proof("POST", url))
+        if r.status_code == 400 and "DPoP-Nonce" in r.headers:  # RFC 9449 §8
+            r = send(self.proof("POST", url, nonce=r.headers["DPoP-Nonce"]))
+        return expect(r, 200).json()
+
+
+@check("a DPoP proof made by PyJWT and pyca/cryptography gets a token bound to its key (RFC 9449 §5)")
+def _():
+    client = DpopClient()
+    answer = client.token()
+    assert answer["token_type"] == "DPoP", answer
+    claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+    assert claims["cnf"]["jkt"] == client.jkt, (claims, client.jkt)
+
+
+@check("the DPoP-bound token reads the API with a fresh PyJWT proof; replayed or as Bearer it is refused")
+def _():
+    client = DpopClient()
+    token = client.token()["access_token"]
+    url = f"{BASE}/v1/companies/acme.com"
+    proof = client.proof("GET", url, token)
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    r = requests.get(url, headers=headers)
+    if r.status_code == 401 and "DPoP-Nonce" in r.headers:  # RFC 9449 §9
+        proof = client.proof("GET", url, token, nonce=r.headers["DPoP-Nonce"])
+        headers["DPoP"] = proof
+        r = requests.get(url, headers=headers)
+    assert expect(r, 200).json()["domain"] == "acme.com"
+    replay = expect(requests.get(url, headers=headers), 401)
+    assert replay.json()["error"] == "invalid_dpop_proof", replay.text
+    bearer = expect(requests.get(url, headers={"Authorization": f"Bearer {token}"}), 401)
+    assert bearer.json()["error"] == "invalid_token", bearer.text
+
+
+@check("the RFC 9728 metadata lists the DPoP algorithms PyJWT signs with")
+def _():
+    meta = expect(requests.get(f"{BASE}/.well-known/oauth-protected-resource/v1"), 200).json()
+    assert "ES256" in meta["dpop_signing_alg_values_supported"], meta
 
 
 failed = sum(1 for _, e in results if e is not None)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs tests/interop/interop.py (authlib, PyJWT, http-message-signatures) against the example.
+# Runs tests/interop/interop.py (authlib, PyJWT, http-message-signatures, DPoP proofs from
+# PyJWT and pyca/cryptography) against the example, then apiauth-dpop's check of proofs made
+# by pyca/cryptography alone (crates/dpop/tests/python_interop.rs, ignored without Python).
 # Needs python3 with venv and network access to PyPI for the first install.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,3 +33,5 @@ if [ -z "$ready" ]; then
   exit 1
 fi
 "$venv/bin/python" tests/interop/interop.py "$tmp/creds.json"
+# Absolute: cargo runs the test from the crate's directory.
+DPOP_INTEROP_PYTHON="$(cd "$venv" && pwd)/bin/python" cargo test -q -p apiauth-dpop --test python_interop -- --ignored

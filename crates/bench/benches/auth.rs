@@ -12,7 +12,8 @@ mod peers;
 use std::time::Duration;
 
 use apiauth_bench::{
-    Case, HmacFloor, JwtAlg, JwtFloor, Sha256Floor, SignatureFloor, reference_signed_request,
+    Case, DpopFloor, HmacFloor, JwtAlg, JwtFloor, Sha256Floor, SignatureFloor,
+    reference_signed_request,
 };
 use axum::Router;
 use axum::body::Body;
@@ -183,6 +184,26 @@ fn introspection(c: &mut Criterion, rt: &Runtime) {
     g.finish();
 }
 
+/// DPoP (RFC 9449): `bare`, `token` (the same kind of ES256 JWT, unbound, as `Bearer`: today's
+/// token cost), `layer` (the bound token with a fresh proof, pre-signed in each batch's
+/// setup since a proof is single-use) and `floor` (ES256 verification of one proof). Issue
+/// 19's budget: `layer` − `bare` ≤ `floor` + (`token` − `bare`) + 1 µs.
+fn dpop(c: &mut Criterion, rt: &Runtime) {
+    let case = rt.block_on(apiauth_bench::dpop()).expect("dpop case");
+    let floor = DpopFloor::new(&case.key, &case.proof().expect("a proof")).expect("dpop floor");
+    let bare = case.case.unguarded();
+    let mut g = c.benchmark_group("dpop");
+    bench_router(&mut g, rt, "bare", &bare.router, || bare.request());
+    bench_router(&mut g, rt, "token", &case.token_case.layer_only, || {
+        case.token_case.request()
+    });
+    bench_router(&mut g, rt, "layer", &case.case.layer_only, || {
+        case.case.request()
+    });
+    g.bench_function("floor", |b| b.iter(|| floor.run()));
+    g.finish();
+}
+
 fn full_stack(c: &mut Criterion, rt: &Runtime) {
     let stack = rt
         .block_on(apiauth_bench::full_stack())
@@ -206,11 +227,12 @@ fn all(c: &mut Criterion) {
     jwt(c, &rt);
     hmac(c, &rt);
     introspection(c, &rt);
+    dpop(c, &rt);
     full_stack(c, &rt);
 }
 
 fn config() -> Criterion {
-    // 36 functions × (1 s + 4 s + analysis) keeps the whole run near five minutes on two
+    // 40 functions × (1 s + 4 s + analysis) keeps the whole run near five minutes on two
     // shared cores; medians over 60 samples are steady enough for ratios.
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))

@@ -162,3 +162,51 @@ fn header_bytes<'a>(
         .and_then(|v| v.strip_suffix(':'))
         .ok_or_else(|| BenchError::Setup(format!("no {name} of the expected form")))
 }
+
+/// ES256 verification of a DPoP proof's signature with the public key in its `jwk` header
+/// (aws-lc-rs, the backend apiauth-dpop verifies with): the one piece of cryptography a DPoP
+/// request adds to its token's (RFC 9449 §4.3 step 6).
+pub struct DpopFloor {
+    point: Vec<u8>,
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl DpopFloor {
+    /// The floor for `proof`, signed by `key` (ES256).
+    pub fn new(key: &apiauth_dpop::DpopKey, proof: &str) -> Result<Self, BenchError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let coord = |name: &str| {
+            key.public_jwk()[name]
+                .as_str()
+                .and_then(|c| b64.decode(c).ok())
+                .ok_or_else(|| BenchError::Setup(format!("the DPoP key has no {name}")))
+        };
+        let mut point = vec![0x04];
+        point.extend(coord("x")?);
+        point.extend(coord("y")?);
+        let (input, signature) = proof
+            .rsplit_once('.')
+            .ok_or_else(|| BenchError::Setup("the proof is not a compact JWS".into()))?;
+        let floor = Self {
+            point,
+            signing_input: input.as_bytes().to_vec(),
+            signature: b64
+                .decode(signature)
+                .map_err(|_| BenchError::Setup("the proof signature is not base64url".into()))?,
+        };
+        if !floor.run() {
+            return Err(BenchError::Setup("the proof does not verify".into()));
+        }
+        Ok(floor)
+    }
+
+    /// One verification; `true` when the signature is good.
+    pub fn run(&self) -> bool {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.point)
+            .verify(&self.signing_input, &self.signature)
+            .is_ok()
+    }
+}

@@ -56,7 +56,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-pub use floor::{HmacFloor, JwtFloor, Sha256Floor, SignatureFloor};
+pub use floor::{DpopFloor, HmacFloor, JwtFloor, Sha256Floor, SignatureFloor};
 pub use signature_base::signature_base;
 
 /// The route every case guards (the example API's company lookup).
@@ -112,6 +112,9 @@ pub enum BenchError {
     /// Quota configuration.
     #[error(transparent)]
     Quota(#[from] QuotaConfigError),
+    /// DPoP configuration or signing.
+    #[error("dpop: {0}")]
+    Dpop(String),
     /// A loopback socket.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -854,4 +857,106 @@ pub async fn full_stack() -> Result<FullStack, BenchError> {
     expect_status(&stack.router, stack.api_key_request(), 200).await?;
     expect_status(&stack.router, stack.jwt_request(), 200).await?;
     Ok(stack)
+}
+
+/// The public origin DPoP proofs name (`htu` is this plus [`PATH`]).
+pub const DPOP_ORIGIN: &str = "https://api.bench.example";
+
+/// A DPoP case (RFC 9449): an ES256 JWT bound to an ES256 proof key (`cnf.jkt`), verified by
+/// `apiauth-jwt` without its cache (as `jwt_es256`'s `layer`), with a fresh proof per request
+/// (a proof is single-use: its `jti` is spent in the in-memory replay store).
+pub struct DpopCase {
+    /// `Authorization: DPoP <token>` plus a `DPoP` proof behind the `Dpop` layer
+    /// ([`DpopMode::Required`](apiauth_dpop::DpopMode::Required)). The tampered request
+    /// changes one character of the proof's signature.
+    pub case: Case,
+    /// The token alone, unbound, as `Bearer` to the same verifier: today's token cost.
+    pub token_case: Case,
+    /// The proof key.
+    pub key: Arc<apiauth_dpop::DpopKey>,
+    /// The bound token.
+    pub token: String,
+}
+
+impl DpopCase {
+    /// A fresh proof for the benchmark request.
+    pub fn proof(&self) -> Result<String, BenchError> {
+        dpop_proof(&self.key, &self.token)
+    }
+}
+
+fn dpop_proof(key: &apiauth_dpop::DpopKey, token: &str) -> Result<String, BenchError> {
+    key.proof("GET", format!("{DPOP_ORIGIN}{PATH}"))
+        .access_token(token)
+        .sign()
+        .map_err(|e| BenchError::Dpop(e.to_string()))
+}
+
+fn dpop_request(proof: String, token: &str) -> Request<Body> {
+    Request::get(PATH)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// See [`DpopCase`].
+pub async fn dpop() -> Result<DpopCase, BenchError> {
+    let key = Arc::new(
+        apiauth_dpop::DpopKey::generate_es256().map_err(|e| BenchError::Dpop(e.to_string()))?,
+    );
+    let now = unix_now();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "scope": SCOPE,
+        "jti": "bench-dpop-token-1", "iat": now, "nbf": now.saturating_sub(60), "exp": now + 86_400,
+        "cnf": { "jkt": key.thumbprint() },
+    });
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(JwtAlg::Es256.kid().to_owned());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ec_pem(ES256_PRIVATE_PEM.as_bytes())?,
+    )?;
+    let verifier = || async {
+        JwtVerifier::builder()
+            .issuer(
+                Issuer::new(ISSUER)
+                    .key(JwtAlg::Es256.jwt_key()?)
+                    .audience(AUDIENCE),
+            )
+            .build()
+            .await
+    };
+    let proofs = apiauth_dpop::DpopVerifier::builder(DPOP_ORIGIN)
+        .build()
+        .map_err(|e| BenchError::Dpop(e.to_string()))?;
+    let layer = apiauth_dpop::Dpop::new(verifier().await?, proofs)
+        .realm("api")
+        .layer();
+    let (k1, k2) = (key.clone(), key.clone());
+    let (t1, t2) = (token.clone(), token.clone());
+    // A proof that cannot be signed yields a request without one: refused, never measured
+    // as a pass (the bench checks 200 before and after).
+    let case = Case::new(
+        guarded(layer),
+        move || dpop_request(dpop_proof(&k1, &t1).unwrap_or_default(), &t1),
+        move || dpop_request(tamper(&dpop_proof(&k2, &t2).unwrap_or_default()), &t2),
+    );
+    expect_status(&case.router, case.request(), 200).await?;
+
+    let unbound = mint_token(JwtAlg::Es256)?;
+    let (u1, u2) = (unbound.clone(), unbound.clone());
+    let token_case = Case::new(
+        guarded(Bearer::new(verifier().await?).realm("api").layer()),
+        move || get_with("authorization", format!("Bearer {u1}")),
+        move || get_with("authorization", format!("Bearer {}", tamper(&u2))),
+    );
+    expect_status(&token_case.router, token_case.request(), 200).await?;
+    Ok(DpopCase {
+        case,
+        token_case,
+        key,
+        token,
+    })
 }

@@ -176,3 +176,30 @@ async fn httpsig_hyper_peer_verifies_the_same_signed_requests() {
     let peer = peers::httpsig_hyper(c.secret.expose_secret()).unwrap();
     assert_peer_guards(&peer, &c.case).await;
 }
+
+#[tokio::test]
+async fn dpop_case_accepts_a_fresh_proof_once_and_refuses_a_tampered_or_missing_one() {
+    let c = apiauth_bench::dpop().await.unwrap();
+    assert_guards(&c.case).await;
+    assert_guards(&c.token_case).await;
+    // Each benchmark request carries its own proof; the same one twice is a replay.
+    let proof = c.proof().unwrap();
+    let req = |p: &str| {
+        Request::get(PATH)
+            .header("authorization", format!("DPoP {}", c.token))
+            .header("dpop", p)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(status(&c.case.layer_only, req(&proof)).await, 200);
+    assert_eq!(status(&c.case.layer_only, req(&proof)).await, 401);
+    // The bound token is no bearer token.
+    let bearer = Request::get(PATH)
+        .header("authorization", format!("Bearer {}", c.token))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(status(&c.token_case.layer_only, bearer).await, 401);
+    // The floor verifies the proof the layer checks, and only it.
+    assert!(apiauth_bench::DpopFloor::new(&c.key, &proof).unwrap().run());
+    assert!(apiauth_bench::DpopFloor::new(&c.key, &apiauth_bench::tamper(&proof)).is_err());
+}

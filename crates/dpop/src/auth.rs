@@ -36,6 +36,12 @@ pub enum DpopMode {
     /// DPoP or `Bearer`; a `Bearer` token must not be DPoP-bound (§7.1), and is verified by
     /// the same token verifier.
     Allowed,
+    /// Only the `DPoP` scheme is this layer's: a `Bearer` header is not its credential and
+    /// passes on, for an `apiauth_bearer::Bearer` layer on the same route to verify. Each
+    /// layer then offers and answers in its own scheme (a bearer client sees `Bearer`
+    /// challenges, RFC 6750 §3). The bearer layer's verifier must refuse DPoP-bound tokens
+    /// itself (§7.1): `apiauth_jwt::JwtVerifier` and the introspection verifier do.
+    BesideBearer,
 }
 
 /// The key binding of a token whose verifier is not `apiauth-jwt`: attach it to the
@@ -116,6 +122,7 @@ pub struct Dpop<V> {
     proofs: DpopVerifier,
     mode: DpopMode,
     realm: Option<Cow<'static, str>>,
+    resource_metadata: Option<Cow<'static, str>>,
 }
 
 impl<V: TokenVerifier> Dpop<V> {
@@ -126,6 +133,7 @@ impl<V: TokenVerifier> Dpop<V> {
             proofs,
             mode: DpopMode::Required,
             realm: None,
+            resource_metadata: None,
         }
     }
 
@@ -138,6 +146,14 @@ impl<V: TokenVerifier> Dpop<V> {
     /// Adds a `realm` to the challenge.
     pub fn realm(mut self, realm: impl Into<Cow<'static, str>>) -> Self {
         self.realm = Some(realm.into());
+        self
+    }
+
+    /// Names the resource's RFC 9728 metadata document in every challenge
+    /// (`resource_metadata="…"`, RFC 9728 §5.1), as `apiauth_bearer::Bearer::resource_metadata`
+    /// does; `url` is `ProtectedResourceMetadata::metadata_url`.
+    pub fn resource_metadata(mut self, url: impl Into<Cow<'static, str>>) -> Self {
+        self.resource_metadata = Some(url.into());
         self
     }
 
@@ -214,8 +230,14 @@ impl<V: TokenVerifier> Authenticator for Dpop<V> {
         if let Some(realm) = &self.realm {
             c = c.param("realm", realm.clone());
         }
-        c.param("algs", self.proofs.algs_param().to_owned())
-            .with_error_attributes()
+        let c = c
+            .param("algs", self.proofs.algs_param().to_owned())
+            .with_error_attributes();
+        // RFC 9728 §5.1: the metadata document, on every 401 this scheme answers.
+        match &self.resource_metadata {
+            Some(url) => c.param("resource_metadata", url.clone()),
+            None => c,
+        }
     }
 
     fn scope_challenge(&self) -> Option<Challenge> {
@@ -243,6 +265,9 @@ impl<V: TokenVerifier> Authenticator for Dpop<V> {
                 proof: proof.to_owned(),
             }));
         }
+        if self.mode == DpopMode::BesideBearer {
+            return Ok(None);
+        }
         match authorization_token68(req, "Bearer")? {
             Some(token) => Ok(Some(DpopCredential::Bearer {
                 token: token.to_owned(),
@@ -258,7 +283,7 @@ impl<V: TokenVerifier> Authenticator for Dpop<V> {
     ) -> Result<Principal, AuthError> {
         match credential {
             DpopCredential::Bearer { token } => {
-                if self.mode == DpopMode::Required {
+                if self.mode != DpopMode::Allowed {
                     return Err(self.refuse(DpopRefusal::BearerNotAccepted));
                 }
                 let principal = self

@@ -85,7 +85,8 @@
 //!
 //! A DPoP-bound token presented as `Bearer` is refused on every route (§7.1); a route in
 //! [`DpopMode::Required`] refuses `Bearer` altogether, one in [`DpopMode::Allowed`] takes
-//! unbound bearer tokens. Principals of DPoP requests have the method [`DPOP`], the token
+//! unbound bearer tokens, one in [`DpopMode::BesideBearer`] leaves `Bearer` to a bearer layer
+//! on the same route (so each scheme is offered and answered in its own words). Principals of DPoP requests have the method [`DPOP`], the token
 //! principal's subject, issuer, scopes and JWT claims, and a [`DpopConfirmation`].
 //!
 //! The `DPoP` header carries a signed credential: mount

@@ -674,3 +674,80 @@ async fn a_replay_store_that_cannot_answer_is_503_never_a_pass() {
     assert_eq!(a.status, 503);
     assert!(a.headers.contains_key("retry-after"));
 }
+
+/// `DpopMode::BesideBearer` with a `Bearer` layer on the same route: each scheme is offered,
+/// verified and answered by its own layer, both naming the RFC 9728 metadata document.
+#[tokio::test]
+async fn beside_a_bearer_layer_each_scheme_answers_in_its_own_words() {
+    const META: &str = "https://api.example.test/.well-known/oauth-protected-resource";
+    let proofs = DpopVerifier::builder(PUBLIC).build().unwrap();
+    let s = serve_router(
+        Router::new()
+            .route("/api/items", get(me))
+            .layer(
+                Dpop::new(jwt().await, proofs)
+                    .mode(DpopMode::BesideBearer)
+                    .resource_metadata(META)
+                    .layer(),
+            )
+            .layer(
+                apiauth_bearer::Bearer::new(jwt().await)
+                    .realm("api")
+                    .resource_metadata(META)
+                    .layer(),
+            ),
+    )
+    .await;
+    // Nothing presented: both challenges, outermost first (RFC 7235 §4.1).
+    let a = s.send(reqwest::Method::GET, None, &[]).await;
+    assert_eq!(a.status, 401);
+    let offered: Vec<&str> = a
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            format!(r#"Bearer realm="api", resource_metadata="{META}""#),
+            format!(r#"{CHALLENGE}, resource_metadata="{META}""#),
+        ]
+    );
+    // An unbound bearer token: the Bearer layer's principal.
+    let a = s
+        .send(
+            reqwest::Method::GET,
+            Some(format!("Bearer {}", token(None))),
+            &[],
+        )
+        .await;
+    assert_eq!((a.status, a.body["method"].as_str()), (200, Some("jwt")));
+    // A bound token as Bearer: refused in Bearer's words (RFC 9449 §7.1, RFC 6750 §3.1).
+    let (key, t) = bound();
+    let a = s
+        .send(reqwest::Method::GET, Some(format!("Bearer {t}")), &[])
+        .await;
+    assert_eq!(a.status, 401);
+    assert!(
+        a.challenge()
+            .starts_with(r#"Bearer realm="api", resource_metadata=""#)
+            && a.challenge().contains(r#"error="invalid_token""#),
+        "{}",
+        a.challenge()
+    );
+    // The same token with a proof: the DPoP layer's principal.
+    let proof = key.proof("GET", ITEMS).access_token(&t).sign().unwrap();
+    let a = s.dpop(&t, &proof).await;
+    assert_eq!((a.status, a.body["method"].as_str()), (200, Some("dpop")));
+    // Its replay: refused in DPoP's words, naming the metadata too.
+    let a = s.dpop(&t, &proof).await;
+    assert_eq!(a.status, 401);
+    assert!(
+        a.challenge().starts_with(&format!(
+            r#"{CHALLENGE}, resource_metadata="{META}", error="invalid_dpop_proof""#
+        )),
+        "{}",
+        a.challenge()
+    );
+}

@@ -20,6 +20,7 @@ const GROUPS: &[&str] = &[
     "jwt_rs256",
     "hmac_1kib",
     "introspection_cached",
+    "dpop",
     "full_stack",
 ];
 
@@ -113,6 +114,25 @@ fn main() -> ExitCode {
                 "µs",
             );
         }
+    }
+    // Issue 19: a DPoP request costs at most its proof's ES256 check, today's token cost and
+    // 1 µs.
+    if let (Some(b), Some(t), Some(l), Some(f)) = (
+        get("dpop", "bare"),
+        get("dpop", "token"),
+        get("dpop", "layer"),
+        get("dpop", "floor"),
+    ) {
+        row(
+            format!(
+                "dpop: overhead ≤ proof floor + token overhead + 1 µs (floor {} µs, token {} µs)",
+                us(f),
+                us(t - b)
+            ),
+            l - b,
+            f + (t - b) + 1000.0,
+            "µs",
+        );
     }
     if let (Some(b), Some(l)) = (get("api_key", "bare"), get("api_key", "layer")) {
         row("api_key: overhead ≤ 1.5 µs".into(), l - b, 1500.0, "µs");
