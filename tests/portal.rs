@@ -520,6 +520,64 @@ async fn rotating_a_client_secret_shows_the_new_one_once_and_the_old_one_stops_w
     assert!(!row.contains("—"), "rotation time missing: {row}");
 }
 
+/// A client made in the portal belongs to the user's tenant: its tokens name the tenant, so
+/// what it calls is charged to the tenant's balance (no client passes uncharged).
+#[tokio::test]
+async fn a_client_made_in_the_portal_draws_on_its_tenants_credits() {
+    let s = start().await;
+    let http = http();
+    let (cookie, csrf, _) = sign_in_http(&s, &http).await;
+    let (status, page) = post_form(
+        &s,
+        &http,
+        &cookie,
+        "/portal/clients",
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "enricher"),
+            ("scope", "enrich:write"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let secret = element_text(&page, "new-secret");
+    let res = http
+        .post(s.url("/oauth/token"))
+        .basic_auth("acme-enricher", Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "enrich:write")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credits = || async {
+        let page = http
+            .get(s.url("/portal/usage"))
+            .header("cookie", format!("portal_session={cookie}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        element_text(&page, "credits")
+    };
+    assert!(credits().await.starts_with("100000 credits left"));
+    let res = http
+        .post(s.url("/v1/enrichments"))
+        .bearer_auth(&token)
+        .json(&json!({ "email": "ada@acme.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let after = credits().await;
+    assert!(after.starts_with("99995 credits left"), "{after}");
+}
+
 #[tokio::test]
 async fn list_pages_are_readable_without_javascript_and_every_control_is_labelled() {
     let s = start().await;

@@ -233,7 +233,8 @@ pub async fn build(
         client_id,
         hasher.hash(&client_secret),
         ScopeSet::parse(DATA_SCOPES)?,
-    );
+    )
+    .tenant(TENANT);
     // An operator's console: may obtain `admin` tokens for the admin API.
     let admin_client_id = "acme-admin-console";
     let admin_client_secret = format!("ocs_{}", seed.text("oauth-admin-client-secret", 40));
@@ -241,7 +242,8 @@ pub async fn build(
         admin_client_id,
         hasher.hash(&admin_client_secret),
         ScopeSet::parse("admin")?,
-    );
+    )
+    .tenant(TENANT);
     // A resource server: may introspect tokens (RFC 7662 §2.1 wants it authenticated), may
     // obtain none.
     let resource_server_id = "acme-resource-server";
@@ -292,6 +294,9 @@ pub async fn build(
         .jwk_set(&auth_server.jwks()?)?;
     let jwt = JwtVerifier::builder()
         .issuer(issuer)
+        // The client's tenant, written by the authorization server: quotas, credits and
+        // the admin API's tenant checks follow it.
+        .tenant_claim("tenant")
         .revocation_list(stores.revocations.clone())
         .cache(10_000, Duration::from_secs(60))
         .build()
@@ -394,10 +399,7 @@ pub async fn build(
     // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota. Each
     // route is registered with its OpenAPI operation by `routes!` (openapi.rs).
     let api_key_layer = AuthLayer::new(api_key_auth.clone());
-    let credits = plans::credits(
-        plans::plans(&args.credits, client_id),
-        opened.credit_store(),
-    );
+    let credits = plans::credits(plans::plans(&args.credits), opened.credit_store());
     let data = OpenApiRouter::new()
         .routes(routes!(data::get_company).layer(credits.cost(COST_COMPANY)))
         .routes(routes!(data::search_contacts).layer(credits.cost(COST_SEARCH)))

@@ -17,7 +17,7 @@ use apiauth::quota::{
     CreditAllowance, CreditStore, Credits, MemoryUsageHistory, Plan, Plans, QuotaPolicy,
     UsageHistory, UsageRow,
 };
-use apiauth::{Auth, AuthMethod, Scope, Scoped, scope};
+use apiauth::{Auth, Scope, Scoped, scope};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, Request};
@@ -46,7 +46,7 @@ pub const COST_ENRICHMENT: u64 = 5;
 pub const COST_USAGE: u64 = 0;
 
 /// The example's plans; `credits` are the `--credits PLAN=N` overrides of monthly allowances.
-pub fn plans(credits: &[(String, u64)], oauth_client: &str) -> Plans {
+pub fn plans(credits: &[(String, u64)]) -> Plans {
     let mut plans = Plans::new()
         .plan(
             "free",
@@ -59,9 +59,8 @@ pub fn plans(credits: &[(String, u64)], oauth_client: &str) -> Plans {
                 .credits(CreditAllowance::per_month(100_000)),
         )
         .tenant(PRO_TENANT, "pro")
-        .tenant(FREE_TENANT, "free")
-        // Access tokens carry no tenant: the client's is named here.
-        .member(AuthMethod::JWT, oauth_client, PRO_TENANT);
+        // Access tokens name their client's tenant (the `tenant` claim): no member list.
+        .tenant(FREE_TENANT, "free");
     for (plan, n) in credits {
         plans = plans.set_allowance(plan, *n);
     }

@@ -39,6 +39,11 @@ pub struct IntrospectionResponse {
     /// The client the token was issued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The tenant of the client the token was issued to: an extension member (RFC 7662
+    /// §2.2) that this suite's authorization server writes for clients registered with one;
+    /// `IntrospectionVerifier` copies it to `Principal::tenant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// A human-readable resource owner name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,

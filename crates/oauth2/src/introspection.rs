@@ -171,6 +171,9 @@ impl IntrospectionVerifier {
         if let Some(jti) = &a.jti {
             b = b.credential_id(jti.as_str());
         }
+        if let Some(tenant) = &a.tenant {
+            b = b.tenant(tenant.as_str());
+        }
         if let Some(at) = a
             .exp
             .and_then(|exp| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)))

@@ -53,6 +53,10 @@ fn api(verifier: IntrospectionVerifier) -> Router {
             }),
         )
         .route(
+            "/tenant",
+            get(|Auth(p): Auth| async move { format!("{:?}", p.tenant()) }),
+        )
+        .route(
             "/a",
             get(|Scoped(p, ..): Scoped<A>| async move { p.scopes().to_string() }),
         )
@@ -117,6 +121,34 @@ async fn active_token_is_accepted_and_the_answer_is_reused() {
     a.clock.advance(CACHE_TTL + Duration::from_secs(1));
     assert_eq!(call(&app, "/me", &token).await.status, 200);
     assert_eq!(a.introspection_count(), 2);
+}
+
+#[tokio::test]
+async fn the_answers_tenant_becomes_the_principals_fresh_or_cached() {
+    let a = As::start().await;
+    let secret = "ocs_tenant-client-secret-0123456789abcdef";
+    a.clients.insert(
+        apiauth_oauth2::RegisteredClient::new(
+            "crm-sync",
+            common::cheap_hasher().hash(secret),
+            apiauth_core::ScopeSet::parse("a").unwrap(),
+        )
+        .tenant("acme"),
+    );
+    let client = common::Client {
+        id: "crm-sync".into(),
+        secret: secret.into(),
+    };
+    let app = api(verifier_for(&a).build().unwrap());
+    let token = a.token(&client, None).await;
+    for _ in 0..2 {
+        let res = call(&app, "/tenant", &token).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body, r#"Some("acme")"#);
+    }
+    assert_eq!(a.introspection_count(), 1);
+    let untenanted = a.token(&a.worker, None).await;
+    assert_eq!(call(&app, "/tenant", &untenanted).await.body, "None");
 }
 
 #[tokio::test]

@@ -450,6 +450,37 @@ async fn introspection_endpoint_reports_active_expired_revoked_and_unknown() {
 }
 
 #[tokio::test]
+async fn a_clients_tenant_is_in_its_tokens_and_in_their_introspection() {
+    let a = As::start().await;
+    let secret = "ocs_tenant-client-secret-0123456789abcdef";
+    a.clients.insert(
+        RegisteredClient::new(
+            "crm-sync",
+            cheap_hasher().hash(secret),
+            ScopeSet::parse("a").unwrap(),
+        )
+        .tenant("acme"),
+    );
+    let acme = Client {
+        id: "crm-sync".into(),
+        secret: secret.into(),
+    };
+    let token = a.token(&acme, None).await;
+    let (_, claims) = jwt_parts(&token);
+    assert_eq!(claims["tenant"], "acme");
+    let body: Value = introspect(&a, &a.rs, &token).await.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["tenant"], "acme");
+
+    // A client without a tenant: no claim and no member, rather than an empty one.
+    let token = a.token(&a.worker, None).await;
+    let (_, claims) = jwt_parts(&token);
+    assert!(claims.get("tenant").is_none(), "{claims}");
+    let body: Value = introspect(&a, &a.rs, &token).await.json().await.unwrap();
+    assert!(body.get("tenant").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn introspection_requires_an_authenticated_client_allowed_to_introspect() {
     let a = As::start().await;
     let token = a.token(&a.worker, None).await;

@@ -63,8 +63,11 @@ impl RedisClientRegistry {
             .arg("introspect")
             .arg(flag(client.may_introspect()))
             .arg("suspended")
-            .arg(flag(client.is_suspended()))
-            .ignore();
+            .arg(flag(client.is_suspended()));
+        if let Some(tenant) = client.tenant_id() {
+            pipe.arg("tenant").arg(tenant);
+        }
+        pipe.ignore();
         let () = self.backend.pipe("oauth_client_insert", &pipe).await?;
         Ok(())
     }
@@ -156,12 +159,13 @@ impl ClientRegistry for RedisClientRegistry {
                     "token",
                     "introspect",
                     "suspended",
+                    "tenant",
                 ]),
             )
             .await?;
         let corrupt = || StoreError::Unavailable("redis: unreadable client record".into());
-        let [id, hash, scopes, token, introspect, suspended] =
-            <[Option<String>; 6]>::try_from(fields).map_err(|_| corrupt())?;
+        let [id, hash, scopes, token, introspect, suspended, tenant] =
+            <[Option<String>; 7]>::try_from(fields).map_err(|_| corrupt())?;
         let (Some(id), Some(hash)) = (id, hash) else {
             return Ok(None);
         };
@@ -177,6 +181,9 @@ impl ClientRegistry for RedisClientRegistry {
         }
         if is(&introspect) {
             client = client.allow_introspection();
+        }
+        if let Some(tenant) = tenant {
+            client = client.tenant(tenant);
         }
         Ok(Some(client))
     }

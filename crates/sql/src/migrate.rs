@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -117,6 +117,11 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
         // Version 2 on SQLite: nothing (one process hears its own changes).
         (3, _) => v3(d),
         (4, _) => v4.into_iter().collect(),
+        // Version 5: the tenant an OAuth client belongs to (NULL: none).
+        (5, _) => vec![format!(
+            "ALTER TABLE apiauth_oauth_clients ADD COLUMN tenant {}",
+            d.text_bytewise()
+        )],
         _ => Vec::new(),
     }
 }

@@ -40,13 +40,14 @@ impl SqlClientRegistry {
             .run("oauth_client_insert", async {
                 sqlx::query(
                     "INSERT INTO apiauth_oauth_clients (client_id, secret_hash, scopes,
-                       may_request_tokens, may_introspect, suspended)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                       may_request_tokens, may_introspect, suspended, tenant)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                        scopes = excluded.scopes,
                        may_request_tokens = excluded.may_request_tokens,
                        may_introspect = excluded.may_introspect,
-                       suspended = excluded.suspended",
+                       suspended = excluded.suspended,
+                       tenant = excluded.tenant",
                 )
                 .bind(c.client_id())
                 .bind(c.secret_hash())
@@ -54,6 +55,7 @@ impl SqlClientRegistry {
                 .bind(flag(c.may_request_tokens()))
                 .bind(flag(c.may_introspect()))
                 .bind(flag(c.is_suspended()))
+                .bind(c.tenant_id())
                 .execute(self.db.pool())
                 .await?;
                 Ok(())
@@ -146,7 +148,7 @@ impl ClientRegistry for SqlClientRegistry {
             .run(OP, async {
                 sqlx::query(
                     "SELECT client_id, secret_hash, scopes, may_request_tokens, may_introspect,
-                       suspended FROM apiauth_oauth_clients WHERE client_id = $1",
+                       suspended, tenant FROM apiauth_oauth_clients WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .fetch_optional(self.db.pool())
@@ -168,6 +170,12 @@ impl ClientRegistry for SqlClientRegistry {
         }
         if is("may_introspect")? {
             client = client.allow_introspection();
+        }
+        if let Some(tenant) = row
+            .try_get::<Option<String>, _>("tenant")
+            .map_err(|_| corrupt(OP))?
+        {
+            client = client.tenant(tenant);
         }
         Ok(Some(client))
     }

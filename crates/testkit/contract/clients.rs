@@ -15,6 +15,7 @@ pub fn same(a: &RegisteredClient, b: &RegisteredClient) -> bool {
     a.client_id() == b.client_id()
         && a.secret_hash() == b.secret_hash()
         && a.allowed_scopes() == b.allowed_scopes()
+        && a.tenant_id() == b.tenant_id()
         && a.may_request_tokens() == b.may_request_tokens()
         && a.may_introspect() == b.may_introspect()
         && a.is_suspended() == b.is_suspended()
@@ -26,13 +27,19 @@ pub async fn client_registry_contract<R: ClientRegistry + Manage>(r: R) {
         "billing",
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
         ScopeSet::parse("invoices:read invoices:write").unwrap(),
-    );
+    )
+    .tenant("acme");
     let rs = RegisteredClient::new("resource", "$argon2id$x", ScopeSet::empty())
         .without_token_grant()
         .allow_introspection();
     r.insert(billing.clone()).await;
     r.insert(rs.clone()).await;
     assert!(same(&r.find("billing").await.unwrap().unwrap(), &billing));
+    assert_eq!(
+        r.find("billing").await.unwrap().unwrap().tenant_id(),
+        Some("acme")
+    );
+    assert_eq!(r.find("resource").await.unwrap().unwrap().tenant_id(), None);
     assert!(same(&r.find("resource").await.unwrap().unwrap(), &rs));
 
     assert!(r.suspend("billing", true).await);

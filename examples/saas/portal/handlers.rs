@@ -521,11 +521,10 @@ pub async fn create_client(State(p): St, headers: HeaderMap, body: axum::body::B
         return unavailable();
     };
     if p.clients
-        .put(RegisteredClient::new(
-            client_id.as_str(),
-            hash,
-            scopes.clone(),
-        ))
+        .put(
+            RegisteredClient::new(client_id.as_str(), hash, scopes.clone())
+                .tenant(u.tenant.as_str()),
+        )
         .await
         .is_err()
     {
@@ -572,7 +571,7 @@ pub async fn rotate_client(
     };
     // The old secret stops working at once: a client secret has no grace period here.
     if p.clients
-        .put(RegisteredClient::new(id.as_str(), hash, scopes))
+        .put(RegisteredClient::new(id.as_str(), hash, scopes).tenant(u.tenant.as_str()))
         .await
         .is_err()
     {

@@ -31,6 +31,9 @@ pub(crate) struct AccessClaims {
     client_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     scope: String,
+    /// The client's tenant (a private claim, RFC 7519 §4.3), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
     /// RFC 9449 §6.1: the key the token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation>,
@@ -174,6 +177,7 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
         jti: new_jti().ok_or(OAuthError::unavailable("no_randomness"))?,
         client_id: client.client_id().to_owned(),
         scope: scope.to_string(),
+        tenant: client.tenant_id().map(str::to_owned),
         cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let mut header = Header::new(Algorithm::ES256);
@@ -341,6 +345,7 @@ async fn introspect_inner(
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
+        tenant: claims.tenant,
         token_type: Some(if cnf.is_some() { "DPoP" } else { "Bearer" }.to_owned()),
         cnf,
         exp: Some(claims.exp),

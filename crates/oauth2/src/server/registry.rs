@@ -15,6 +15,7 @@ pub struct RegisteredClient {
     client_id: Arc<str>,
     secret_hash: Arc<str>,
     allowed_scopes: ScopeSet,
+    tenant: Option<Arc<str>>,
     may_request_tokens: bool,
     may_introspect: bool,
     suspended: bool,
@@ -33,10 +34,21 @@ impl RegisteredClient {
             client_id: client_id.into(),
             secret_hash: secret_hash.into(),
             allowed_scopes,
+            tenant: None,
             may_request_tokens: true,
             may_introspect: false,
             suspended: false,
         }
+    }
+
+    /// The tenant (customer account) the client belongs to. Its access tokens carry it in
+    /// the `tenant` claim and introspection answers in a `tenant` member (RFC 7662 §2.2
+    /// allows extension members), so that quotas, credits and tenant-scoped admin routes see
+    /// whose client called; a resource server reads it with `JwtVerifierBuilder::tenant_claim`.
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
     }
 
     /// Also allows the client to call the introspection endpoint (RFC 7662 §4: only
@@ -78,6 +90,11 @@ impl RegisteredClient {
         &self.allowed_scopes
     }
 
+    /// The tenant the client belongs to, if any.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// Whether the client may use the client-credentials grant.
     pub fn may_request_tokens(&self) -> bool {
         self.may_request_tokens
@@ -99,6 +116,7 @@ impl fmt::Debug for RegisteredClient {
         f.debug_struct("RegisteredClient")
             .field("client_id", &self.client_id)
             .field("allowed_scopes", &self.allowed_scopes)
+            .field("tenant", &self.tenant)
             .field("may_request_tokens", &self.may_request_tokens)
             .field("may_introspect", &self.may_introspect)
             .field("suspended", &self.suspended)
