@@ -3,7 +3,8 @@
 //! key, refuses them as bearer tokens, and says so in its challenges and metadata (RFC 9728).
 //! RFC 8707 `resource` picks the audience at the token endpoint.
 //!
-//! With a `--test` filter, run `cargo build --example saas` first (see `saas_e2e.rs`).
+//! With a `--test` filter, run `cargo build --example saas --example dpop-client` first (see
+//! `saas_e2e.rs`).
 
 mod support;
 
@@ -372,7 +373,7 @@ async fn run_dpop_client(s: &Saas) -> String {
     let bin = saas.with_file_name(format!("dpop-client{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "run `cargo build --examples` first: {}",
+        "run `cargo build --example dpop-client` first: {}",
         bin.display()
     );
     let (id, secret) = client(s);

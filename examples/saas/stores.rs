@@ -1,7 +1,7 @@
 //! Which store holds what: SQL for records, Redis (when given) for hot short-lived state,
 //! memory for a single process. One [`Stores`] bundle, picked from the command line:
 //!
-//! | mode | flags | records (keys, clients, revocations, usage, signing keys, demo seed) | hot state (nonces, rate limits, lock-outs) |
+//! | mode | flags | records (keys, clients, revocations, usage, signing keys, demo seed) | hot state (nonces, DPoP proofs, rate limits, lock-outs) |
 //! |---|---|---|---|
 //! | SQLite (default) | none | `target/saas.db` | memory |
 //! | SQL | `--database-url postgres://…` (or `sqlite:…`) | that database | memory |
