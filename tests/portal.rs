@@ -544,7 +544,10 @@ async fn a_client_made_in_the_portal_draws_on_its_tenants_credits() {
     let res = http
         .post(s.url("/oauth/token"))
         .basic_auth("acme-enricher", Some(&secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "enrich:write")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "enrich:write"),
+        ])
         .send()
         .await
         .unwrap();
