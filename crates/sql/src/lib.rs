@@ -15,6 +15,7 @@
 //! | `UsageMeter` | [`SqlUsageMeter`] | `apiauth_usage` | counts per day, written in batches |
 //! | signing keys | [`SqlSigningKeyStore`] | `apiauth_signing_keys` | AES-256-GCM under the operator's KEK |
 //! | `CreditStore` | [`SqlCreditStore`] | `apiauth_credits` | balances of record, conditional updates |
+//! | `UsageHistory` | [`SqlUsageHistory`] | `apiauth_usage_history` | billing rows per day, written in batches |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -79,6 +80,8 @@ mod session;
 mod signing;
 mod time;
 #[cfg(feature = "quota")]
+mod history;
+#[cfg(feature = "quota")]
 mod usage;
 
 /// The driver, for an app's own tables in the same database ([`SqlDatabase::pool`]).
@@ -104,5 +107,7 @@ pub use oauth2::SqlClientRegistry;
 pub use revocation::SqlRevocationList;
 pub use session::{SqlSessionStore, StoredSession};
 pub use signing::{KeyEncryptionKey, SigningKeyInfo, SqlSigningKeyStore, StoredSigningKey};
+#[cfg(feature = "quota")]
+pub use history::SqlUsageHistory;
 #[cfg(feature = "quota")]
 pub use usage::{DEFAULT_MAX_PENDING_SERIES, DEFAULT_USAGE_FLUSH_INTERVAL, SqlUsageMeter};
