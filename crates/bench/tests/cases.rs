@@ -176,3 +176,19 @@ async fn httpsig_hyper_peer_verifies_the_same_signed_requests() {
     let peer = peers::httpsig_hyper(c.secret.expose_secret()).unwrap();
     assert_peer_guards(&peer, &c.case).await;
 }
+
+#[tokio::test]
+async fn the_credits_benchmark_charges_every_request_and_refuses_an_empty_balance() {
+    let case = apiauth_bench::credits_case().unwrap();
+    for router in [&case.quota, &case.credits, &case.credits_history] {
+        assert_eq!(status(router, case.request()).await, 200);
+    }
+    let before = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
+    assert_eq!(status(&case.credits, case.request()).await, 200);
+    let after = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
+    assert_eq!(before.remaining - after.remaining, 1, "one credit per request");
+    // The credit check is live in the measured stack: an empty balance is refused.
+    case.ledger.set_tenant("acme", 0).await.unwrap();
+    assert_eq!(status(&case.credits, case.request()).await, 429);
+    assert_eq!(status(&case.quota, case.request()).await, 200);
+}
