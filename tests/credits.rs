@@ -116,7 +116,10 @@ async fn the_api_key_oauth_client_and_hmac_partner_of_acme_share_the_pro_rate_bu
     for left in [3, 2] {
         let res = company(&s, &pro).await;
         assert_eq!(res.status(), 200);
-        assert_eq!(header(&res, "ratelimit-policy").split(", ").next(), Some(pro_policy));
+        assert_eq!(
+            header(&res, "ratelimit-policy").split(", ").next(),
+            Some(pro_policy)
+        );
         assert!(
             header(&res, "ratelimit").starts_with(&format!("\"plan:pro\";r={left};")),
             "{}",
@@ -133,11 +136,17 @@ async fn the_api_key_oauth_client_and_hmac_partner_of_acme_share_the_pro_rate_bu
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(header(&res, "ratelimit-policy").split(", ").next(), Some(pro_policy));
+    assert_eq!(
+        header(&res, "ratelimit-policy").split(", ").next(),
+        Some(pro_policy)
+    );
     assert!(header(&res, "ratelimit").starts_with("\"plan:pro\";r=1;"));
     let res = signed_get(&s, "/v1/companies/acme.com").await;
     assert_eq!(res.status(), 200);
-    assert_eq!(header(&res, "ratelimit-policy").split(", ").next(), Some(pro_policy));
+    assert_eq!(
+        header(&res, "ratelimit-policy").split(", ").next(),
+        Some(pro_policy)
+    );
     assert!(header(&res, "ratelimit").starts_with("\"plan:pro\";r=0;"));
     // The bucket is empty for every credential of acme.
     assert_eq!(company(&s, &pro).await.status(), 429);
@@ -255,9 +264,19 @@ async fn prometheus_labels_stay_bounded_whatever_identities_and_paths_call() {
         .map(str::to_owned)
         .into();
     assert!(policies.is_subset(&plan_policies), "{policies:?}");
-    assert!(classes.iter().all(|c| ["1xx", "2xx", "3xx", "4xx", "5xx"].contains(&c.as_str())));
-    let series = text.lines().filter(|l| l.starts_with(&format!("{usage}{{"))).count();
-    assert!(series <= templates.len() * plan_policies.len() * 5, "{series}");
+    assert!(
+        classes
+            .iter()
+            .all(|c| ["1xx", "2xx", "3xx", "4xx", "5xx"].contains(&c.as_str()))
+    );
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{usage}{{")))
+        .count();
+    assert!(
+        series <= templates.len() * plan_policies.len() * 5,
+        "{series}"
+    );
     // Credits: route × plan, from configuration.
     let charged = "apiauth_credits_charged_total";
     assert!(label_values(&text, charged, "route").is_subset(&templates));

@@ -457,7 +457,10 @@ async fn the_billing_export_survives_a_restart_on_sqlite_as_json_and_csv() {
             .clone()
     };
     let row = company(&rows, "api_key::acme-pro");
-    assert_eq!((row["tenant"].as_str(), row["requests_2xx"].as_u64()), (Some("acme"), Some(2)));
+    assert_eq!(
+        (row["tenant"].as_str(), row["requests_2xx"].as_u64()),
+        (Some("acme"), Some(2))
+    );
     assert_eq!(row["credits"], 2);
     assert_eq!(company(&rows, "api_key::acme-free")["tenant"], "initech");
     assert!(csv.lines().count() >= 3, "{csv}");
@@ -472,7 +475,10 @@ async fn the_billing_export_survives_a_restart_on_sqlite_as_json_and_csv() {
     assert_eq!(get_with_key(&b, &pro).await.status(), 200);
     let (rows_later, _) = export(&b).await;
     let row = company(&rows_later, "api_key::acme-pro");
-    assert_eq!((row["requests_2xx"].as_u64(), row["credits"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (row["requests_2xx"].as_u64(), row["credits"].as_u64()),
+        (Some(3), Some(3))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,10 +207,16 @@ fn credits(c: &mut Criterion, rt: &Runtime) {
     };
     let mut g = c.benchmark_group("credits");
     bench_router(&mut g, rt, "quota", &case.quota, || case.request());
-    bench_router(&mut g, rt, "quota_credits", &case.credits, || case.request());
-    bench_router(&mut g, rt, "quota_credits_history", &case.credits_history, || {
+    bench_router(&mut g, rt, "quota_credits", &case.credits, || {
         case.request()
     });
+    bench_router(
+        &mut g,
+        rt,
+        "quota_credits_history",
+        &case.credits_history,
+        || case.request(),
+    );
     g.finish();
     // Every measured request was charged: the balance went down.
     let left = rt

@@ -893,10 +893,11 @@ pub fn credits_case() -> Result<CreditsCase, BenchError> {
             Plan::new(generous.clone()).credits(CreditAllowance::per_month(1 << 50)),
         )
         .tenant("acme", "pro");
-    let principal = apiauth_core::Principal::builder("bench-user", apiauth_core::AuthMethod::API_KEY)
-        .tenant("acme")
-        .plan("pro")
-        .build();
+    let principal =
+        apiauth_core::Principal::builder("bench-user", apiauth_core::AuthMethod::API_KEY)
+            .tenant("acme")
+            .plan("pro")
+            .build();
     let with_principal = tower::util::MapRequestLayer::new(move |mut req: Request<Body>| {
         req.extensions_mut().insert(principal.clone());
         req
@@ -921,9 +922,7 @@ pub fn credits_case() -> Result<CreditsCase, BenchError> {
         None => bare_router(),
     };
     Ok(CreditsCase {
-        quota: route(None)
-            .layer(quota()?)
-            .layer(with_principal.clone()),
+        quota: route(None).layer(quota()?).layer(with_principal.clone()),
         credits: route(Some(&ledger))
             .layer(quota()?)
             .layer(with_principal.clone()),

@@ -186,7 +186,11 @@ async fn the_credits_benchmark_charges_every_request_and_refuses_an_empty_balanc
     let before = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
     assert_eq!(status(&case.credits, case.request()).await, 200);
     let after = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
-    assert_eq!(before.remaining - after.remaining, 1, "one credit per request");
+    assert_eq!(
+        before.remaining - after.remaining,
+        1,
+        "one credit per request"
+    );
     // The credit check is live in the measured stack: an empty balance is refused.
     case.ledger.set_tenant("acme", 0).await.unwrap();
     assert_eq!(status(&case.credits, case.request()).await, 429);

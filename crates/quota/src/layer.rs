@@ -18,9 +18,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
+use crate::credits::Scope;
 use crate::limiter::{Decision, MemoryRateLimiter, RateLimiter};
 use crate::meter::{MemoryUsageMeter, MeterHandle, StatusClass, UsageMeter};
-use crate::credits::Scope;
 use crate::metric;
 use crate::plan::Plans;
 use crate::policy::QuotaPolicy;

@@ -210,11 +210,9 @@ impl UsageHistory for SqlUsageHistory {
                         .await
                     }
                     None => {
-                        sqlx::query(&format!(
-                            "{COLUMNS} ORDER BY day, tenant, identity, route"
-                        ))
-                        .fetch_all(db.pool())
-                        .await
+                        sqlx::query(&format!("{COLUMNS} ORDER BY day, tenant, identity, route"))
+                            .fetch_all(db.pool())
+                            .await
                     }
                 }
             })

@@ -72,6 +72,8 @@ mod cache;
 mod credits;
 mod db;
 mod error;
+#[cfg(feature = "quota")]
+mod history;
 mod migrate;
 #[cfg(feature = "oauth2-server")]
 mod oauth2;
@@ -79,8 +81,6 @@ mod revocation;
 mod session;
 mod signing;
 mod time;
-#[cfg(feature = "quota")]
-mod history;
 #[cfg(feature = "quota")]
 mod usage;
 
@@ -101,13 +101,13 @@ pub use db::{
     SqlDatabaseBuilder,
 };
 pub use error::{LOG_TARGET, SqlError};
+#[cfg(feature = "quota")]
+pub use history::SqlUsageHistory;
 pub use migrate::SCHEMA_VERSION;
 #[cfg(feature = "oauth2-server")]
 pub use oauth2::SqlClientRegistry;
 pub use revocation::SqlRevocationList;
 pub use session::{SqlSessionStore, StoredSession};
 pub use signing::{KeyEncryptionKey, SigningKeyInfo, SqlSigningKeyStore, StoredSigningKey};
-#[cfg(feature = "quota")]
-pub use history::SqlUsageHistory;
 #[cfg(feature = "quota")]
 pub use usage::{DEFAULT_MAX_PENDING_SERIES, DEFAULT_USAGE_FLUSH_INTERVAL, SqlUsageMeter};

@@ -52,14 +52,70 @@ pub async fn usage_history_contract(history: Arc<dyn UsageHistory>) {
     assert!(history.export(None).await.unwrap().is_empty());
     let company = "/v1/companies/{domain}";
     for e in [
-        event(DAY, "acme", "api_key::acme-pro", company, StatusClass::Success, 1),
-        event(DAY, "acme", "api_key::acme-pro", company, StatusClass::Success, 1),
-        event(DAY, "acme", "api_key::acme-pro", company, StatusClass::ClientError, 0),
-        event(DAY, "acme", "api_key::acme-pro", company, StatusClass::ServerError, 0),
-        event(DAY, "acme", "api_key::acme-pro", company, StatusClass::Redirection, 0),
-        event(DAY, "acme", "jwt:https://as:crm", "/v1/enrichments", StatusClass::Success, 5),
-        event(DAY, "initech", "api_key::acme-free", company, StatusClass::Success, 1),
-        event(DAY + 1, "acme", "api_key::acme-pro", company, StatusClass::Success, 1),
+        event(
+            DAY,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::Success,
+            1,
+        ),
+        event(
+            DAY,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::Success,
+            1,
+        ),
+        event(
+            DAY,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::ClientError,
+            0,
+        ),
+        event(
+            DAY,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::ServerError,
+            0,
+        ),
+        event(
+            DAY,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::Redirection,
+            0,
+        ),
+        event(
+            DAY,
+            "acme",
+            "jwt:https://as:crm",
+            "/v1/enrichments",
+            StatusClass::Success,
+            5,
+        ),
+        event(
+            DAY,
+            "initech",
+            "api_key::acme-free",
+            company,
+            StatusClass::Success,
+            1,
+        ),
+        event(
+            DAY + 1,
+            "acme",
+            "api_key::acme-pro",
+            company,
+            StatusClass::Success,
+            1,
+        ),
         // A principal without a tenant.
         event(DAY, "", "basic::ops", "/v1/usage", StatusClass::Success, 0),
     ] {
@@ -70,16 +126,51 @@ pub async fn usage_history_contract(history: Arc<dyn UsageHistory>) {
         all,
         [
             row("2026-12-03", "", "basic::ops", "/v1/usage", [1, 0, 0, 0], 0),
-            row("2026-12-03", "acme", "api_key::acme-pro", company, [2, 1, 1, 1], 2),
-            row("2026-12-03", "acme", "jwt:https://as:crm", "/v1/enrichments", [1, 0, 0, 0], 5),
-            row("2026-12-03", "initech", "api_key::acme-free", company, [1, 0, 0, 0], 1),
-            row("2026-12-04", "acme", "api_key::acme-pro", company, [1, 0, 0, 0], 1),
+            row(
+                "2026-12-03",
+                "acme",
+                "api_key::acme-pro",
+                company,
+                [2, 1, 1, 1],
+                2
+            ),
+            row(
+                "2026-12-03",
+                "acme",
+                "jwt:https://as:crm",
+                "/v1/enrichments",
+                [1, 0, 0, 0],
+                5
+            ),
+            row(
+                "2026-12-03",
+                "initech",
+                "api_key::acme-free",
+                company,
+                [1, 0, 0, 0],
+                1
+            ),
+            row(
+                "2026-12-04",
+                "acme",
+                "api_key::acme-pro",
+                company,
+                [1, 0, 0, 0],
+                1
+            ),
         ]
     );
     let initech = history.export(Some("initech")).await.unwrap();
     assert_eq!(
         initech,
-        [row("2026-12-03", "initech", "api_key::acme-free", company, [1, 0, 0, 0], 1)]
+        [row(
+            "2026-12-03",
+            "initech",
+            "api_key::acme-free",
+            company,
+            [1, 0, 0, 0],
+            1
+        )]
     );
     assert!(history.export(Some("nobody")).await.unwrap().is_empty());
 
@@ -103,6 +194,13 @@ pub async fn usage_history_contract(history: Arc<dyn UsageHistory>) {
     }
     assert_eq!(
         history.export(Some("globex")).await.unwrap(),
-        [row("2026-12-05", "globex", "api_key::g", "/x", [200, 200, 0, 0], 400)]
+        [row(
+            "2026-12-05",
+            "globex",
+            "api_key::g",
+            "/x",
+            [200, 200, 0, 0],
+            400
+        )]
     );
 }
