@@ -1,12 +1,18 @@
 //! Issue 18 against the example binary over loopback: costs per route, a free tenant running
 //! out of credits (429 problem) and an operator's top-up, the pro tenant's API key and OAuth
-//! client drawing on one balance, `/v1/usage` showing balance and refill, the billing export
-//! as JSON and CSV, and two instances on one real Redis admitting exactly 50 of 200.
+//! client drawing on one balance, its API key, OAuth client and HMAC partner sharing pro's
+//! rate bucket, `/v1/usage` showing balance and refill, the billing export as JSON and CSV,
+//! the Prometheus label set staying bounded, and two instances on one real Redis admitting
+//! exactly 50 of 200.
 //!
 //! Run `cargo build --example saas` before `cargo test --test credits`.
 
 mod support;
 
+use std::collections::BTreeSet;
+
+use apiauth_hmac::{HmacSecret, Signer};
+use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Redis, Saas};
@@ -67,6 +73,215 @@ async fn company(s: &Saas, key: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+/// A GET of `path` signed by the HMAC partner (RFC 9421) for the instance's public URL.
+async fn signed_get(s: &Saas, path: &str) -> reqwest::Response {
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(cred(s, &["hmac", "secret_base64"]))
+        .unwrap();
+    let signer = Signer::builder(
+        cred(s, &["hmac", "key_id"]),
+        HmacSecret::new(secret).unwrap(),
+    )
+    .build()
+    .unwrap();
+    let mut req = http::Request::builder()
+        .method("GET")
+        .uri(format!("{}{path}", cred(s, &["base_url"])))
+        .body(Vec::new())
+        .unwrap();
+    signer.sign(&mut req).unwrap();
+    *req.uri_mut() = s.url(path).parse().unwrap();
+    s.http
+        .execute(reqwest::Request::try_from(req).unwrap())
+        .await
+        .unwrap()
+}
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_api_key_oauth_client_and_hmac_partner_of_acme_share_the_pro_rate_bucket() {
+    // pro's rate limit made small (burst 4, one request back every 100 s) to see the bucket.
+    let s = Saas::start(&["--quota", "pro=4:0.01"]).await;
+    let pro = key(&s, "pro");
+    let bearer = token(&s).await;
+    let pro_policy = r#""plan:pro";q=4;w=400"#;
+    for left in [3, 2] {
+        let res = company(&s, &pro).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            header(&res, "ratelimit-policy").split(", ").next(),
+            Some(pro_policy)
+        );
+        assert!(
+            header(&res, "ratelimit").starts_with(&format!("\"plan:pro\";r={left};")),
+            "{}",
+            header(&res, "ratelimit")
+        );
+    }
+    // The OAuth client (a member of acme) and the HMAC partner (tenant acme) get pro's
+    // limits, not the default plan's, and draw on the same bucket.
+    let res = s
+        .http
+        .get(s.url("/v1/companies/acme.com"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy").split(", ").next(),
+        Some(pro_policy)
+    );
+    assert!(header(&res, "ratelimit").starts_with("\"plan:pro\";r=1;"));
+    let res = signed_get(&s, "/v1/companies/acme.com").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy").split(", ").next(),
+        Some(pro_policy)
+    );
+    assert!(header(&res, "ratelimit").starts_with("\"plan:pro\";r=0;"));
+    // The bucket is empty for every credential of acme.
+    assert_eq!(company(&s, &pro).await.status(), 429);
+    let res = s
+        .http
+        .get(s.url("/v1/companies/acme.com"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(signed_get(&s, "/v1/companies/acme.com").await.status(), 429);
+    // Another tenant's credential has its own plan and bucket.
+    let res = company(&s, &key(&s, "free")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy").split(", ").next(),
+        Some(r#""plan:free";q=20;w=60"#)
+    );
+}
+
+#[tokio::test]
+async fn without_overrides_the_oauth_client_and_hmac_partner_get_pros_limits() {
+    let s = Saas::start(&[]).await;
+    let bearer = token(&s).await;
+    let res = s
+        .http
+        .get(s.url("/v1/companies/acme.com"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let policy = header(&res, "ratelimit-policy");
+    assert!(policy.starts_with(r#""plan:pro";q=200;w=2, "#), "{policy}");
+    let res = signed_get(&s, "/v1/companies/acme.com").await;
+    assert_eq!(res.status(), 200);
+    let policy = header(&res, "ratelimit-policy");
+    assert!(policy.starts_with(r#""plan:pro";q=200;w=2, "#), "{policy}");
+}
+
+/// Every value of label `name` on the lines of metric `metric`.
+fn label_values(text: &str, metric: &str, name: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter_map(|l| {
+            let start = l.find(&format!("{name}=\""))? + name.len() + 2;
+            let end = start + l[start..].find('"')?;
+            Some(l[start..end].to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn prometheus_labels_stay_bounded_whatever_identities_and_paths_call() {
+    let s = Saas::start(&["--quota", "pro=1000:1000"]).await;
+    let admin = |req: reqwest::RequestBuilder| {
+        req.basic_auth("admin", Some(cred(&s, &["admin", "password"]).to_owned()))
+    };
+    // Twelve identities of acme, each on many distinct paths of one route template.
+    let mut keys = vec![key(&s, "pro"), key(&s, "free")];
+    for i in 0..10 {
+        let res = admin(s.http.post(s.url("/admin/api-keys")))
+            .json(&json!({ "owner": format!("owner-{i}-zz"), "scopes": "companies:read", "plan": "pro" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let v: Value = res.json().await.unwrap();
+        keys.push(v["key"].as_str().unwrap().to_owned());
+    }
+    for (i, k) in keys.iter().enumerate() {
+        for j in 0..5 {
+            let res = s
+                .http
+                .get(s.url(&format!("/v1/companies/domain-{i}-{j}-zz.example")))
+                .header("x-api-key", k)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        // Unknown paths, with and without a credential.
+        let res = s
+            .http
+            .get(s.url(&format!("/v1/nowhere-{i}-zz")))
+            .header("x-api-key", k)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
+    let res = admin(s.http.get(s.url("/metrics"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    // No identity, owner, domain or raw path became a label value anywhere.
+    assert!(!text.contains("-zz"), "{text}");
+    assert!(!text.contains("api_key::"), "{text}");
+    let usage = "apiauth_usage_requests_total";
+    let routes = label_values(&text, usage, "route");
+    let policies = label_values(&text, usage, "policy");
+    let classes = label_values(&text, usage, "status_class");
+    let templates: BTreeSet<String> = [
+        "/v1/companies/{domain}",
+        "/v1/contacts/search",
+        "/v1/enrichments",
+        "/v1/usage",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert!(routes.is_subset(&templates), "{routes:?}");
+    assert!(routes.contains("/v1/companies/{domain}"));
+    let plan_policies: BTreeSet<String> = ["plan:free", "plan:pro", "default", "anonymous"]
+        .map(str::to_owned)
+        .into();
+    assert!(policies.is_subset(&plan_policies), "{policies:?}");
+    assert!(
+        classes
+            .iter()
+            .all(|c| ["1xx", "2xx", "3xx", "4xx", "5xx"].contains(&c.as_str()))
+    );
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{usage}{{")))
+        .count();
+    assert!(
+        series <= templates.len() * plan_policies.len() * 5,
+        "{series}"
+    );
+    // Credits: route × plan, from configuration.
+    let charged = "apiauth_credits_charged_total";
+    assert!(label_values(&text, charged, "route").is_subset(&templates));
+    let plans: BTreeSet<String> = ["free", "pro"].map(str::to_owned).into();
+    assert_eq!(label_values(&text, charged, "plan"), plans);
 }
 
 #[tokio::test]

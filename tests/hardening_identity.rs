@@ -49,14 +49,16 @@ fn count(usage: &Value, route: &str) -> u64 {
 
 #[tokio::test]
 async fn an_api_key_owner_and_an_oauth_client_of_one_name_have_their_own_bucket_and_usage() {
-    // Callers without a plan (the OAuth client, a key created without one) get a burst of 4
-    // that does not refill during the test.
+    // Callers without a plan get a burst of 4 that does not refill during the test. The key
+    // is made by the other tenant's administrator, whose tenant has no plan, so its bucket
+    // is its own identity's; the OAuth client is tenant acme's, on `pro` (issue 18: the
+    // credentials of one tenant share its bucket, which is not the point here).
     let s = Saas::start(&["--quota", "default=4:0.001"]).await;
     let client_id = cred(&s, &["oauth_client", "client_id"]).to_owned();
     assert_eq!(client_id, "acme-crm-sync");
     let (user, pw) = (
-        cred(&s, &["admin", "username"]),
-        cred(&s, &["admin", "password"]),
+        cred(&s, &["other_tenant_admin", "username"]),
+        cred(&s, &["other_tenant_admin", "password"]),
     );
     let res = s
         .http
@@ -121,7 +123,6 @@ async fn an_api_key_owner_and_an_oauth_client_of_one_name_have_their_own_bucket_
         200,
         "a namesake's spent bucket is not the client's"
     );
-    assert_eq!(res.headers()["ratelimit-remaining"], "3");
     let token_usage = usage(&s, with_token).await;
     assert_eq!(token_usage["subject"], "acme-crm-sync");
     let identity = token_usage["identity"].as_str().unwrap();

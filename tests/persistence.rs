@@ -1,7 +1,7 @@
 //! The example's state on a real database, seen over HTTP: a restart on SQLite keeps keys,
-//! clients, revocations, usage and the credentials file; two instances on one PostgreSQL act
-//! as one; the database killed is a 503 with `Retry-After`, and service resumes without a
-//! restart once it is back.
+//! clients, revocations, usage, the billing export and the credentials file; two instances
+//! on one PostgreSQL act as one and spend a balance exactly; the database killed is a 503
+//! with `Retry-After`, and service resumes without a restart once it is back.
 //!
 //! The PostgreSQL tests start their own server (crates/sql/tests/common/postgres.rs);
 //! `APIAUTH_SKIP_POSTGRES=1` opts out of them explicitly.
@@ -511,4 +511,131 @@ async fn a_portal_session_survives_a_restart_on_sqlite() {
         200,
         "signed in after a restart"
     );
+}
+
+fn operator(saas: &Saas, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    req.basic_auth(
+        s(&saas.creds, &["operator", "username"]),
+        Some(s(&saas.creds, &["operator", "password"])),
+    )
+}
+
+/// The billing export as JSON rows and as CSV text.
+async fn export(saas: &Saas) -> (Vec<Value>, String) {
+    let res = operator(saas, saas.http.get(saas.url("/admin/usage/export")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let rows = res.json::<Value>().await.unwrap()["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let res = operator(
+        saas,
+        saas.http.get(saas.url("/admin/usage/export?format=csv")),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    (rows, res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_billing_export_survives_a_restart_on_sqlite_as_json_and_csv() {
+    let dir = TempDir::new("persist-history");
+    let url = format!("sqlite:{}", dir.0.join("saas.db").display());
+    let args = ["--database-url", url.as_str(), "--public-url", PUBLIC_URL];
+
+    let mut a = Saas::start(&args).await;
+    let pro = s(&a.creds, &["api_keys", "pro", "key"]).to_owned();
+    let free = s(&a.creds, &["api_keys", "free", "key"]).to_owned();
+    for _ in 0..2 {
+        assert_eq!(get_with_key(&a, &pro).await.status(), 200);
+    }
+    assert_eq!(get_with_key(&a, &free).await.status(), 200);
+    let (rows, csv) = export(&a).await;
+    let company = |rows: &[Value], identity: &str| -> Value {
+        rows.iter()
+            .find(|r| r["identity"] == identity && r["route"] == "/v1/companies/{domain}")
+            .unwrap_or_else(|| panic!("no row of {identity}: {rows:?}"))
+            .clone()
+    };
+    let row = company(&rows, "api_key::acme-pro");
+    assert_eq!(
+        (row["tenant"].as_str(), row["requests_2xx"].as_u64()),
+        (Some("acme"), Some(2))
+    );
+    assert_eq!(row["credits"], 2);
+    assert_eq!(company(&rows, "api_key::acme-free")["tenant"], "initech");
+    assert!(csv.lines().count() >= 3, "{csv}");
+    assert!(a.terminate().success());
+
+    // A new process on the same file: the same rows, in both formats.
+    let b = Saas::start(&args).await;
+    let (rows_after, csv_after) = export(&b).await;
+    assert_eq!(rows_after, rows, "the JSON export after a restart");
+    assert_eq!(csv_after, csv, "the CSV export after a restart");
+    // And new requests add to the day's row rather than start another.
+    assert_eq!(get_with_key(&b, &pro).await.status(), 200);
+    let (rows_later, _) = export(&b).await;
+    let row = company(&rows_later, "api_key::acme-pro");
+    assert_eq!(
+        (row["requests_2xx"].as_u64(), row["credits"].as_u64()),
+        (Some(3), Some(3))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_admit_exactly_fifty_of_two_hundred_at_cost_one() {
+    if skipped("credits_on_postgres") {
+        return;
+    }
+    let pg = TestPostgres::start();
+    let mut args = pg_args(&pg.url());
+    // The rate limit out of the way: only credits limit here.
+    args.extend(["--quota".to_owned(), "pro=1000:1000".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Saas::start(&args).await;
+    let b = Saas::start(&args).await;
+    let res = operator(&a, a.http.post(a.url("/admin/tenants/acme/credits")))
+        .json(&json!({ "set": 50 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let pro = s(&a.creds, &["api_keys", "pro", "key"]).to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (http, url) = if i % 2 == 0 {
+            (a.http.clone(), a.url("/v1/companies/acme.com"))
+        } else {
+            (b.http.clone(), b.url("/v1/companies/acme.com"))
+        };
+        let pro = pro.clone();
+        tasks.push(tokio::spawn(async move {
+            http.get(url)
+                .header("x-api-key", pro)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let (mut ok, mut out) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            429 => out += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, out), (50, 150));
+    let res = operator(&b, b.http.get(b.url("/admin/tenants/acme/credits")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["remaining"], 0);
 }

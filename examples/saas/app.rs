@@ -368,10 +368,15 @@ pub async fn build(
     // --- Quotas and usage.
     // The portal's usage chart reads per-day counts kept beside the configured meter.
     let usage = crate::portal::DailyUsage::new(stores.usage.clone());
-    let mut plans: Vec<String> = vec!["free".into(), "pro".into()];
+    // Plans drive both limits (plans.rs): each plan's rate limit is its GCRA policy, per
+    // tenant, so every credential of a tenant (API keys, OAuth client, HMAC partner) shares
+    // its tenant's plan and bucket; its credit allowance is what the credits layer charges.
+    let tenant_plans = plans::plans(&args.credits);
+    let mut plans: Vec<String> = tenant_plans.iter().map(|(n, _)| n.to_owned()).collect();
+    plans.sort();
     let mut quota = QuotaLayer::builder()
-        .plan("free", QuotaPolicy::per_minute(20).burst(20))
-        .plan("pro", QuotaPolicy::per_second(100).burst(200))
+        .plans(tenant_plans.clone())
+        // Callers no plan resolves for (principals of no tenant on a plan, naming none).
         .default_plan(QuotaPolicy::per_second(50).burst(100))
         .anonymous(QuotaPolicy::per_second(5).burst(20))
         .limiter(stores.rate_limiter.clone())
@@ -381,8 +386,9 @@ pub async fn build(
     for (plan, burst, per_second) in &args.quotas {
         let period = Duration::from_secs_f64(1.0 / per_second);
         let policy = QuotaPolicy::with_period(period).burst(*burst);
-        // `default` is the plan of principals that name none (OAuth clients, partner keys);
-        // `anonymous` the per-address quota of requests without a valid credential.
+        // `default` is the plan of principals no plan resolves for; `anonymous` the
+        // per-address quota of requests without a valid credential; any other name overrides
+        // (or adds) that plan's rate limit.
         quota = match plan.as_str() {
             "default" => quota.default_plan(policy),
             "anonymous" => quota.anonymous(policy),
@@ -399,7 +405,7 @@ pub async fn build(
     // --- Routes. Layers: the last `.layer` is outermost, so auth runs before quota. Each
     // route is registered with its OpenAPI operation by `routes!` (openapi.rs).
     let api_key_layer = AuthLayer::new(api_key_auth.clone());
-    let credits = plans::credits(plans::plans(&args.credits), opened.credit_store());
+    let credits = plans::credits(tenant_plans, opened.credit_store(), opened.usage_history());
     let data = OpenApiRouter::new()
         .routes(routes!(data::get_company).layer(credits.cost(COST_COMPANY)))
         .routes(routes!(data::search_contacts).layer(credits.cost(COST_SEARCH)))

@@ -59,9 +59,10 @@ pub struct Args {
     #[arg(long, default_value_t = 3600)]
     pub rotation_grace: u64,
 
-    /// Override a plan's quota: PLAN=BURST:PER_SECOND (repeatable), e.g. free=20:0.333;
-    /// PLAN `default` is the quota of callers without a plan (OAuth clients, partner keys),
-    /// `anonymous` the per-client-address quota of requests without a valid credential.
+    /// Override a plan's rate limit: PLAN=BURST:PER_SECOND (repeatable), e.g. free=20:0.333;
+    /// it applies to every credential of the plan's tenants, who share one bucket. PLAN
+    /// `default` is the quota of callers no plan resolves for, `anonymous` the
+    /// per-client-address quota of requests without a valid credential.
     #[arg(long = "quota", value_parser = parse_quota)]
     pub quotas: Vec<(String, u32, f64)>,
 

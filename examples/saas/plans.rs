@@ -5,8 +5,10 @@
 //! | `free` | burst 20, 20 per minute | 100 per UTC month |
 //! | `pro` | burst 200, 100 per second | 100,000 per UTC month |
 //!
-//! Tenant `acme` is on `pro`: its pro API key, its OAuth client and its HMAC partner draw on
-//! one balance. Tenant `initech` is on `free` (the free API key). Costs are declared with the
+//! Both limits are per tenant and come from these [`Plans`]: the quota layer
+//! (`QuotaLayerBuilder::plans`, app.rs) takes each plan's rate limit, the credits layer its
+//! allowance. Tenant `acme` is on `pro`: its pro API key, its OAuth client and its HMAC
+//! partner share one rate bucket and draw on one balance. Tenant `initech` is on `free` (the free API key). Costs are declared with the
 //! routes in app.rs ([`COST_COMPANY`] …); only 2xx answers are charged. The operator (the
 //! Basic user `operator`, scope `credits:admin`) reads and changes balances and exports the
 //! history; tenant administrators cannot grant themselves credits.
@@ -14,8 +16,7 @@
 use std::sync::Arc;
 
 use apiauth::quota::{
-    CreditAllowance, CreditStore, Credits, MemoryUsageHistory, Plan, Plans, QuotaPolicy,
-    UsageHistory, UsageRow,
+    CreditAllowance, CreditStore, Credits, Plan, Plans, QuotaPolicy, UsageHistory, UsageRow,
 };
 use apiauth::{Auth, Scope, Scoped, scope};
 use axum::Json;
@@ -67,10 +68,15 @@ pub fn plans(credits: &[(String, u64)]) -> Plans {
     plans
 }
 
-/// The shared credit state: balances in Redis with `--redis-url` (every instance draws on
-/// the same ones), else in memory.
-pub fn credits(plans: Plans, store: Arc<dyn CreditStore>) -> Credits {
-    let history: Arc<dyn UsageHistory> = Arc::new(MemoryUsageHistory::new());
+/// The shared credit state over the balances and billing history [`crate::stores`] picks:
+/// balances in Redis with `--redis-url` (every instance draws on the same ones), else in the
+/// database (the default SQLite file, or `--database-url`), else (`--in-memory`) in this
+/// process; the history in the database when there is one, else in this process.
+pub fn credits(
+    plans: Plans,
+    store: Arc<dyn CreditStore>,
+    history: Arc<dyn UsageHistory>,
+) -> Credits {
     Credits::builder_shared(store)
         .plans(plans)
         .history(history)

@@ -1,13 +1,18 @@
 //! Which store holds what: SQL for records, Redis (when given) for hot short-lived state,
 //! memory for a single process. One [`Stores`] bundle, picked from the command line:
 //!
-//! | mode | flags | records (keys, clients, revocations, usage, signing keys, demo seed) | hot state (nonces, DPoP proofs, rate limits, lock-outs) |
-//! |---|---|---|---|
-//! | SQLite (default) | none | `target/saas.db` | memory |
-//! | SQL | `--database-url postgres://…` (or `sqlite:…`) | that database | memory |
-//! | SQL + Redis | `--database-url … --redis-url …` | the database | Redis |
-//! | Redis alone | `--redis-url …` | Redis | Redis |
-//! | memory | `--in-memory` | memory | memory |
+//! | mode | flags | records (keys, clients, revocations, usage, signing keys, demo seed) | hot state (nonces, DPoP proofs, rate limits, lock-outs) | credit balances | billing history |
+//! |---|---|---|---|---|---|
+//! | SQLite (default) | none | `target/saas.db` | memory | `target/saas.db` | `target/saas.db` |
+//! | SQL | `--database-url postgres://…` (or `sqlite:…`) | that database | memory | the database | the database |
+//! | SQL + Redis | `--database-url … --redis-url …` | the database | Redis | Redis | the database |
+//! | Redis alone | `--redis-url …` | Redis | Redis | Redis | memory (per instance) |
+//! | memory | `--in-memory` | memory | memory | memory | memory |
+//!
+//! With SQL and Redis both given, balances live in Redis only (atomic scripts, one round
+//! trip): there is no balance of record in SQL behind a Redis hot counter, so a Redis that
+//! loses its data (no persistence configured) starts every tenant's period again at its
+//! allowance. docs/ARCHITECTURE.md ("Credits") says why.
 //!
 //! The bundle lives in the example, not in a library crate: a library type composing SQL and
 //! Redis would make every user of one build the other. Each piece it composes is a library
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use apiauth::oauth2::{ClientRegistry, MemoryClientRegistry, RegisteredClient};
 use apiauth::redis::RedisBackend;
-use apiauth::sql::{KeyEncryptionKey, SqlDatabase, SqlUsageMeter};
+use apiauth::sql::{KeyEncryptionKey, SqlDatabase, SqlUsageHistory, SqlUsageMeter};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -41,6 +46,7 @@ pub struct Stores {
     clients: Clients,
     health: Health,
     usage: Option<SqlUsageMeter>,
+    history: Option<SqlUsageHistory>,
 }
 
 enum Clients {
@@ -229,6 +235,7 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
             clients,
             health: Health { redis, sql: None },
             usage: None,
+            history: None,
         });
     };
 
@@ -283,6 +290,7 @@ pub async fn open(args: &Args) -> anyhow::Result<Stores> {
         demo_seed: Some(demo_seed),
         signing_key_der: Some(signing_key_der),
         clients: Clients::Sql(db.client_registry()),
+        history: Some(db.usage_history()),
         health: Health {
             redis,
             sql: Some(db),
@@ -336,6 +344,15 @@ impl Stores {
         }
     }
 
+    /// Where the billing history lives: the database when there is one (it survives a
+    /// restart and every instance adds to the same rows), else this process's memory.
+    pub fn usage_history(&self) -> Arc<dyn apiauth::quota::UsageHistory> {
+        match &self.history {
+            Some(h) => Arc::new(h.clone()),
+            None => Arc::new(apiauth::quota::MemoryUsageHistory::new()),
+        }
+    }
+
     /// Where portal sessions live: the database when there is one (they survive a restart
     /// and are shared by instances), else memory.
     pub fn session_store(&self) -> Arc<dyn crate::portal::SessionStore> {
@@ -350,12 +367,17 @@ impl Stores {
         self.health.clone()
     }
 
-    /// Writes what must not be lost at exit (pending usage counts).
+    /// Writes what must not be lost at exit (pending usage counts and billing rows).
     pub async fn shutdown(&self) {
         if let Some(u) = &self.usage
             && let Err(e) = u.flush().await
         {
             tracing::warn!("could not flush usage counts: {e}");
+        }
+        if let Some(h) = &self.history
+            && let Err(e) = h.flush().await
+        {
+            tracing::warn!("could not flush the usage history: {e}");
         }
     }
 }

@@ -219,6 +219,35 @@ fn full_stack(c: &mut Criterion, rt: &Runtime) {
     g.finish();
 }
 
+/// The cost of a credit check (issue 18): the quota layer alone, then with the credits layer
+/// (in-memory balance, cost 1), then with the billing history too; same request, one run.
+fn credits(c: &mut Criterion, rt: &Runtime) {
+    let case = {
+        let _enter = rt.enter();
+        apiauth_bench::credits_case().expect("credits case")
+    };
+    let mut g = c.benchmark_group("credits");
+    bench_router(&mut g, rt, "quota", &case.quota, || case.request());
+    bench_router(&mut g, rt, "quota_credits", &case.credits, || {
+        case.request()
+    });
+    bench_router(
+        &mut g,
+        rt,
+        "quota_credits_history",
+        &case.credits_history,
+        || case.request(),
+    );
+    g.finish();
+    // Every measured request was charged: the balance went down.
+    let left = rt
+        .block_on(case.ledger.tenant_balance("acme"))
+        .expect("balance")
+        .expect("acme has credits")
+        .remaining;
+    assert!(left < 1 << 50, "the credits layer charged nothing");
+}
+
 fn all(c: &mut Criterion) {
     let rt = runtime();
     api_key(c, &rt);
@@ -229,6 +258,7 @@ fn all(c: &mut Criterion) {
     introspection(c, &rt);
     dpop(c, &rt);
     full_stack(c, &rt);
+    credits(c, &rt);
 }
 
 fn config() -> Criterion {

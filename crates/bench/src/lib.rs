@@ -960,3 +960,80 @@ pub async fn dpop() -> Result<DpopCase, BenchError> {
         token,
     })
 }
+
+/// The cost of a credit check: the same principal's request through [`QuotaLayer`] built from
+/// [`Plans`](apiauth_quota::Plans), without and with the credits layer on the route (an
+/// in-memory balance far above any benchmark's draw, cost 1), and with the billing history
+/// as well.
+///
+/// The principal (tenant `acme` on plan `pro`) is put on the request by a map layer, so no
+/// authentication method's cost enters either router.
+pub struct CreditsCase {
+    /// The route behind the quota layer alone.
+    pub quota: Router,
+    /// The route behind the quota layer and the credits layer (no history).
+    pub credits: Router,
+    /// As `credits`, recording each answer in a [`MemoryUsageHistory`](apiauth_quota::MemoryUsageHistory).
+    pub credits_history: Router,
+    /// The credits state of `credits` (its balance is readable and settable).
+    pub ledger: apiauth_quota::Credits,
+}
+
+impl CreditsCase {
+    /// The request every router serves (no credential: the principal is injected).
+    pub fn request(&self) -> Request<Body> {
+        Request::get(PATH).body(Body::empty()).unwrap_or_default()
+    }
+}
+
+/// Builds [`CreditsCase`]. Call inside a tokio runtime.
+pub fn credits_case() -> Result<CreditsCase, BenchError> {
+    use apiauth_quota::{CreditAllowance, Credits, MemoryCreditStore, Plan, Plans};
+    // Far above any rate or draw a benchmark reaches: both checks run their arithmetic on
+    // every request but never refuse.
+    let generous = QuotaPolicy::per_second(1_000_000).burst(1_000_000);
+    let plans = Plans::new()
+        .plan(
+            "pro",
+            Plan::new(generous.clone()).credits(CreditAllowance::per_month(1 << 50)),
+        )
+        .tenant("acme", "pro");
+    let principal =
+        apiauth_core::Principal::builder("bench-user", apiauth_core::AuthMethod::API_KEY)
+            .tenant("acme")
+            .plan("pro")
+            .build();
+    let with_principal = tower::util::MapRequestLayer::new(move |mut req: Request<Body>| {
+        req.extensions_mut().insert(principal.clone());
+        req
+    });
+    let quota = || {
+        QuotaLayer::builder()
+            .plans(plans.clone())
+            .default_plan(generous.clone())
+            .anonymous(generous.clone())
+            .usage_meter(apiauth_quota::MemoryUsageMeter::new())
+            .build()
+    };
+    let ledger = Credits::builder(MemoryCreditStore::new())
+        .plans(plans.clone())
+        .build();
+    let with_history = Credits::builder(MemoryCreditStore::new())
+        .plans(plans.clone())
+        .history(Arc::new(apiauth_quota::MemoryUsageHistory::new()))
+        .build();
+    let route = |credits: Option<&Credits>| match credits {
+        Some(c) => Router::new().route(ROUTE, get(ok).route_layer(c.layer())),
+        None => bare_router(),
+    };
+    Ok(CreditsCase {
+        quota: route(None).layer(quota()?).layer(with_principal.clone()),
+        credits: route(Some(&ledger))
+            .layer(quota()?)
+            .layer(with_principal.clone()),
+        credits_history: route(Some(&with_history))
+            .layer(quota()?)
+            .layer(with_principal),
+        ledger,
+    })
+}

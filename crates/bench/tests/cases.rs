@@ -203,3 +203,23 @@ async fn dpop_case_accepts_a_fresh_proof_once_and_refuses_a_tampered_or_missing_
     assert!(apiauth_bench::DpopFloor::new(&c.key, &proof).unwrap().run());
     assert!(apiauth_bench::DpopFloor::new(&c.key, &apiauth_bench::tamper(&proof)).is_err());
 }
+
+#[tokio::test]
+async fn the_credits_benchmark_charges_every_request_and_refuses_an_empty_balance() {
+    let case = apiauth_bench::credits_case().unwrap();
+    for router in [&case.quota, &case.credits, &case.credits_history] {
+        assert_eq!(status(router, case.request()).await, 200);
+    }
+    let before = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
+    assert_eq!(status(&case.credits, case.request()).await, 200);
+    let after = case.ledger.tenant_balance("acme").await.unwrap().unwrap();
+    assert_eq!(
+        before.remaining - after.remaining,
+        1,
+        "one credit per request"
+    );
+    // The credit check is live in the measured stack: an empty balance is refused.
+    case.ledger.set_tenant("acme", 0).await.unwrap();
+    assert_eq!(status(&case.credits, case.request()).await, 429);
+    assert_eq!(status(&case.quota, case.request()).await, 200);
+}

@@ -18,9 +18,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
+use crate::credits::Scope;
 use crate::limiter::{Decision, MemoryRateLimiter, RateLimiter};
 use crate::meter::{MemoryUsageMeter, MeterHandle, StatusClass, UsageMeter};
 use crate::metric;
+use crate::plan::Plans;
 use crate::policy::QuotaPolicy;
 
 /// `RateLimit-Limit`: the bucket size. The three-field form of
@@ -144,9 +146,45 @@ pub struct QuotaLayerBuilder {
     ipv6_prefix: u8,
     sweep_interval: Duration,
     legacy_headers: bool,
+    deployment: Option<Plans>,
 }
 
 impl QuotaLayerBuilder {
+    /// Takes the rate limits from `plans`: each plan's [`rate`](crate::Plan::rate) becomes
+    /// its policy (as [`plan`](Self::plan) would set it; a later `plan` call for the same
+    /// name overrides it), and a principal's plan is the one [`Plans::resolve`] finds (its
+    /// tenant's plan first, then the plan it carries), so every credential of a tenant gets
+    /// the tenant's limits whatever its record says.
+    ///
+    /// The bucket follows the plan's [`Scope`]: under [`Scope::Tenant`] (the default) every
+    /// credential of the tenant ([`Principal::tenant`], else its
+    /// [`member`](Plans::member) assignment) shares one bucket; under [`Scope::Identity`]
+    /// each identity has its own. Principals no plan resolves for are keyed by
+    /// [`key_by`](Self::key_by) and get the [`default_plan`](Self::default_plan).
+    ///
+    /// ```
+    /// use apiauth_quota::{CreditAllowance, Plan, Plans, QuotaLayer, QuotaPolicy, Scope};
+    ///
+    /// let plans = Plans::new()
+    ///     .plan("free", Plan::new(QuotaPolicy::per_minute(20)).credits(CreditAllowance::per_month(100)))
+    ///     .plan("lab", Plan::new(QuotaPolicy::per_second(5)).with_scope(Scope::Identity))
+    ///     .tenant("initech", "free");
+    /// let quota = QuotaLayer::builder().plans(plans.clone()).build().unwrap();
+    /// # drop(quota);
+    /// ```
+    pub fn plans(mut self, plans: Plans) -> Self {
+        let mut named: Vec<(String, QuotaPolicy)> = plans
+            .iter()
+            .map(|(name, plan)| (name.to_owned(), plan.rate().clone()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        // Before the explicit ones, so that `plan` overrides a plan's rate.
+        named.append(&mut self.plans);
+        self.plans = named;
+        self.deployment = Some(plans);
+        self
+    }
+
     /// Also sends the `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` fields
     /// of drafts 00–06, for older clients. Default: only `RateLimit-Policy` and `RateLimit`
     /// (see [`headers`](crate::headers)).
@@ -307,6 +345,7 @@ impl QuotaLayerBuilder {
                 key_by: self.key_by,
                 ipv6_prefix: self.ipv6_prefix,
                 legacy_headers: self.legacy_headers,
+                deployment: self.deployment,
                 sweeper,
                 sweeper_started: Once::new(),
             }),
@@ -352,11 +391,14 @@ enum Tier {
 /// ```
 ///
 /// Per request it:
-/// 1. keys the request: the principal's identity or tenant ([`KeyBy`]); anonymous requests
+/// 1. keys the request: under a plan of [`QuotaLayerBuilder::plans`], the tenant or the
+///    identity as the plan's [`Scope`] says; other principals by identity or tenant
+///    ([`KeyBy`]); anonymous requests
 ///    use the client address [`audit::client`] gives (resolved behind trusted proxies by
 ///    `apiauth_core::client_addr`, else the socket peer; IPv6 by /64), and without one share
 ///    the [`UNKNOWN_CLIENT_KEY`] bucket; it never fails;
-/// 2. picks one [`QuotaPolicy`]: route group, then plan, then default (see [`RouteGroup`]);
+/// 2. picks one [`QuotaPolicy`]: route group, then plan (the tenant's plan in
+///    [`Plans`] first, then [`Principal::plan`]), then default (see [`RouteGroup`]);
 /// 3. asks the [`RateLimiter`]: over quota is 429 (RFC 6585 §4) with `Retry-After`
 ///    (RFC 9110 §10.2.3) and a problem+json body; a limiter failure is 503 (fail closed);
 /// 4. otherwise calls the inner service, adds `RateLimit-Limit`, `RateLimit-Remaining` and
@@ -384,6 +426,7 @@ impl QuotaLayer {
             ipv6_prefix: 64,
             sweep_interval: Duration::from_secs(60),
             legacy_headers: false,
+            deployment: None,
         }
     }
 }
@@ -413,6 +456,7 @@ struct Shared {
     key_by: KeyBy,
     ipv6_prefix: u8,
     legacy_headers: bool,
+    deployment: Option<Plans>,
     sweeper: Option<(MemoryRateLimiter, Duration)>,
     sweeper_started: Once,
 }
@@ -430,42 +474,58 @@ impl Shared {
         }
     }
 
-    /// The policy of a request: anonymous requests take their route group's anonymous policy,
-    /// else the layer's; principals take, in order, their plan in the route group, the group's
-    /// default, their plan layer-wide, the layer's default.
-    fn policy(&self, route: Option<&str>, principal: Option<&Principal>) -> &QuotaPolicy {
+    /// The policy and bucket key of a request.
+    ///
+    /// The plan of a principal is the one the deployment's [`Plans`] resolve (tenant's plan
+    /// first), else the plan it carries. Policy: anonymous requests take their route group's
+    /// anonymous policy, else the layer's; principals take, in order, their plan in the
+    /// route group, the group's default, their plan layer-wide, the layer's default. Key:
+    /// under a resolved plan, its [`Scope`]; otherwise [`KeyBy`].
+    fn policy_and_key(
+        &self,
+        route: Option<&str>,
+        principal: Option<&Principal>,
+        req: &Request<Body>,
+    ) -> (&QuotaPolicy, String) {
+        let resolved = match (&self.deployment, principal) {
+            (Some(plans), Some(p)) => plans.resolve(p),
+            _ => None,
+        };
+        let plan = resolved
+            .as_ref()
+            .map(|r| r.name)
+            .or_else(|| principal.and_then(Principal::plan));
         let group = route
             .and_then(|r| self.routes.get(r))
             .and_then(|g| self.policies.groups.get(g));
         let global = &self.policies.global;
         let found = match principal {
             None => group.and_then(|g| g.anonymous.as_ref()),
-            Some(p) => {
-                let plan = p.plan();
-                group
-                    .and_then(|g| plan.and_then(|n| g.plans.get(n)).or(g.default.as_ref()))
-                    .or_else(|| plan.and_then(|n| global.plans.get(n)))
-                    .or(global.default.as_ref())
-            }
+            Some(_) => group
+                .and_then(|g| plan.and_then(|n| g.plans.get(n)).or(g.default.as_ref()))
+                .or_else(|| plan.and_then(|n| global.plans.get(n)))
+                .or(global.default.as_ref()),
         };
-        found.unwrap_or(match principal {
+        let policy = found.unwrap_or(match principal {
             None => &self.anonymous,
             Some(_) => &self.default_plan,
-        })
-    }
-
-    fn key(&self, principal: Option<&Principal>, req: &Request<Body>) -> String {
-        match principal {
-            Some(p) => match (self.key_by, p.tenant()) {
+        });
+        let key = match (principal, &resolved) {
+            (Some(p), Some(r)) => match (r.plan.scope(), r.tenant) {
+                (Scope::Tenant, Some(t)) => bounded_key("tenant:", t),
+                _ => bounded_key("id:", p.identity()),
+            },
+            (Some(p), None) => match (self.key_by, p.tenant()) {
                 (KeyBy::Tenant, Some(t)) => bounded_key("tenant:", t),
                 _ => bounded_key("id:", p.identity()),
             },
             // Behind trusted proxies, the address `ClientAddrLayer` resolved.
-            None => match audit::client(req) {
+            (None, _) => match audit::client(req) {
                 Some(ip) => ip_key(ip, self.ipv6_prefix),
                 None => UNKNOWN_CLIENT_KEY.to_owned(),
             },
-        }
+        };
+        (policy, key)
     }
 }
 
@@ -599,8 +659,8 @@ where
             let matched_path = req.extensions().get::<MatchedPath>().cloned();
             let matched = matched_path.as_ref().map(MatchedPath::as_str);
             let route = matched.unwrap_or(UNMATCHED_ROUTE);
-            let policy = shared.policy(matched, principal.as_ref()).clone();
-            let key = shared.key(principal.as_ref(), &req);
+            let (policy, key) = shared.policy_and_key(matched, principal.as_ref(), &req);
+            let policy = policy.clone();
 
             let decision = match shared.limiter.check(&key, &policy).await {
                 Ok(d) => d,

@@ -10,6 +10,10 @@ use crate::policy::QuotaPolicy;
 
 /// A plan: a GCRA rate limit, optionally a credit allowance, and whose they are.
 ///
+/// The rate limit is what [`QuotaLayerBuilder::plans`](crate::QuotaLayerBuilder::plans)
+/// applies to the plan's principals; the allowance is what [`Credits`](crate::Credits)
+/// charges; the [`Scope`] keys both (one bucket and one balance per tenant, or per identity).
+///
 /// ```
 /// use apiauth_quota::{CreditAllowance, Plan, QuotaPolicy, Scope};
 ///
@@ -76,7 +80,8 @@ impl Plan {
 pub struct Plans {
     plans: HashMap<String, Arc<Plan>>,
     tenants: HashMap<String, String>,
-    members: HashMap<(&'static str, String), String>,
+    /// Method → subject → tenant: looked up by borrowed strings, no allocation per request.
+    members: HashMap<&'static str, HashMap<String, String>>,
 }
 
 /// A principal's plan, as [`Plans::resolve`] found it.
@@ -134,7 +139,9 @@ impl Plans {
         tenant: impl Into<String>,
     ) -> Self {
         self.members
-            .insert((method.as_str(), subject.into()), tenant.into());
+            .entry(method.as_str())
+            .or_default()
+            .insert(subject.into(), tenant.into());
         self
     }
 
@@ -148,6 +155,21 @@ impl Plans {
             plan.credits = Some(CreditAllowance { amount, period });
             *p = Arc::new(plan);
         }
+        self
+    }
+
+    /// Changes the rate limit of plan `name`, or adds a plan with only this rate limit
+    /// when there is none of that name.
+    pub fn set_rate(mut self, name: &str, rate: QuotaPolicy) -> Self {
+        let plan = match self.plans.get(name) {
+            Some(p) => {
+                let mut plan = Plan::clone(p);
+                plan.rate = rate;
+                plan
+            }
+            None => Plan::new(rate),
+        };
+        self.plans.insert(name.to_owned(), Arc::new(plan));
         self
     }
 
@@ -171,7 +193,8 @@ impl Plans {
     pub fn tenant_of<'a>(&'a self, principal: &'a Principal) -> Option<&'a str> {
         principal.tenant().or_else(|| {
             self.members
-                .get(&(principal.method().as_str(), principal.subject().to_owned()))
+                .get(principal.method().as_str())
+                .and_then(|m| m.get(principal.subject()))
                 .map(String::as_str)
         })
     }

@@ -359,6 +359,12 @@ impl SqlDatabase {
         crate::SqlUsageMeter::new(self.clone())
     }
 
+    /// The billing history on this database (credits' per-day usage rows).
+    #[cfg(feature = "quota")]
+    pub fn usage_history(&self) -> crate::SqlUsageHistory {
+        crate::SqlUsageHistory::new(self.clone())
+    }
+
     /// The browser session store on this database.
     pub fn session_store(&self) -> crate::SqlSessionStore {
         crate::SqlSessionStore::new(self.clone())

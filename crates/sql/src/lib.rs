@@ -15,6 +15,7 @@
 //! | `UsageMeter` | [`SqlUsageMeter`] | `apiauth_usage` | counts per day, written in batches |
 //! | signing keys | [`SqlSigningKeyStore`] | `apiauth_signing_keys` | AES-256-GCM under the operator's KEK |
 //! | `CreditStore` | [`SqlCreditStore`] | `apiauth_credits` | balances of record, conditional updates |
+//! | `UsageHistory` | [`SqlUsageHistory`] | `apiauth_usage_history` | billing rows per day, written in batches |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -71,6 +72,8 @@ mod cache;
 mod credits;
 mod db;
 mod error;
+#[cfg(feature = "quota")]
+mod history;
 mod migrate;
 #[cfg(feature = "oauth2-server")]
 mod oauth2;
@@ -98,6 +101,8 @@ pub use db::{
     SqlDatabaseBuilder,
 };
 pub use error::{LOG_TARGET, SqlError};
+#[cfg(feature = "quota")]
+pub use history::SqlUsageHistory;
 pub use migrate::SCHEMA_VERSION;
 #[cfg(feature = "oauth2-server")]
 pub use oauth2::SqlClientRegistry;

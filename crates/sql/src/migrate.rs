@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -122,6 +122,7 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
             "ALTER TABLE apiauth_oauth_clients ADD COLUMN tenant {}",
             d.text_bytewise()
         )],
+        (6, _) => v6(d),
         _ => Vec::new(),
     }
 }
@@ -165,6 +166,29 @@ fn v3(d: Dialect) -> Vec<String> {
             period BIGINT NOT NULL,
             balance BIGINT NOT NULL)"
     )]
+}
+
+/// Version 6: the billing history (history.rs), one row per UTC day, tenant, identity and
+/// route template.
+fn v6(d: Dialect) -> Vec<String> {
+    let text = d.text_bytewise();
+    vec![
+        format!(
+            "CREATE TABLE apiauth_usage_history (
+                day BIGINT NOT NULL,
+                tenant {text} NOT NULL,
+                identity {text} NOT NULL,
+                route {text} NOT NULL,
+                requests_2xx BIGINT NOT NULL,
+                requests_4xx BIGINT NOT NULL,
+                requests_5xx BIGINT NOT NULL,
+                requests_other BIGINT NOT NULL,
+                credits BIGINT NOT NULL,
+                PRIMARY KEY (day, tenant, identity, route))"
+        ),
+        "CREATE INDEX apiauth_usage_history_by_tenant ON apiauth_usage_history (tenant, day)"
+            .into(),
+    ]
 }
 
 pub(crate) async fn run(db: &SqlDatabase) -> Result<(), SqlError> {

@@ -66,6 +66,9 @@ async fn credentials(db: SqlDatabase, _: ManualClock) {
 async fn clients(db: SqlDatabase, _: ManualClock) {
     contract::clients::client_registry_contract(db.client_registry()).await;
 }
+async fn usage_history(db: SqlDatabase, _: ManualClock) {
+    contract::history::usage_history_contract(Arc::new(db.usage_history())).await;
+}
 async fn usage(db: SqlDatabase, _: ManualClock) {
     contract::usage::usage_meter_contract(Arc::new(db.usage_meter())).await;
 }
@@ -109,6 +112,7 @@ on_both!(
     credentials,
     clients,
     usage,
+    usage_history,
     cached_revocation,
     cached_api_keys
 );
@@ -140,6 +144,12 @@ mod in_memory {
     async fn clients() {
         let reg = apiauth_oauth2::MemoryClientRegistry::new();
         contract::clients::client_registry_contract(reg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_history() {
+        let history = apiauth_quota::MemoryUsageHistory::new();
+        contract::history::usage_history_contract(Arc::new(history)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

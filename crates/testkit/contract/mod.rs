@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod clients;
 pub mod credentials;
+pub mod history;
 pub mod revocation;
 pub mod time;
 pub mod usage;
