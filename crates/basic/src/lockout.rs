@@ -185,14 +185,6 @@ fn sha256(domain: &[u8], id: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn push_hex(s: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-}
-
 impl LockoutKey {
     /// The key of `user_id`, from any address.
     pub fn user(user_id: &str) -> Self {
@@ -229,7 +221,7 @@ impl LockoutKey {
         let hash = sha256(b"", id);
         let mut s = String::with_capacity(7 + 8);
         s.push_str("sha256:");
-        push_hex(&mut s, hash.get(..4).unwrap_or_default());
+        s.push_str(&hex::encode(hash.get(..4).unwrap_or_default()));
         s
     }
 
@@ -241,7 +233,7 @@ impl LockoutKey {
         match self {
             Self::User(hash) => {
                 s.push_str("user:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
             }
             Self::Address(ip) => {
                 s.push_str("addr:");
@@ -249,13 +241,13 @@ impl LockoutKey {
             }
             Self::UserAtAddress(hash, ip) => {
                 s.push_str("user:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
                 s.push('@');
                 s.push_str(&ip.to_string());
             }
             Self::ClientAtAddress(hash, ip) => {
                 s.push_str("oauth-client:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
                 s.push('@');
                 s.push_str(&ip.to_string());
             }

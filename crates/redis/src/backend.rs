@@ -304,7 +304,7 @@ impl RedisBackend {
             key.push_str(id);
         } else {
             key.push('#');
-            key.push_str(&hex(&Sha256::digest(id.as_bytes())));
+            key.push_str(&hex::encode(Sha256::digest(id.as_bytes())));
         }
         key
     }
@@ -379,16 +379,6 @@ pub(crate) fn ttl_ms(d: Duration) -> u64 {
         .as_millis()
         .saturating_add(u128::from(!d.subsec_nanos().is_multiple_of(1_000_000)));
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 #[cfg(test)]
