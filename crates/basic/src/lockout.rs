@@ -12,7 +12,7 @@ use apiauth_core::StoreError;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::error::BasicError;
+use crate::error::BasicConfigError;
 
 /// When failed attempts lead to a lock-out, and for how long.
 ///
@@ -38,14 +38,18 @@ pub struct LockoutPolicy {
 impl LockoutPolicy {
     /// `max_failures` failures within `window` lock out for `lockout`. Zero for any of the
     /// three is refused.
-    pub fn new(max_failures: u32, window: Duration, lockout: Duration) -> Result<Self, BasicError> {
+    pub fn new(
+        max_failures: u32,
+        window: Duration,
+        lockout: Duration,
+    ) -> Result<Self, BasicConfigError> {
         if max_failures == 0 {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "max_failures must be at least 1",
             ));
         }
         if window.is_zero() || lockout.is_zero() {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "the failure window and the lock-out must be longer than zero",
             ));
         }
@@ -59,9 +63,9 @@ impl LockoutPolicy {
 
     /// Progressive back-off: the first lock-out lasts `lockout`, each renewed one twice the
     /// one before, never more than `max_lockout`. A cap below `lockout` is refused.
-    pub fn with_backoff_up_to(mut self, max_lockout: Duration) -> Result<Self, BasicError> {
+    pub fn with_backoff_up_to(mut self, max_lockout: Duration) -> Result<Self, BasicConfigError> {
         if max_lockout < self.lockout {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "the longest lock-out must not be shorter than the first",
             ));
         }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::cache::{self, TokenCache};
 use crate::claims::{JwtClaims, Roles};
-use crate::error::JwtConfigError;
+use crate::error::{FetchError, JwtConfigError};
 use crate::json::{Member, Members, Wanted};
 use crate::key::JwtKey;
 use crate::remote::{FetchSettings, RemoteKeys, check_url, fetch_json};
@@ -137,13 +137,11 @@ impl Issuer {
     /// Keys this verifier cannot use (encryption keys, unknown types) are skipped; a set
     /// with none usable is an error.
     pub fn jwk_set(mut self, jwks: &serde_json::Value) -> Result<Self, JwtConfigError> {
-        let bad = |reason: String| JwtConfigError::Jwks {
+        let bad = |reason: FetchError| JwtConfigError::Jwks {
             url: "(static JWK Set)".into(),
             reason,
         };
-        let doc = jwks
-            .as_object()
-            .ok_or_else(|| bad("not a JSON object".into()))?;
+        let doc = jwks.as_object().ok_or_else(|| bad(FetchError::NotJson))?;
         self.keys
             .extend(crate::remote::parse_jwks(doc).map_err(bad)?);
         Ok(self)
@@ -452,7 +450,7 @@ async fn discover(
     settings: &FetchSettings,
 ) -> Result<reqwest::Url, JwtConfigError> {
     let meta_url = check_url(url, settings.allow_http)?;
-    let fail = |reason: String| JwtConfigError::Discovery {
+    let fail = |reason: FetchError| JwtConfigError::Discovery {
         url: url.to_owned(),
         reason,
     };
@@ -461,11 +459,11 @@ async fn discover(
     // one issuer could publish keys for another.
     match doc.get("issuer") {
         Some(Value::String(s)) if s == iss => {}
-        _ => return Err(fail("the document's issuer does not match".into())),
+        _ => return Err(fail(FetchError::IssuerMismatch)),
     }
     match doc.get("jwks_uri") {
         Some(Value::String(u)) => check_url(u, settings.allow_http),
-        _ => Err(fail("no jwks_uri".into())),
+        _ => Err(fail(FetchError::NoJwksUri)),
     }
 }
 

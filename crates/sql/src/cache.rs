@@ -203,6 +203,7 @@ async fn read_through<V: Clone + Send + 'static>(
 }
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::CachedApiKeyStore;
 
 #[cfg(feature = "api-key")]
