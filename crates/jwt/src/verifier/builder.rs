@@ -259,7 +259,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// The claim holding the roles (an array of strings), attached as [`Roles`].
+    /// The claim holding the roles (an array of strings), attached as [`Roles`](crate::Roles).
     pub fn roles_claim(mut self, name: impl Into<String>) -> Self {
         self.roles_claim = Some(name.into());
         self
