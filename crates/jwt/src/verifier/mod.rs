@@ -22,7 +22,6 @@ use crate::remote::{FetchSettings, RemoteKeys, check_url, fetch_json};
 use crate::token::{self, Parsed, typ_matches};
 
 use builder::IssuerState;
-/// Default and largest clock-skew leeway for `exp`, `nbf` and `iat`.
 pub use builder::{Issuer, JwtVerifierBuilder};
 use claims::{Claims, attribute_to_claims};
 
