@@ -10,11 +10,11 @@ use apiauth::{
     Auth, AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, Principal, RequestContext,
     ScopeSet, Scoped, audit, scope,
 };
+use apiauth_testkit::send;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{HeaderName, Request, StatusCode, header};
-use tower::ServiceExt;
 
 scope!(pub Read = "data:read");
 scope!(pub Write = "data:write");
@@ -96,25 +96,6 @@ fn app() -> Router {
         .layer(audit::sensitive_headers_layer_with([PROOF_HEADER.clone()]))
 }
 
-async fn send(req: Request<Body>) -> (StatusCode, Vec<String>, String) {
-    let res = app().oneshot(req).await.unwrap();
-    let status = res.status();
-    let challenges = res
-        .headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
-        .await
-        .unwrap();
-    (
-        status,
-        challenges,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
-}
-
 fn proof_req(path: &str, proof: &str) -> Request<Body> {
     Request::get(path)
         .header(header::AUTHORIZATION, "Proof alice-token")
@@ -125,18 +106,25 @@ fn proof_req(path: &str, proof: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn anonymous_request_is_offered_both_custom_schemes() {
-    let (s, ch, _) = send(Request::get("/me").body(Body::empty()).unwrap()).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(ch, vec![r#"Proof realm="api""#, r#"Toy realm="api""#]);
+    let a = send(&app(), Request::get("/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        a.challenges(),
+        vec![r#"Proof realm="api""#, r#"Toy realm="api""#]
+    );
 }
 
 #[tokio::test]
 async fn custom_token_scheme_verifier_sees_method_uri_and_headers() {
-    let (s, _, b) = send(proof_req("/me", "GET /me")).await;
-    assert_eq!((s, b.as_str()), (StatusCode::OK, "proof::alice proof"));
+    let a = send(&app(), proof_req("/me", "GET /me")).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (StatusCode::OK, "proof::alice proof")
+    );
     // The same token with a proof for another request is refused, in the Proof scheme.
-    let (s, ch, _) = send(proof_req("/me", "POST /me")).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let a = send(&app(), proof_req("/me", "POST /me")).await;
+    let ch = a.challenges();
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(ch.len(), 1);
     assert!(
         ch[0].starts_with(r#"Proof realm="api", error="invalid_token""#),
@@ -146,17 +134,18 @@ async fn custom_token_scheme_verifier_sees_method_uri_and_headers() {
 
 #[tokio::test]
 async fn custom_token_scheme_answers_403_in_its_own_scheme() {
-    let (s, ch, b) = send(proof_req("/write", "GET /write")).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    let a = send(&app(), proof_req("/write", "GET /write")).await;
+    let ch = a.challenges();
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(ch.len(), 1);
     assert!(
         ch[0].starts_with(r#"Proof error="insufficient_scope""#),
         "{ch:?}"
     );
     assert!(ch[0].ends_with(r#"scope="data:write""#), "{ch:?}");
-    assert!(b.contains("insufficient_scope"));
+    assert!(a.body.contains("insufficient_scope"));
     assert_eq!(
-        send(proof_req("/read", "GET /read")).await.0,
+        send(&app(), proof_req("/read", "GET /read")).await.status,
         StatusCode::OK
     );
 }
@@ -169,11 +158,14 @@ async fn shared_custom_authenticator_works_and_its_403_has_no_challenge() {
             .body(Body::empty())
             .unwrap()
     };
-    let (s, _, b) = send(toy("/me")).await;
-    assert_eq!((s, b.as_str()), (StatusCode::OK, "toy::bob toy"));
-    let (s, ch, _) = send(toy("/write")).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(ch.is_empty(), "{ch:?}");
+    let a = send(&app(), toy("/me")).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (StatusCode::OK, "toy::bob toy")
+    );
+    let a = send(&app(), toy("/write")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.challenges().is_empty(), "{a:?}");
 }
 
 #[tokio::test]
@@ -181,7 +173,7 @@ async fn two_custom_methods_on_one_request_are_refused() {
     let mut req = proof_req("/me", "GET /me");
     req.headers_mut()
         .insert("x-toy", http::HeaderValue::from_static("let-me-in"));
-    assert_eq!(send(req).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(send(&app(), req).await.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -196,7 +188,5 @@ async fn a_new_credential_header_can_be_marked_sensitive() {
         .header(&PROOF_HEADER, "x")
         .body(Body::empty())
         .unwrap();
-    let res = app.oneshot(req).await.unwrap();
-    let body = axum::body::to_bytes(res.into_body(), 64).await.unwrap();
-    assert_eq!(&body[..], b"true");
+    assert_eq!(send(&app, req).await.body, "true");
 }

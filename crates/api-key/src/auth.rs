@@ -11,7 +11,7 @@ use apiauth_core::{ErrorCodes, ErrorKind, StoreError, token};
 use axum::body::Body;
 use http::{HeaderName, Request};
 
-use crate::error::ApiKeyError;
+use crate::error::ApiKeyConfigError;
 use crate::last_used::LastUsed;
 use crate::manage::{ApiKeys, DEFAULT_PREFIX};
 use crate::store::ApiKeyStore;
@@ -40,7 +40,7 @@ const QUERY_KEY_NAMES: [&str; 4] = ["api_key", "apikey", "api-key", "x-api-key"]
 ///
 /// let layer = ApiKeyAuth::new(Arc::new(MemoryApiKeyStore::new()))
 ///     .prefix("sk_live_")
-///     .header("x-api-key")
+///     .header(http::HeaderName::from_static("x-api-key"))
 ///     .authorization_scheme("ApiKey")
 ///     .realm("api")
 ///     .layer()
@@ -51,7 +51,7 @@ const QUERY_KEY_NAMES: [&str; 4] = ["api_key", "apikey", "api-key", "x-api-key"]
 pub struct ApiKeyAuth {
     store: Arc<dyn ApiKeyStore>,
     prefix: String,
-    header: Option<String>,
+    header: Option<HeaderName>,
     scheme: Option<String>,
     realm: String,
     query: Option<String>,
@@ -78,7 +78,7 @@ impl ApiKeyAuth {
         Self {
             store,
             prefix: DEFAULT_PREFIX.to_owned(),
-            header: Some("x-api-key".to_owned()),
+            header: Some(HeaderName::from_static("x-api-key")),
             scheme: Some("ApiKey".to_owned()),
             realm: "api".to_owned(),
             query: None,
@@ -103,8 +103,8 @@ impl ApiKeyAuth {
     }
 
     /// Reads keys from header `name` (default `X-API-Key`).
-    pub fn header(mut self, name: &str) -> Self {
-        self.header = Some(name.to_owned());
+    pub fn header(mut self, name: HeaderName) -> Self {
+        self.header = Some(name);
         self
     }
 
@@ -167,23 +167,18 @@ impl ApiKeyAuth {
     }
 
     /// Checks the configuration and builds the authenticator.
-    pub fn build(self) -> Result<ApiKeyAuthenticator, ApiKeyError> {
+    pub fn build(self) -> Result<ApiKeyAuthenticator, ApiKeyConfigError> {
         let format = TokenFormat::new(&self.prefix)?;
-        let header = self
-            .header
-            .as_deref()
-            .map(|h| HeaderName::from_bytes(h.as_bytes()))
-            .transpose()
-            .map_err(|_| ApiKeyError::InvalidHeaderName)?;
+        let header = self.header.clone();
         let scheme_name = self.scheme.clone().unwrap_or_else(|| "ApiKey".to_owned());
         if !is_token(&scheme_name) {
-            return Err(ApiKeyError::InvalidScheme);
+            return Err(ApiKeyConfigError::InvalidScheme);
         }
         if header.is_none() && self.scheme.is_none() && self.query.is_none() {
-            return Err(ApiKeyError::NoKeySource);
+            return Err(ApiKeyConfigError::NoKeySource);
         }
         if !self.realm.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-            return Err(ApiKeyError::InvalidRealm);
+            return Err(ApiKeyConfigError::InvalidRealm);
         }
         if let Some(q) = &self.query {
             // RFC 3986 §2.3 unreserved characters: the name can be matched without decoding.
@@ -191,7 +186,7 @@ impl ApiKeyAuth {
                 && q.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
             if !ok {
-                return Err(ApiKeyError::InvalidQueryParameter);
+                return Err(ApiKeyConfigError::InvalidQueryParameter);
             }
         }
         let where_to = match (&header, &self.scheme) {
@@ -233,7 +228,7 @@ impl ApiKeyAuth {
     }
 
     /// Builds the authenticator and wraps it in core's [`AuthLayer`].
-    pub fn layer(self) -> Result<AuthLayer<ApiKeyAuthenticator>, ApiKeyError> {
+    pub fn layer(self) -> Result<AuthLayer<ApiKeyAuthenticator>, ApiKeyConfigError> {
         Ok(AuthLayer::new(self.build()?))
     }
 }

@@ -1,4 +1,5 @@
-//! The crate's one error type for configuration and key management.
+//! The crate's errors: [`ApiKeyConfigError`] at startup (a builder refused its settings) and
+//! [`ApiKeyError`] from key management ([`ApiKeys`](crate::ApiKeys)).
 //!
 //! On the request path the layer answers with core's `AuthError` instead.
 
@@ -7,16 +8,14 @@ use apiauth_core::token::InvalidPrefix;
 
 use crate::record::KeyStatus;
 
-/// A configuration or management error.
+/// A configuration error: [`ApiKeyAuth::build`](crate::ApiKeyAuth::build) or
+/// [`ApiKeys::prefix`](crate::ApiKeys::prefix) refused a setting.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiKeyError {
+pub enum ApiKeyConfigError {
     /// The key prefix breaks the format's rules.
     #[error(transparent)]
     InvalidPrefix(#[from] InvalidPrefix),
-    /// The header name is not a valid HTTP field name.
-    #[error("invalid header name for API keys")]
-    InvalidHeaderName,
     /// The `Authorization` scheme is not an RFC 7235 §2.1 token.
     #[error("invalid Authorization scheme name for API keys")]
     InvalidScheme,
@@ -29,6 +28,12 @@ pub enum ApiKeyError {
     /// Neither a header nor an `Authorization` scheme is configured.
     #[error("API keys must be read from a header or the Authorization field")]
     NoKeySource,
+}
+
+/// A key management error, from [`ApiKeys`](crate::ApiKeys).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiKeyError {
     /// An expiry or grace period is too far in the future to represent.
     #[error("expiry out of range")]
     InvalidExpiry,

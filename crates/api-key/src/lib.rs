@@ -57,7 +57,7 @@ mod record;
 mod store;
 
 pub use auth::{API_KEY_ERROR_CODES, ApiKeyAuth, ApiKeyAuthenticator, PresentedKey};
-pub use error::ApiKeyError;
+pub use error::{ApiKeyConfigError, ApiKeyError};
 pub use manage::{ApiKeys, CreatedKey, DEFAULT_PREFIX, NewKey};
 pub use record::{ApiKeyRecord, KeyChange, KeyStatus, KeySummary};
 pub use store::{ApiKeyStore, DEFAULT_CAPACITY, KeyFilter, MemoryApiKeyStore};

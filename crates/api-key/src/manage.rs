@@ -7,7 +7,7 @@ use apiauth_core::ScopeSet;
 use apiauth_core::clock::{SharedClock, SystemClock};
 use apiauth_core::token::{SecretString, TokenFormat};
 
-use crate::error::ApiKeyError;
+use crate::error::{ApiKeyConfigError, ApiKeyError};
 use crate::record::{ApiKeyRecord, KeyChange, KeyStatus, KeySummary};
 use crate::store::{ApiKeyStore, KeyFilter};
 
@@ -87,7 +87,7 @@ pub struct CreatedKey {
 /// The management handle over an [`ApiKeyStore`], for admin routes and tooling.
 ///
 /// ```
-/// # async fn demo() -> Result<(), apiauth_api_key::ApiKeyError> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use apiauth_api_key::{ApiKeys, KeyFilter, MemoryApiKeyStore, NewKey};
@@ -134,7 +134,7 @@ impl ApiKeys {
     }
 
     /// Issues keys with `prefix` (2 to 16 characters of `[a-z0-9_]` ending in `_`).
-    pub fn prefix(mut self, prefix: &str) -> Result<Self, ApiKeyError> {
+    pub fn prefix(mut self, prefix: &str) -> Result<Self, ApiKeyConfigError> {
         self.format = TokenFormat::new(prefix)?;
         Ok(self)
     }

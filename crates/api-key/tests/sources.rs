@@ -40,7 +40,7 @@ async fn header_name_and_scheme_are_configurable() {
     let k = key(&f).await;
     let app = routes().layer(
         f.auth()
-            .header("x-acme-key")
+            .header(http::HeaderName::from_static("x-acme-key"))
             .authorization_scheme("AcmeKey")
             .realm("acme")
             .layer()

@@ -14,7 +14,7 @@ use axum::body::Body;
 use http::Request;
 
 use crate::cache::{Fingerprint, VerificationCache};
-use crate::error::BasicError;
+use crate::error::BasicConfigError;
 use crate::lockout::{
     Admission, AttemptId, LockoutKey, LockoutPolicy, LockoutStore, MemoryLockoutStore,
 };
@@ -600,12 +600,14 @@ impl BasicAuthBuilder {
 
     /// Builds the authenticator: checks the settings, draws the cache key and makes the dummy
     /// hash (one argon2 run).
-    pub fn build(self) -> Result<BasicAuth, BasicError> {
+    pub fn build(self) -> Result<BasicAuth, BasicConfigError> {
         if self.cache_capacity == 0 || self.tracker_capacity == 0 {
-            return Err(BasicError::InvalidSetting("capacities must be at least 1"));
+            return Err(BasicConfigError::InvalidSetting(
+                "capacities must be at least 1",
+            ));
         }
         if self.max_credentials_len == 0 {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "max_credentials_len must be at least 1",
             ));
         }
@@ -614,7 +616,7 @@ impl BasicAuthBuilder {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         let checker = PasswordChecker::new(&self.hasher, permits, self.queue_timeout)?;
         let mut cache_key = [0u8; 32];
-        getrandom::fill(&mut cache_key).map_err(|_| BasicError::Randomness)?;
+        getrandom::fill(&mut cache_key).map_err(|_| BasicConfigError::Randomness)?;
         let cache = (!self.cache_ttl.is_zero())
             .then(|| VerificationCache::new(cache_key, self.cache_ttl, self.cache_capacity));
         Ok(BasicAuth {
@@ -638,7 +640,7 @@ impl BasicAuthBuilder {
     }
 
     /// [`build`](Self::build) and wrap in an [`AuthLayer`].
-    pub fn layer(self) -> Result<AuthLayer<BasicAuth>, BasicError> {
+    pub fn layer(self) -> Result<AuthLayer<BasicAuth>, BasicConfigError> {
         self.build().map(AuthLayer::new)
     }
 }

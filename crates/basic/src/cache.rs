@@ -1,11 +1,10 @@
 //! Remembers successful verifications for a short time, so a client repeating the same
 //! credentials does not cost one argon2 run per request.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use apiauth_core::Principal;
+use apiauth_core::ttl::TtlMap;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,15 +16,15 @@ pub(crate) type Fingerprint = [u8; 32];
 
 struct Entry {
     generation: u64,
-    expires: SystemTime,
     principal: Principal,
 }
 
+/// Bounded by core's [`TtlMap`] rule: when full of live entries, new verifications are not
+/// cached (the next request runs argon2 again).
 pub(crate) struct VerificationCache {
     key: [u8; 32],
     ttl: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<Fingerprint, Entry>>,
+    entries: TtlMap<Fingerprint, Entry>,
 }
 
 /// A cached verification: valid only while the user's record still has `generation`.
@@ -39,8 +38,7 @@ impl VerificationCache {
         Self {
             key,
             ttl,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: TtlMap::new(capacity),
         }
     }
 
@@ -58,18 +56,10 @@ impl VerificationCache {
     /// the keys are HMAC outputs under a secret key, so their timing says nothing about a
     /// password.
     pub(crate) fn get(&self, fp: &Fingerprint, now: SystemTime) -> Option<Hit> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.get(fp) {
-            Some(e) if e.expires > now => Some(Hit {
-                generation: e.generation,
-                principal: e.principal.clone(),
-            }),
-            Some(_) => {
-                entries.remove(fp);
-                None
-            }
-            None => None,
-        }
+        self.entries.get_with(fp, now, |e| Hit {
+            generation: e.generation,
+            principal: e.principal.clone(),
+        })
     }
 
     pub(crate) fn insert(
@@ -79,37 +69,25 @@ impl VerificationCache {
         principal: Principal,
         now: SystemTime,
     ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&fp) {
-            entries.retain(|_, e| e.expires > now);
-            if entries.len() >= self.capacity {
-                // Still full of live entries: drop an arbitrary one (hash order is random per
-                // process). The cache only saves work, so losing an entry is harmless.
-                if let Some(victim) = entries.keys().next().copied() {
-                    entries.remove(&victim);
-                }
-            }
-        }
-        entries.insert(
+        // Full of live entries: not cached. The cache only saves work.
+        let _ = self.entries.insert(
             fp,
             Entry {
                 generation,
-                expires: now + self.ttl,
                 principal,
             },
+            now + self.ttl,
+            now,
         );
     }
 
     pub(crate) fn remove(&self, fp: &Fingerprint) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(fp);
+        self.entries.remove(fp);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries.len()
     }
 }
 

@@ -26,7 +26,7 @@
 //! use apiauth_core::Auth;
 //! use axum::{routing::get, Router};
 //!
-//! # fn main() -> Result<(), apiauth_basic::BasicError> {
+//! # fn main() -> Result<(), apiauth_basic::BasicConfigError> {
 //! let hasher = PasswordHasher::default(); // argon2id, m=19456 KiB, t=2, p=1
 //! let users = MemoryCredentialStore::new();
 //! users.insert_user("Aladdin", hasher.hash("open sesame"));
@@ -56,7 +56,7 @@ mod password;
 mod store;
 
 pub use auth::{BasicAuth, BasicAuthBuilder, BasicStats, PresentedCredentials};
-pub use error::BasicError;
+pub use error::{BasicConfigError, BasicError};
 pub use lockout::{
     Admission, AttemptId, LockoutKey, LockoutPolicy, LockoutStore, MemoryLockoutStore,
 };

@@ -12,7 +12,7 @@ use apiauth_core::StoreError;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::error::BasicError;
+use crate::error::BasicConfigError;
 
 /// When failed attempts lead to a lock-out, and for how long.
 ///
@@ -38,14 +38,18 @@ pub struct LockoutPolicy {
 impl LockoutPolicy {
     /// `max_failures` failures within `window` lock out for `lockout`. Zero for any of the
     /// three is refused.
-    pub fn new(max_failures: u32, window: Duration, lockout: Duration) -> Result<Self, BasicError> {
+    pub fn new(
+        max_failures: u32,
+        window: Duration,
+        lockout: Duration,
+    ) -> Result<Self, BasicConfigError> {
         if max_failures == 0 {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "max_failures must be at least 1",
             ));
         }
         if window.is_zero() || lockout.is_zero() {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "the failure window and the lock-out must be longer than zero",
             ));
         }
@@ -59,9 +63,9 @@ impl LockoutPolicy {
 
     /// Progressive back-off: the first lock-out lasts `lockout`, each renewed one twice the
     /// one before, never more than `max_lockout`. A cap below `lockout` is refused.
-    pub fn with_backoff_up_to(mut self, max_lockout: Duration) -> Result<Self, BasicError> {
+    pub fn with_backoff_up_to(mut self, max_lockout: Duration) -> Result<Self, BasicConfigError> {
         if max_lockout < self.lockout {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "the longest lock-out must not be shorter than the first",
             ));
         }
@@ -185,14 +189,6 @@ fn sha256(domain: &[u8], id: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn push_hex(s: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-}
-
 impl LockoutKey {
     /// The key of `user_id`, from any address.
     pub fn user(user_id: &str) -> Self {
@@ -229,7 +225,7 @@ impl LockoutKey {
         let hash = sha256(b"", id);
         let mut s = String::with_capacity(7 + 8);
         s.push_str("sha256:");
-        push_hex(&mut s, hash.get(..4).unwrap_or_default());
+        s.push_str(&hex::encode(hash.get(..4).unwrap_or_default()));
         s
     }
 
@@ -241,7 +237,7 @@ impl LockoutKey {
         match self {
             Self::User(hash) => {
                 s.push_str("user:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
             }
             Self::Address(ip) => {
                 s.push_str("addr:");
@@ -249,13 +245,13 @@ impl LockoutKey {
             }
             Self::UserAtAddress(hash, ip) => {
                 s.push_str("user:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
                 s.push('@');
                 s.push_str(&ip.to_string());
             }
             Self::ClientAtAddress(hash, ip) => {
                 s.push_str("oauth-client:");
-                push_hex(&mut s, hash);
+                s.push_str(&hex::encode(hash));
                 s.push('@');
                 s.push_str(&ip.to_string());
             }

@@ -185,8 +185,8 @@ fn has_ctl(s: &str) -> bool {
 
 /// `application/x-www-form-urlencoded` decoding of one value (the WHATWG URL standard's
 /// urlencoded parser, as RFC 6749 Appendix B points to): `+` is a space, `%XX` a byte.
-/// A `%` not followed by two hex digits is refused rather than passed through: a credential
-/// is never guessed at.
+/// A `%` not followed by two hex digits is refused rather than passed through (as
+/// `form_urlencoded::parse` would): a credential is never guessed at.
 fn form_urldecode(input: &[u8]) -> Result<Vec<u8>, AuthError> {
     let mut out = Vec::with_capacity(input.len());
     let mut bytes = input.iter();
@@ -194,11 +194,14 @@ fn form_urldecode(input: &[u8]) -> Result<Vec<u8>, AuthError> {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hi = bytes.next().and_then(|&h| hex_value(h));
-                let lo = bytes.next().and_then(|&l| hex_value(l));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                    _ => {
+                let pair = [
+                    bytes.next().copied().unwrap_or(0),
+                    bytes.next().copied().unwrap_or(0),
+                ];
+                let mut byte = [0u8; 1];
+                match hex::decode_to_slice(pair, &mut byte) {
+                    Ok(()) => out.push(byte[0]),
+                    Err(_) => {
                         return Err(malformed(
                             "The Basic credentials hold a malformed percent-encoding.",
                             "malformed_percent_encoding",
@@ -212,34 +215,10 @@ fn form_urldecode(input: &[u8]) -> Result<Vec<u8>, AuthError> {
     Ok(out)
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// `application/x-www-form-urlencoded` encoding of one value: ASCII alphanumerics and
 /// `*-._` stay, space becomes `+`, every other byte is `%XX`.
 fn form_urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

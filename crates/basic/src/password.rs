@@ -12,7 +12,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::BasicError;
+use crate::error::{BasicConfigError, BasicError};
 use crate::parse::nfc;
 
 /// Salt length in bytes: the 128 bits RFC 9106 §3.1 recommends.
@@ -59,11 +59,11 @@ impl PasswordHasher {
     /// Argon2id with memory `m_cost` KiB, `t_cost` passes and `p_cost` lanes.
     ///
     /// Refuses settings weaker than the OWASP list of equivalent choices (at least 7168 KiB,
-    /// and memory × passes at least 35840 KiB): [`BasicError::WeakParams`].
-    pub fn with_params(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, BasicError> {
+    /// and memory × passes at least 35840 KiB): [`BasicConfigError::WeakParams`].
+    pub fn with_params(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, BasicConfigError> {
         let product = u64::from(m_cost) * u64::from(t_cost);
         if m_cost < 7 * 1024 || product < 35 * 1024 {
-            return Err(BasicError::WeakParams);
+            return Err(BasicConfigError::WeakParams);
         }
         Self::dangerous_with_params(m_cost, t_cost, p_cost)
     }
@@ -74,9 +74,9 @@ impl PasswordHasher {
         m_cost: u32,
         t_cost: u32,
         p_cost: u32,
-    ) -> Result<Self, BasicError> {
-        let params = Params::new(m_cost, t_cost, p_cost, None)
-            .map_err(|e| BasicError::InvalidParams(e.to_string()))?;
+    ) -> Result<Self, BasicConfigError> {
+        let params =
+            Params::new(m_cost, t_cost, p_cost, None).map_err(BasicConfigError::InvalidParams)?;
         Ok(Self { params })
     }
 
@@ -197,14 +197,14 @@ impl PasswordChecker {
         hasher: &PasswordHasher,
         max_concurrent: usize,
         queue_timeout: Duration,
-    ) -> Result<Self, BasicError> {
+    ) -> Result<Self, BasicConfigError> {
         if max_concurrent == 0 {
-            return Err(BasicError::InvalidSetting(
+            return Err(BasicConfigError::InvalidSetting(
                 "max_concurrent_verifications must be at least 1",
             ));
         }
         let mut dummy_password = [0u8; 32];
-        getrandom::fill(&mut dummy_password).map_err(|_| BasicError::Randomness)?;
+        getrandom::fill(&mut dummy_password).map_err(|_| BasicConfigError::Randomness)?;
         let dummy_password: String = dummy_password.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Self {
             dummy_hash: hasher.hash(&dummy_password),
@@ -265,7 +265,7 @@ mod tests {
     fn weak_params_need_the_dangerous_constructor() {
         assert_eq!(
             PasswordHasher::with_params(64, 1, 1),
-            Err(BasicError::WeakParams)
+            Err(BasicConfigError::WeakParams)
         );
         assert!(PasswordHasher::with_params(47 * 1024, 1, 1).is_ok());
         assert!(PasswordHasher::with_params(19 * 1024, 2, 1).is_ok());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use apiauth_basic::{BasicAuth, LockoutPolicy, MemoryCredentialStore};
 use apiauth_core::clock::ManualClock;
 use axum::Router;
-use common::{Answer, app_from, cheap, me};
+use common::{Seen, app_from, cheap, me};
 use http::{StatusCode, header};
 
 fn alice() -> MemoryCredentialStore {
@@ -19,7 +19,7 @@ fn alice() -> MemoryCredentialStore {
     s
 }
 
-fn retry_after(a: &Answer) -> u64 {
+fn retry_after(a: &Seen) -> u64 {
     a.headers[header::RETRY_AFTER]
         .to_str()
         .unwrap()

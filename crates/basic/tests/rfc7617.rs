@@ -37,7 +37,7 @@ fn router() -> Router {
         .unwrap())
 }
 
-fn assert_400(a: &common::Answer, what: &str) {
+fn assert_400(a: &common::Seen, what: &str) {
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{what}: {}", a.body);
     assert!(a.json().get("error").is_none(), "{what}: {}", a.body);
     assert!(

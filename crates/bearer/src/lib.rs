@@ -38,11 +38,13 @@
 //! routes that opt in with [`Bearer::allow_form_body_token`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "opaque")]
 mod opaque;
 mod resource_metadata;
 #[cfg(feature = "opaque")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opaque")))]
 pub use opaque::OpaqueTokens;
 pub use resource_metadata::{ProtectedResourceMetadata, ResourceMetadataError, WELL_KNOWN_SUFFIX};
 

@@ -6,7 +6,7 @@
 //! key crate's store, management handle and constant-time verification instead of a second
 //! copy of them: a Redis `ApiKeyStore` serves both.
 
-use apiauth_api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys};
+use apiauth_api_key::{ApiKeyAuthenticator, ApiKeyConfigError, ApiKeys};
 use apiauth_core::{AuthError, AuthMethod, Principal};
 
 use crate::TokenVerifier;
@@ -32,7 +32,7 @@ pub struct OpaqueTokens {
 
 impl OpaqueTokens {
     /// Verifies tokens of `tokens`' prefix against its store.
-    pub fn new(tokens: &ApiKeys) -> Result<Self, ApiKeyError> {
+    pub fn new(tokens: &ApiKeys) -> Result<Self, ApiKeyConfigError> {
         Ok(Self {
             auth: tokens.auth().build()?,
         })

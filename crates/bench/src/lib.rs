@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apiauth_api_key::{ApiKeyError, ApiKeys, MemoryApiKeyStore, NewKey};
-use apiauth_basic::{BasicAuth, BasicError, MemoryCredentialStore, PasswordHasher};
+use apiauth_api_key::{ApiKeyConfigError, ApiKeyError, ApiKeys, MemoryApiKeyStore, NewKey};
+use apiauth_basic::{BasicAuth, BasicConfigError, MemoryCredentialStore, PasswordHasher};
 use apiauth_bearer::{Bearer, OpaqueTokens};
 use apiauth_core::clock::{Clock, ManualClock, SharedClock, unix_seconds};
 use apiauth_core::{Auth, AuthLayer, MemoryReplayStore, RequireScopes, ScopeSet};
@@ -93,10 +93,13 @@ pub const JWKS_JSON: &str = include_str!("../fixtures/jwks.json");
 pub enum BenchError {
     /// API key or opaque-token configuration.
     #[error(transparent)]
+    ApiKeyConfig(#[from] ApiKeyConfigError),
+    /// Issuing a benchmark API key.
+    #[error(transparent)]
     ApiKey(#[from] ApiKeyError),
     /// Basic configuration.
     #[error(transparent)]
-    Basic(#[from] BasicError),
+    Basic(#[from] BasicConfigError),
     /// JWT verifier configuration.
     #[error(transparent)]
     Jwt(#[from] JwtConfigError),
@@ -108,7 +111,7 @@ pub enum BenchError {
     Hmac(#[from] HmacError),
     /// OAuth 2.0 configuration.
     #[error(transparent)]
-    OAuth2(#[from] apiauth_oauth2::ConfigError),
+    OAuth2(#[from] apiauth_oauth2::OAuth2ConfigError),
     /// Quota configuration.
     #[error(transparent)]
     Quota(#[from] QuotaConfigError),

@@ -38,6 +38,7 @@ mod step_up;
 pub mod store;
 pub mod token;
 pub mod trace;
+pub mod ttl;
 
 pub use context::RequestContext;
 pub use error::{AuthError, Challenge, ErrorCodes, ErrorKind, ErrorResponder};

@@ -3,15 +3,14 @@
 //! Each trait is small and async so that a networked implementation (`apiauth-redis`) can
 //! stand in for the in-memory one: then every instance behind a load balancer agrees.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::AuthError;
+use crate::ttl::TtlMap;
 
 /// A store could not answer. On the request path this is a 503 with `Retry-After`: a check
 /// that guards access fails closed.
@@ -69,143 +68,23 @@ impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
     }
 }
 
-/// A map of keys to expiry times that drops expired entries and refuses to grow past a cap.
-///
-/// Each entry's expiry also sits in a queue, so an insert drops what has expired without ever
-/// scanning the map. Entries almost always arrive in expiry order (one TTL, a clock that moves
-/// forward: replay nonces, revocations of equal lifetime), so the queue is a FIFO, O(1) per
-/// entry and cache-friendly; an entry that would expire before the FIFO's last one goes to a
-/// min-heap instead, O(log n). Map and queues share each key's one allocation.
-struct ExpiringSet {
-    entries: HashMap<Arc<str>, SystemTime>,
-    // (expiry, key) in non-decreasing expiry order. An extended entry leaves a stale item
-    // behind in either queue, skipped when popped.
-    fifo: VecDeque<(SystemTime, Arc<str>)>,
-    // (expiry, key) of the entries that arrived out of order.
-    heap: BinaryHeap<Reverse<(SystemTime, Arc<str>)>>,
-    capacity: usize,
-}
-
-impl ExpiringSet {
-    fn new(capacity: usize) -> Self {
-        Self {
-            entries: HashMap::new(),
-            fifo: VecDeque::new(),
-            heap: BinaryHeap::new(),
-            capacity,
-        }
-    }
-
-    fn queued(&self) -> usize {
-        self.fifo.len() + self.heap.len()
-    }
-
-    fn enqueue(&mut self, until: SystemTime, key: Arc<str>) {
-        if self.fifo.back().is_none_or(|(last, _)| *last <= until) {
-            self.fifo.push_back((until, key));
-        } else {
-            self.heap.push(Reverse((until, key)));
-        }
-    }
-
-    /// The earliest queued item, if it has expired by `now`.
-    fn pop_expired(&mut self, now: SystemTime) -> Option<(SystemTime, Arc<str>)> {
-        let fifo = self.fifo.front().map(|(e, _)| *e);
-        let heap = self.heap.peek().map(|Reverse((e, _))| *e);
-        match (fifo, heap) {
-            (Some(f), h) if f <= now && h.is_none_or(|h| f <= h) => self.fifo.pop_front(),
-            (_, Some(h)) if h <= now => self.heap.pop().map(|Reverse(item)| item),
-            _ => None,
-        }
-    }
-
-    fn drop_expired(&mut self, now: SystemTime) {
-        while let Some((exp, key)) = self.pop_expired(now) {
-            // Only if the entry was not extended past this item's expiry.
-            if self
-                .entries
-                .get(&key)
-                .is_some_and(|current| *current <= exp)
-            {
-                self.entries.remove(&key);
-            }
-        }
-        // Stale items from extensions are bounded by rebuilding when they dominate.
-        if self.queued() > 2 * self.entries.len() + 1024 {
-            let mut items: Vec<_> = self
-                .entries
-                .iter()
-                .map(|(k, e)| (*e, Arc::clone(k)))
-                .collect();
-            items.sort_unstable_by_key(|(e, _)| *e);
-            self.fifo = items.into();
-            self.heap.clear();
-        }
-    }
-
-    /// Inserts `key` if it holds no live entry: `Ok(false)` if it does.
-    fn insert_new(
-        &mut self,
-        key: &str,
-        until: SystemTime,
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        // After this, every entry left in the map is live.
-        self.drop_expired(now);
-        if self.entries.contains_key(key) {
-            return Ok(false);
-        }
-        if self.entries.len() >= self.capacity {
-            return Err(StoreError::CapacityExceeded);
-        }
-        let key: Arc<str> = Arc::from(key);
-        self.entries.insert(Arc::clone(&key), until);
-        self.enqueue(until, key);
-        Ok(true)
-    }
-
-    /// Inserts or extends `key` (an entry is never shortened).
-    fn insert(&mut self, key: &str, until: SystemTime, now: SystemTime) -> Result<(), StoreError> {
-        if self.insert_new(key, until, now)? {
-            return Ok(());
-        }
-        if let Some((k, exp)) = self.entries.get_key_value(key)
-            && until > *exp
-        {
-            let k = Arc::clone(k);
-            self.entries.insert(Arc::clone(&k), until);
-            self.enqueue(until, k);
-        }
-        Ok(())
-    }
-
-    fn is_live(&self, key: &str, now: SystemTime) -> bool {
-        self.entries.get(key).is_some_and(|exp| *exp > now)
-    }
-}
-
 /// Default cap of the in-memory stores: about 100 MB at worst for 64-byte keys.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
 
-/// The shared part of the in-memory stores: a bounded expiring set behind a lock, and a clock.
+/// The shared part of the in-memory stores: a bounded expiring set (core's [`TtlMap`]) and a
+/// clock.
 #[derive(Clone)]
 struct Bounded {
-    set: Arc<Mutex<ExpiringSet>>,
+    set: Arc<TtlMap<Arc<str>, ()>>,
     clock: SharedClock,
 }
 
 impl Bounded {
     fn new(capacity: usize, clock: SharedClock) -> Self {
         Self {
-            set: Arc::new(Mutex::new(ExpiringSet::new(capacity))),
+            set: Arc::new(TtlMap::new(capacity)),
             clock,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringSet> {
-        // A panic elsewhere while holding the lock leaves the set consistent: every method
-        // finishes its writes before it could panic.
-        self.set.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -236,7 +115,7 @@ macro_rules! bounded_store {
 
             /// Number of entries held, live or not yet dropped.
             pub fn len(&self) -> usize {
-                self.0.lock().entries.len()
+                self.0.set.len()
             }
 
             /// Whether nothing is held.
@@ -261,12 +140,16 @@ impl RevocationList for MemoryRevocationList {
         if until <= now {
             return Ok(()); // already expired: nothing to remember
         }
-        self.0.lock().insert(id, until, now)
+        // A later revoke never shortens an earlier one.
+        self.0
+            .set
+            .extend(Arc::from(id), (), until, now)
+            .map_err(|_| StoreError::CapacityExceeded)
     }
 
     async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
         let now = self.0.clock.now();
-        Ok(self.0.lock().is_live(id, now))
+        Ok(self.0.set.contains(id, now))
     }
 }
 
@@ -281,7 +164,10 @@ bounded_store!(MemoryReplayStore, "store");
 impl ReplayStore for MemoryReplayStore {
     async fn insert_if_absent(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let now = self.0.clock.now();
-        self.0.lock().insert_new(key, now + ttl, now)
+        self.0
+            .set
+            .insert_new(Arc::from(key), (), now + ttl, now)
+            .map_err(|_| StoreError::CapacityExceeded)
     }
 }
 
@@ -387,61 +273,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let set = list.0.lock();
-        assert!(
-            set.queued() <= 2 * set.entries.len() + 1025,
-            "{}",
-            set.queued()
-        );
-    }
-
-    /// The set against a plain map model: random keys, TTLs in and out of order, extensions
-    /// and clock steps. Every answer matches, and nothing expired stays held.
-    #[test]
-    fn expiring_set_matches_a_naive_model_whatever_the_expiry_order() {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut now = start;
-        let mut set = ExpiringSet::new(10_000);
-        let mut model: HashMap<String, SystemTime> = HashMap::new();
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        for step in 0..50_000 {
-            let key = format!("k{}", next(500));
-            // Mostly one TTL (the FIFO path), sometimes shorter or longer ones (the heap).
-            let ttl = Duration::from_millis(match next(10) {
-                0 => 1 + next(50),
-                1 => 5_000 + next(5_000),
-                _ => 1_000,
-            });
-            let until = now + ttl;
-            model.retain(|_, e| *e > now);
-            if next(3) == 0 {
-                set.insert(&key, until, now).unwrap();
-                let e = model.entry(key.clone()).or_insert(until);
-                *e = (*e).max(until);
-            } else {
-                let fresh = !model.contains_key(&key);
-                assert_eq!(
-                    set.insert_new(&key, until, now).unwrap(),
-                    fresh,
-                    "step {step}"
-                );
-                if fresh {
-                    model.insert(key.clone(), until);
-                }
-            }
-            assert_eq!(set.entries.len(), model.len(), "step {step}");
-            for (k, e) in &model {
-                assert_eq!(set.entries.get(k.as_str()), Some(e), "step {step}");
-            }
-            assert!(set.queued() <= 2 * set.entries.len() + 1024);
-            now += Duration::from_millis(next(40));
-        }
+        let set = &list.0.set;
+        assert!(set.queued() <= 2 * set.len() + 1025, "{}", set.queued());
     }
 
     #[tokio::test]

@@ -8,13 +8,12 @@ use apiauth_core::{
     AllOf, AnyOf, Auth, AuthError, AuthLayer, AuthMethod, Authenticator, Challenge, ErrorResponder,
     Principal, RequireScopes, ScopeSet, Scoped, scope,
 };
+use apiauth_testkit::send;
 use axum::body::Body;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
 use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 scope!(pub Read = "data:read");
 scope!(pub Write = "data:write");
@@ -137,14 +136,6 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
         .layer(AuthLayer::new(TestBearer))
 }
 
-async fn send(app: Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
-    let res = app.oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8(body.to_vec()).unwrap())
-}
-
 fn get_req(path: &str) -> http::request::Builder {
     Request::get(path)
 }
@@ -163,10 +154,11 @@ fn problem(body: &str) -> serde_json::Value {
 #[tokio::test]
 async fn no_credentials_is_401_listing_every_offered_scheme() {
     let (s, h, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/me").body(Body::empty()).unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Outermost layer first; no error code when nothing was sent (RFC 6750 §3).
     assert_eq!(
@@ -188,22 +180,24 @@ async fn no_credentials_is_401_listing_every_offered_scheme() {
 async fn valid_credentials_of_either_method_reach_the_handler() {
     let hits = Arc::new(AtomicUsize::new(0));
     let (s, _, b) = send(
-        app(hits.clone()),
+        &app(hits.clone()),
         get_req("/me")
             .header("x-test-key", "k1")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::OK, "key-user:api_key"));
     let (s, _, b) = send(
-        app(hits.clone()),
+        &app(hits.clone()),
         get_req("/me")
             .header("authorization", "Bearer good-read")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::OK, "bearer-user:bearer"));
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
@@ -214,13 +208,14 @@ async fn invalid_credentials_answer_at_once_and_never_fall_through() {
     // Even a route that accepts anonymous callers must not see a request with a bad credential.
     for path in ["/me", "/maybe"] {
         let (s, h, b) = send(
-            app(hits.clone()),
+            &app(hits.clone()),
             get_req(path)
                 .header("authorization", "Bearer nope")
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .into_parts();
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert_eq!(
             challenges(&h),
@@ -239,21 +234,23 @@ async fn invalid_credentials_answer_at_once_and_never_fall_through() {
 #[tokio::test]
 async fn rejection_body_is_the_same_whatever_failed() {
     let (_, _, a) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/me")
             .header("x-test-key", "wrong")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     let (_, _, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/me")
             .header("authorization", "Bearer wrong")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(a, b);
 }
 
@@ -261,14 +258,15 @@ async fn rejection_body_is_the_same_whatever_failed() {
 async fn credentials_of_two_methods_are_400_invalid_request() {
     let hits = Arc::new(AtomicUsize::new(0));
     let (s, h, b) = send(
-        app(hits.clone()),
+        &app(hits.clone()),
         get_req("/me")
             .header("authorization", "Bearer good-read")
             .header("x-test-key", "k1")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(problem(&b)["error"], "invalid_request");
     assert!(
@@ -280,13 +278,14 @@ async fn credentials_of_two_methods_are_400_invalid_request() {
 #[tokio::test]
 async fn malformed_credentials_are_400() {
     let (s, _, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/me")
             .header("authorization", "Bearer a b")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(problem(&b)["error"], "invalid_request");
 }
@@ -294,31 +293,34 @@ async fn malformed_credentials_are_400() {
 #[tokio::test]
 async fn optional_auth_serves_anonymous_callers() {
     let (s, _, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/maybe").body(Body::empty()).unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::OK, "anonymous"));
     let (s, _, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/maybe")
             .header("x-test-key", "k1")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::OK, "key-user"));
 }
 
 async fn bearer(path: &str, scopes: &str) -> (StatusCode, http::HeaderMap, String) {
     send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req(path)
             .header("authorization", format!("Bearer good-{scopes}"))
             .body(Body::empty())
             .unwrap(),
     )
     .await
+    .into_parts()
 }
 
 #[tokio::test]
@@ -338,10 +340,11 @@ async fn missing_scope_is_403_insufficient_scope_with_scope_attribute() {
 #[tokio::test]
 async fn unauthenticated_scoped_route_is_401_not_403() {
     let (s, _, _) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/read").body(Body::empty()).unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -370,13 +373,14 @@ async fn any_of_requires_one_scope() {
 #[tokio::test]
 async fn non_bearer_principal_gets_403_without_a_bearer_challenge() {
     let (s, h, b) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/read-write")
             .header("x-test-key", "k1")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(h.get(header::WWW_AUTHENTICATE).is_none());
     assert_eq!(problem(&b)["scope"], "data:read data:write");
@@ -387,10 +391,11 @@ async fn runtime_scope_list_layer_enforces_scopes() {
     assert_eq!(bearer("/dynamic", "read").await.0, StatusCode::FORBIDDEN);
     assert_eq!(bearer("/dynamic", "read+write").await.0, StatusCode::OK);
     let (s, h, _) = send(
-        app(Default::default()),
+        &app(Default::default()),
         get_req("/dynamic").body(Body::empty()).unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(challenges(&h).len(), 2);
 }
@@ -399,13 +404,14 @@ async fn runtime_scope_list_layer_enforces_scopes() {
 async fn upstream_failure_is_503_with_retry_after_never_401() {
     let hits = Arc::new(AtomicUsize::new(0));
     let (s, h, b) = send(
-        app(hits.clone()),
+        &app(hits.clone()),
         get_req("/maybe")
             .header("authorization", "Bearer down")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h[header::RETRY_AFTER], "1");
     assert!(h.get(header::WWW_AUTHENTICATE).is_none());
@@ -420,15 +426,18 @@ async fn user_supplied_error_responder_replaces_the_default_body() {
     })));
     // From a layer…
     let (s, _, b) = send(
-        app.clone(),
+        &app.clone(),
         get_req("/me")
             .header("x-test-key", "bad")
             .body(Body::empty())
             .unwrap(),
     )
-    .await;
+    .await
+    .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::UNAUTHORIZED, "custom 401"));
     // …and from an extractor.
-    let (s, _, b) = send(app, get_req("/me").body(Body::empty()).unwrap()).await;
+    let (s, _, b) = send(&app, get_req("/me").body(Body::empty()).unwrap())
+        .await
+        .into_parts();
     assert_eq!((s, b.as_str()), (StatusCode::UNAUTHORIZED, "custom 401"));
 }

@@ -284,43 +284,81 @@ impl<'de> Visitor<'de> for MemberVisitor {
     }
 }
 
-/// Names read from one object: `slot` maps each name known in advance (registered claims,
-/// header parameters) to its index in `N` slots; `extra` says which other names to keep.
-pub(crate) struct Wanted<'a, const N: usize> {
-    pub(crate) slot: fn(&str) -> Option<usize>,
+/// Members of one object known by name in advance (registered claims, header parameters),
+/// each read into a field of its own; see [`known_members!`].
+pub(crate) trait KnownMembers<'de>: Default {
+    /// The field for member `name`, if `name` is one of the known members.
+    fn field_mut(&mut self, name: &str) -> Option<&mut Option<Member<'de>>>;
+    /// The field for member `name`, if `name` is one of the known members.
+    fn field(&self, name: &str) -> Option<&Option<Member<'de>>>;
+}
+
+/// Declares a struct with one `Option<Member>` field per known member name, and its
+/// [`KnownMembers`] lookup: one `match` on the name, so scanning stays a single pass.
+macro_rules! known_members {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $json:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        $vis struct $name<'de> {
+            $($(#[$fmeta])* pub(crate) $field: Option<$crate::json::Member<'de>>,)*
+            _borrow: std::marker::PhantomData<&'de ()>,
+        }
+
+        impl<'de> $crate::json::KnownMembers<'de> for $name<'de> {
+            fn field_mut(&mut self, name: &str) -> Option<&mut Option<$crate::json::Member<'de>>> {
+                match name {
+                    $($json => Some(&mut self.$field),)*
+                    _ => None,
+                }
+            }
+            fn field(&self, name: &str) -> Option<&Option<$crate::json::Member<'de>>> {
+                match name {
+                    $($json => Some(&self.$field),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use known_members;
+
+/// Which members of one object to keep besides the known ones.
+pub(crate) struct Wanted<'a> {
     pub(crate) extra: &'a dyn Fn(&str) -> bool,
 }
 
 /// The members of one JSON object that were asked for, after the whole object has been
-/// checked like [`parse_object`]: no repeated name at any depth, nothing after it.
-pub(crate) struct Members<'de, const N: usize> {
-    slot: fn(&str) -> Option<usize>,
-    known: [Option<Member<'de>>; N],
+/// checked like [`parse_object`]: no repeated name at any depth, nothing after it. The known
+/// members are fields of `K` (reached through `Deref`); others by [`get`](Self::get).
+pub(crate) struct Members<'de, K> {
+    known: K,
     extra: Vec<(Cow<'de, str>, Member<'de>)>,
 }
 
-impl<'de, const N: usize> Members<'de, N> {
-    /// The known member in slot `i`, if the object has it.
-    pub(crate) fn at(&self, i: usize) -> Option<&Member<'de>> {
-        self.known.get(i)?.as_ref()
-    }
-
+impl<'de, K: KnownMembers<'de>> Members<'de, K> {
     /// The member `name`, if the object has it and it was asked for.
     pub(crate) fn get(&self, name: &str) -> Option<&Member<'de>> {
-        match (self.slot)(name) {
-            Some(i) => self.at(i),
+        match self.known.field(name) {
+            Some(field) => field.as_ref(),
             None => self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| v),
         }
     }
 }
 
-/// Fills `out` in place (no copy of the slots per layer of serde's calls).
-struct MembersSeed<'a, 'm, 'de, const N: usize> {
-    extra: &'a dyn Fn(&str) -> bool,
-    out: &'m mut Members<'de, N>,
+impl<K> std::ops::Deref for Members<'_, K> {
+    type Target = K;
+    fn deref(&self) -> &K {
+        &self.known
+    }
 }
 
-impl<'de, const N: usize> DeserializeSeed<'de> for MembersSeed<'_, '_, 'de, N> {
+/// Fills `out` in place (no copy of the fields per layer of serde's calls).
+struct MembersSeed<'a, 'm, 'de, K> {
+    extra: &'a dyn Fn(&str) -> bool,
+    out: &'m mut Members<'de, K>,
+}
+
+impl<'de, K: KnownMembers<'de>> DeserializeSeed<'de> for MembersSeed<'_, '_, 'de, K> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -328,7 +366,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for MembersSeed<'_, '_, 'de, N> {
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for MembersSeed<'_, '_, 'de, N> {
+impl<'de, K: KnownMembers<'de>> Visitor<'de> for MembersSeed<'_, '_, 'de, K> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -337,11 +375,10 @@ impl<'de, const N: usize> Visitor<'de> for MembersSeed<'_, '_, 'de, N> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let out = self.out;
-        let slot = out.slot;
-        // Names without a slot; a known name can only repeat itself, found by its slot.
+        // Names without a field; a known name can only repeat itself, found by its field.
         let mut others = Names::default();
         while let Some(Name(name)) = map.next_key()? {
-            match slot(&name).and_then(|i| out.known.get_mut(i)) {
+            match out.known.field_mut(&name) {
                 Some(Some(_)) => return Err(duplicate()),
                 Some(place) => *place = Some(map.next_value::<Member<'de>>()?),
                 None => {
@@ -362,15 +399,14 @@ impl<'de, const N: usize> Visitor<'de> for MembersSeed<'_, '_, 'de, N> {
 }
 
 /// Checks `bytes` as [`parse_object`] does (one object, no repeated name at any depth,
-/// serde_json's recursion limit) and keeps only the members `wanted` names, borrowing their
-/// strings from `bytes` where they had no escapes.
-pub(crate) fn scan_object<'de, const N: usize>(
+/// serde_json's recursion limit) and keeps only the known members of `K` and those `wanted`
+/// names, borrowing their strings from `bytes` where they had no escapes.
+pub(crate) fn scan_object<'de, K: KnownMembers<'de>>(
     bytes: &'de [u8],
-    wanted: Wanted<'_, N>,
-) -> Option<Members<'de, N>> {
+    wanted: Wanted<'_>,
+) -> Option<Members<'de, K>> {
     let mut members = Members {
-        slot: wanted.slot,
-        known: [const { None }; N],
+        known: K::default(),
         extra: Vec::new(),
     };
     let mut d = serde_json::Deserializer::from_slice(bytes);
@@ -411,22 +447,16 @@ mod tests {
         assert!(parse_object(doc.as_bytes()).is_none());
     }
 
-    fn slot(name: &str) -> Option<usize> {
-        match name {
-            "a" => Some(0),
-            "n" => Some(1),
-            _ => None,
-        }
+    known_members! {
+        struct AN { a: "a", n: "n" }
     }
 
-    fn scan_all(bytes: &[u8]) -> Option<Members<'_, 2>> {
-        scan_object(
-            bytes,
-            Wanted {
-                slot,
-                extra: &|_| true,
-            },
-        )
+    known_members! {
+        struct NoneKnown {}
+    }
+
+    fn scan_all(bytes: &[u8]) -> Option<Members<'_, AN<'_>>> {
+        scan_object(bytes, Wanted { extra: &|_| true })
     }
 
     #[test]
@@ -467,12 +497,9 @@ mod tests {
                 parse_object(d.as_bytes()).is_some(),
                 "{d}"
             );
-            let none = Wanted::<0> {
-                slot: |_| None,
-                extra: &|_| false,
-            };
+            let none = Wanted { extra: &|_| false };
             assert_eq!(
-                scan_object(d.as_bytes(), none).is_some(),
+                scan_object::<NoneKnown<'_>>(d.as_bytes(), none).is_some(),
                 parse_object(d.as_bytes()).is_some(),
                 "{d}"
             );
@@ -483,10 +510,9 @@ mod tests {
     fn scanned_members_keep_the_shapes_the_verifier_reads() {
         let doc = br#"{"s":"a\"b","t":"plain","n":-3,"u":18446744073709551615,"f":1.9,
             "l":["x","y\u0041"],"m":["x",1],"e":[],"o":{"k":"v"},"b":true,"z":null}"#;
-        let m = scan_object(
+        let m = scan_object::<AN<'_>>(
             doc,
-            Wanted::<2> {
-                slot,
+            Wanted {
                 extra: &|n| n != "o",
             },
         )
@@ -494,8 +520,8 @@ mod tests {
         assert_eq!(m.get("s"), Some(&Member::Str("a\"b".into())));
         assert_eq!(m.get("t").and_then(Member::as_str), Some("plain"));
         assert_eq!(m.get("n"), Some(&Member::Num(-3)));
-        assert_eq!(m.at(1), Some(&Member::Num(-3)));
-        assert_eq!(m.at(0), None);
+        assert_eq!(m.n, Some(Member::Num(-3)));
+        assert_eq!(m.a, None);
         assert_eq!(m.get("u"), Some(&Member::Num(i64::MAX)));
         assert_eq!(m.get("f"), Some(&Member::Num(1)));
         assert_eq!(

@@ -111,7 +111,7 @@ mod token;
 mod verifier;
 
 pub use claims::{Claims, ClaimsRejection, JwtClaims, Roles};
-pub use error::JwtConfigError;
+pub use error::{FetchError, JwtConfigError};
 pub use jsonwebtoken::Algorithm;
 pub use key::{JwtKey, MIN_HMAC_SECRET_LEN};
 pub use verifier::{

@@ -11,7 +11,7 @@ use apiauth_core::clock::SharedClock;
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::error::JwtConfigError;
+use crate::error::{FetchError, JwtConfigError};
 use crate::key::{JwtKey, from_jwk};
 
 /// Most keys taken from one JWKS; a set larger than this is refused as nonsense.
@@ -67,7 +67,7 @@ fn is_loopback(u: &Url) -> bool {
 pub(crate) async fn fetch_json(
     settings: &FetchSettings,
     url: &Url,
-) -> Result<serde_json::Map<String, Value>, String> {
+) -> Result<serde_json::Map<String, Value>, FetchError> {
     let max_bytes = settings.max_bytes;
     let mut res = settings
         .client
@@ -76,40 +76,40 @@ pub(crate) async fn fetch_json(
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| format!("request failed: {}", e.without_url()))?;
+        .map_err(|e| FetchError::Request(e.without_url().into()))?;
     if res.url() != url {
         // A user-supplied client that follows redirects must not hand key selection to
         // another host: keys come only from the URL configured or discovered.
-        return Err("redirected to another URL".into());
+        return Err(FetchError::Redirected);
     }
     if res.status() != reqwest::StatusCode::OK {
-        return Err(format!("status {}", res.status().as_u16()));
+        return Err(FetchError::Status(res.status().as_u16()));
     }
     if res.content_length().is_some_and(|n| n > max_bytes as u64) {
-        return Err("response too large".into());
+        return Err(FetchError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = res
         .chunk()
         .await
-        .map_err(|e| format!("reading body failed: {}", e.without_url()))?
+        .map_err(|e| FetchError::Body(e.without_url().into()))?
     {
         if body.len() + chunk.len() > max_bytes {
-            return Err("response too large".into());
+            return Err(FetchError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
-    crate::json::parse_object(&body).ok_or_else(|| "not a JSON object".into())
+    crate::json::parse_object(&body).ok_or(FetchError::NotJson)
 }
 
 /// Parses a JWK Set (RFC 7517 §5). Keys we cannot use (encryption keys, unknown types,
 /// symmetric keys) are skipped; a set with no usable key is an error.
-pub(crate) fn parse_jwks(doc: &serde_json::Map<String, Value>) -> Result<Vec<JwtKey>, String> {
+pub(crate) fn parse_jwks(doc: &serde_json::Map<String, Value>) -> Result<Vec<JwtKey>, FetchError> {
     let Some(Value::Array(keys)) = doc.get("keys") else {
-        return Err("no \"keys\" array".into());
+        return Err(FetchError::NoKeys);
     };
     if keys.len() > MAX_JWKS_KEYS {
-        return Err(format!("more than {MAX_JWKS_KEYS} keys"));
+        return Err(FetchError::TooManyKeys(MAX_JWKS_KEYS));
     }
     let mut out = Vec::new();
     let mut skipped = 0usize;
@@ -120,7 +120,7 @@ pub(crate) fn parse_jwks(doc: &serde_json::Map<String, Value>) -> Result<Vec<Jwt
         }
     }
     if out.is_empty() {
-        return Err(format!("no usable signature key ({skipped} skipped)"));
+        return Err(FetchError::NoUsableKey(skipped));
     }
     if skipped > 0 {
         tracing::debug!(skipped, "JWKS keys skipped as unusable");
@@ -290,6 +290,7 @@ impl RemoteKeys {
                     target: "apiauth::jwt",
                     jwks_url = %self.url,
                     reason = %reason,
+                    cause = ?std::error::Error::source(&reason).map(ToString::to_string),
                     "JWKS refresh failed; serving the last good key set"
                 );
             }

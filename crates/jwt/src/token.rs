@@ -8,32 +8,30 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 
-use crate::json::{Member, Members, Wanted};
+use crate::json::{KnownMembers, Member, Members, Wanted, known_members};
 
-/// Header members read, by slot; every other member is checked (valid JSON, no repeated
-/// names) and dropped.
-const HEADER_SLOTS: usize = 9;
-const ALG: usize = 0;
-const KID: usize = 1;
-const TYP: usize = 2;
-const CTY: usize = 3;
-const CRIT: usize = 4;
-/// Members that name or carry a key (RFC 8725 §3.10): slots 5 to 8.
-const KEY_REFERENCES: std::ops::Range<usize> = 5..9;
+known_members! {
+    /// The header members read; every other member is checked (valid JSON, no repeated
+    /// names) and dropped.
+    struct HeaderMembers {
+        alg: "alg",
+        kid: "kid",
+        typ: "typ",
+        cty: "cty",
+        crit: "crit",
+        // RFC 8725 §3.10: members that name or carry a key.
+        jku: "jku",
+        x5u: "x5u",
+        jwk: "jwk",
+        x5c: "x5c",
+    }
+}
 
-fn header_slot(name: &str) -> Option<usize> {
-    Some(match name {
-        "alg" => ALG,
-        "kid" => KID,
-        "typ" => TYP,
-        "cty" => CTY,
-        "crit" => CRIT,
-        "jku" => 5,
-        "x5u" => 6,
-        "jwk" => 7,
-        "x5c" => 8,
-        _ => return None,
-    })
+impl HeaderMembers<'_> {
+    /// Whether the header names or carries a key (RFC 8725 §3.10).
+    fn references_a_key(&self) -> bool {
+        self.jku.is_some() || self.x5u.is_some() || self.jwk.is_some() || self.x5c.is_some()
+    }
 }
 /// Stack space for the decoded header; longer headers are decoded on the heap.
 const HEADER_BUF: usize = 384;
@@ -113,15 +111,10 @@ fn read_header(h: &str, sig: &str) -> Result<Header, AuthError> {
         heap = decode_part(h)?;
         &heap
     };
-    let header = crate::json::scan_object(
-        header_bytes,
-        Wanted::<HEADER_SLOTS> {
-            slot: header_slot,
-            extra: &|_| false,
-        },
-    )
-    .ok_or_else(|| invalid("malformed_header"))?;
-    let alg = match header.at(ALG) {
+    let header =
+        crate::json::scan_object::<HeaderMembers<'_>>(header_bytes, Wanted { extra: &|_| false })
+            .ok_or_else(|| invalid("malformed_header"))?;
+    let alg = match &header.alg {
         Some(Member::Str(a)) => algorithm(a)?,
         _ => return Err(invalid("malformed_header")),
     };
@@ -130,26 +123,26 @@ fn read_header(h: &str, sig: &str) -> Result<Header, AuthError> {
     }
     // RFC 8725 §3.10: never fetch or trust a key the token points at or carries. A token that
     // tries is refused outright rather than silently half-honoured.
-    if KEY_REFERENCES.into_iter().any(|i| header.at(i).is_some()) {
+    if header.references_a_key() {
         return Err(invalid("key_reference_header"));
     }
     // RFC 7515 §4.1.11: a recipient that does not understand a listed extension MUST reject
     // the JWS. This verifier understands none.
-    if header.at(CRIT).is_some() {
+    if header.crit.is_some() {
         return Err(invalid("unsupported_crit"));
     }
-    let kid = match header.at(KID) {
+    let kid = match &header.kid {
         None => None,
         Some(Member::Str(k)) if !k.is_empty() && k.len() <= MAX_KID_LEN => Some(Arc::from(&**k)),
         Some(_) => return Err(invalid("malformed_kid")),
     };
-    let typ = match header.at(TYP) {
+    let typ = match &header.typ {
         None => None,
         Some(Member::Str(t)) => Some(Arc::from(&**t)),
         Some(_) => return Err(invalid("malformed_typ")),
     };
     // RFC 8725 §3.11 / RFC 7519 §5.2: nested JWTs are not supported.
-    match header.at(CTY) {
+    match &header.cty {
         None => {}
         Some(Member::Str(c)) if !c.eq_ignore_ascii_case("JWT") => {}
         Some(_) => return Err(invalid("nested_jwt")),
@@ -241,10 +234,10 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, AuthError
 impl Parsed<'_> {
     /// The claims the verifier reads (names for which `wanted` is true), after checking the
     /// whole payload: one JSON object, no repeated name at any depth (RFC 7519 §4).
-    pub(crate) fn claims<'p, const N: usize>(
+    pub(crate) fn claims<'p, K: KnownMembers<'p>>(
         &'p self,
-        wanted: Wanted<'_, N>,
-    ) -> Result<Members<'p, N>, AuthError> {
+        wanted: Wanted<'_>,
+    ) -> Result<Members<'p, K>, AuthError> {
         crate::json::scan_object(&self.payload, wanted).ok_or_else(|| invalid("malformed_claims"))
     }
 }

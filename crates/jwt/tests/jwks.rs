@@ -39,6 +39,18 @@ fn jwks_builder(idp: &MockIdp, clock: &ManualClock) -> JwtVerifierBuilder {
         .http_timeout(Duration::from_secs(5))
 }
 
+/// An error and its sources, as `a: b: c` (the reason of a startup failure is its source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 #[tokio::test]
 async fn jwks_issuer_verifies_tokens_signed_with_fetched_keys() {
     let ec = ec_private();
@@ -115,7 +127,7 @@ async fn startup_fails_fast_when_the_jwks_is_unreachable_broken_or_too_large() {
         .build()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("no usable signature key"), "{e}");
+    assert!(chain(&e).contains("no usable signature key"), "{e}");
 
     // Only symmetric keys: a public JWKS never supplies an HMAC secret.
     idp.set_keys(json!({"keys": [{"kty": "oct", "kid": "s", "k": b64([7u8; 32])}]}));
@@ -123,7 +135,7 @@ async fn startup_fails_fast_when_the_jwks_is_unreachable_broken_or_too_large() {
         .build()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("no usable signature key"), "{e}");
+    assert!(chain(&e).contains("no usable signature key"), "{e}");
 
     let ec = ec_private();
     let mut big = jwks_with(&[(&ec, Algorithm::ES256, "k1")]);
@@ -133,7 +145,7 @@ async fn startup_fails_fast_when_the_jwks_is_unreachable_broken_or_too_large() {
         .build()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("too large"), "{e}");
+    assert!(chain(&e).contains("too large"), "{e}");
 
     idp.set_keys(jwks_with(&[(&ec, Algorithm::ES256, "k1")]));
     idp.set_failing(true);
@@ -141,7 +153,7 @@ async fn startup_fails_fast_when_the_jwks_is_unreachable_broken_or_too_large() {
         .build()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("status 500"), "{e}");
+    assert!(chain(&e).contains("status 500"), "{e}");
 }
 
 #[tokio::test]
@@ -441,6 +453,6 @@ async fn keys_reached_through_a_redirect_are_refused_even_when_the_client_follow
         .build()
         .await
         .expect_err("a redirected key set must not be used");
-    assert!(err.to_string().contains("redirected"), "{err}");
+    assert!(chain(&err).contains("redirected"), "{err}");
     assert_eq!(evil.fetches(), 1, "the client did follow the redirect");
 }

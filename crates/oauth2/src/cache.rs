@@ -1,12 +1,12 @@
 //! A cache of introspection answers, keyed by the SHA-256 of the token.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use apiauth_core::StoreError;
 use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::ttl::TtlMap;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
@@ -64,23 +64,16 @@ pub trait IntrospectionCache: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
-const SWEEP_GAP: Duration = Duration::from_secs(1);
-
 /// Default number of answers [`MemoryIntrospectionCache`] holds.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
-/// In-memory [`IntrospectionCache`], bounded: expired entries are swept, and when it is full
-/// of live entries new answers are simply not cached (the next request introspects again).
+/// In-memory [`IntrospectionCache`], bounded by core's [`TtlMap`] rule: expired entries are
+/// dropped, and when it is full of live entries new answers are simply not cached (the next
+/// request introspects again).
 #[derive(Clone)]
 pub struct MemoryIntrospectionCache {
-    inner: Arc<Mutex<Entries>>,
+    map: Arc<TtlMap<TokenKey, Arc<IntrospectionResponse>>>,
     clock: SharedClock,
-}
-
-struct Entries {
-    map: HashMap<TokenKey, (Arc<IntrospectionResponse>, SystemTime)>,
-    capacity: usize,
-    last_sweep: Option<SystemTime>,
 }
 
 impl Default for MemoryIntrospectionCache {
@@ -98,27 +91,19 @@ impl MemoryIntrospectionCache {
     /// A cache of at most `capacity` entries on `clock`.
     pub fn with_capacity(capacity: usize, clock: SharedClock) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(Entries {
-                map: HashMap::new(),
-                capacity,
-                last_sweep: None,
-            })),
+            map: Arc::new(TtlMap::new(capacity)),
             clock,
         }
     }
 
-    /// Number of entries held, live or not yet swept.
+    /// Number of entries held, live or not yet dropped.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.map.len()
     }
 
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -133,16 +118,7 @@ impl fmt::Debug for MemoryIntrospectionCache {
 #[async_trait]
 impl IntrospectionCache for MemoryIntrospectionCache {
     async fn get(&self, key: &TokenKey) -> Result<Option<Arc<IntrospectionResponse>>, StoreError> {
-        let now = self.clock.now();
-        let mut e = self.lock();
-        match e.map.get(key) {
-            Some((answer, until)) if *until > now => Ok(Some(answer.clone())),
-            Some(_) => {
-                e.map.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.map.get(key, self.clock.now()))
     }
 
     async fn put(
@@ -152,22 +128,8 @@ impl IntrospectionCache for MemoryIntrospectionCache {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let mut e = self.lock();
-        if e.map.len() >= e.capacity && !e.map.contains_key(key) {
-            // Sweep at most once a second, so a full cache under a flood of new tokens does
-            // not turn every request into a scan.
-            let due = e
-                .last_sweep
-                .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= SWEEP_GAP);
-            if due {
-                e.map.retain(|_, (_, until)| *until > now);
-                e.last_sweep = Some(now);
-            }
-            if e.map.len() >= e.capacity {
-                return Ok(());
-            }
-        }
-        e.map.insert(*key, (answer.clone(), now + ttl));
+        // Full of live entries: not cached; the next request introspects again.
+        let _ = self.map.insert(*key, answer.clone(), now + ttl, now);
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 /// [`AuthError`](apiauth_core::AuthError) instead.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum OAuth2ConfigError {
     /// A URL that does not parse, or that has a query or fragment where none is allowed.
     #[error("invalid URL for {what}: {reason}")]
     InvalidUrl {
@@ -30,6 +30,25 @@ pub enum ConfigError {
     #[error("HTTP client could not be built")]
     HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Generating or loading a signing key failed.
-    #[error("signing key: {0}")]
-    Key(String),
+    #[error("signing key: {reason}")]
+    Key {
+        /// What failed.
+        reason: &'static str,
+        /// The key library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl OAuth2ConfigError {
+    /// A signing-key failure caused by `source` (none of which holds key material).
+    pub(crate) fn key(
+        reason: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Key {
+            reason,
+            source: Box::new(source),
+        }
+    }
 }

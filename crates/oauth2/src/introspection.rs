@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use crate::cache::{IntrospectionCache, MemoryIntrospectionCache, TokenKey};
 use crate::claims::IntrospectionResponse;
-use crate::error::ConfigError;
+use crate::error::OAuth2ConfigError;
 
 /// How a client authenticates to an OAuth 2.0 endpoint (RFC 6749 §2.3.1; names from the RFC
 /// 7591 `token_endpoint_auth_method` registry).
@@ -485,40 +485,40 @@ impl IntrospectionVerifierBuilder {
     }
 
     /// Builds the verifier.
-    pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
+    pub fn build(self) -> Result<IntrospectionVerifier, OAuth2ConfigError> {
         let what = "introspection endpoint";
         let endpoint =
-            reqwest::Url::parse(&self.endpoint).map_err(|_| ConfigError::InvalidUrl {
+            reqwest::Url::parse(&self.endpoint).map_err(|_| OAuth2ConfigError::InvalidUrl {
                 what,
                 reason: "does not parse",
             })?;
         match endpoint.scheme() {
             "https" => {}
             "http" if self.allow_http => {}
-            "http" => return Err(ConfigError::InsecureUrl { what }),
+            "http" => return Err(OAuth2ConfigError::InsecureUrl { what }),
             _ => {
-                return Err(ConfigError::InvalidUrl {
+                return Err(OAuth2ConfigError::InvalidUrl {
                     what,
                     reason: "scheme must be https",
                 });
             }
         }
         if endpoint.fragment().is_some() {
-            return Err(ConfigError::InvalidUrl {
+            return Err(OAuth2ConfigError::InvalidUrl {
                 what,
                 reason: "has a fragment",
             });
         }
         let (client_id, client_secret) = self
             .credentials
-            .ok_or(ConfigError::Missing("client_credentials"))?;
+            .ok_or(OAuth2ConfigError::Missing("client_credentials"))?;
         if self.audience.is_none() && !self.any_audience {
-            return Err(ConfigError::Missing(
+            return Err(OAuth2ConfigError::Missing(
                 "audience (or dangerous_accept_any_audience)",
             ));
         }
         if self.timeout.is_zero() || self.max_response_bytes == 0 {
-            return Err(ConfigError::Invalid(
+            return Err(OAuth2ConfigError::Invalid(
                 "timeout and max_response_bytes must be > 0",
             ));
         }
@@ -530,7 +530,7 @@ impl IntrospectionVerifierBuilder {
                 // A redirect would resend the credentials somewhere not configured.
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| ConfigError::HttpClient(Box::new(e)))?,
+                .map_err(|e| OAuth2ConfigError::HttpClient(Box::new(e)))?,
         };
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let cache = self.cache.unwrap_or_else(|| {

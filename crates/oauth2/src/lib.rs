@@ -24,7 +24,7 @@
 //!
 //! scope!(InvoicesRead = "invoices:read");
 //!
-//! # fn main() -> Result<(), apiauth_oauth2::ConfigError> {
+//! # fn main() -> Result<(), apiauth_oauth2::OAuth2ConfigError> {
 //! // The authorization server: register clients, mount its router.
 //! let clients = MemoryClientRegistry::new();
 //! let worker_secret = clients.register("billing-worker", ScopeSet::parse("invoices:read").unwrap());
@@ -71,7 +71,7 @@ mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use cache::{DEFAULT_CACHE_CAPACITY, IntrospectionCache, MemoryIntrospectionCache, TokenKey};
 pub use claims::{Audience, Confirmation, IntrospectionResponse};
-pub use error::ConfigError;
+pub use error::OAuth2ConfigError;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder};

@@ -439,11 +439,11 @@ fn startup_refuses_plain_http_and_a_missing_audience() {
     };
     assert!(matches!(
         b().audience(AUDIENCE).build(),
-        Err(apiauth_oauth2::ConfigError::InsecureUrl { .. })
+        Err(apiauth_oauth2::OAuth2ConfigError::InsecureUrl { .. })
     ));
     assert!(matches!(
         b().dangerous_allow_http().build(),
-        Err(apiauth_oauth2::ConfigError::Missing(_))
+        Err(apiauth_oauth2::OAuth2ConfigError::Missing(_))
     ));
     assert!(
         b().dangerous_allow_http()

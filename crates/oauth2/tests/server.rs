@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use apiauth_core::ScopeSet;
 use apiauth_oauth2::{
-    AuthorizationServer, ConfigError, KeyRotation, MemoryClientRegistry, RegisteredClient,
+    AuthorizationServer, KeyRotation, MemoryClientRegistry, OAuth2ConfigError, RegisteredClient,
 };
 use base64::Engine as _;
 use common::{AUDIENCE, As, Client, LIFETIME, REPORTS, ROTATION, cheap_hasher};
@@ -709,27 +709,27 @@ async fn startup_refuses_unsafe_or_inconsistent_configuration() {
             .audience(AUDIENCE)
             .clients(clients.clone())
             .build(),
-        Err(ConfigError::InsecureUrl { .. })
+        Err(OAuth2ConfigError::InsecureUrl { .. })
     ));
     assert!(matches!(
         AuthorizationServer::builder("https://auth.example.test/?x=1")
             .audience(AUDIENCE)
             .clients(clients.clone())
             .build(),
-        Err(ConfigError::InvalidUrl { .. })
+        Err(OAuth2ConfigError::InvalidUrl { .. })
     ));
     assert!(matches!(
         base()
             .token_lifetime(Duration::from_secs(600))
             .key_rotation(KeyRotation::every(Duration::from_secs(300)))
             .build(),
-        Err(ConfigError::Invalid(_))
+        Err(OAuth2ConfigError::Invalid(_))
     ));
     assert!(matches!(
         AuthorizationServer::builder("https://auth.example.test")
             .clients(clients.clone())
             .build(),
-        Err(ConfigError::Missing("audience"))
+        Err(OAuth2ConfigError::Missing("audience"))
     ));
 }
 

@@ -7,7 +7,7 @@ use apiauth_basic::PasswordHasher;
 use apiauth_core::ScopeSet;
 use apiauth_jwt::{Issuer, JwtVerifier};
 use apiauth_oauth2::{
-    AuthorizationServer, ConfigError, KeyRotation, MemoryClientRegistry, RegisteredClient,
+    AuthorizationServer, KeyRotation, MemoryClientRegistry, OAuth2ConfigError, RegisteredClient,
 };
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -109,14 +109,20 @@ async fn a_configured_key_with_automatic_rotation_or_a_bad_key_is_a_startup_erro
         .clients(clients.clone())
         .signing_key_der(p256_pkcs8())
         .build();
-    assert!(matches!(auto, Err(ConfigError::Invalid(_))), "{auto:?}");
+    assert!(
+        matches!(auto, Err(OAuth2ConfigError::Invalid(_))),
+        "{auto:?}"
+    );
     let garbage = AuthorizationServer::builder(ISSUER)
         .audience(AUDIENCE)
         .clients(clients)
         .key_rotation(KeyRotation::manual())
         .signing_key_der(b"not a key".to_vec())
         .build();
-    assert!(matches!(garbage, Err(ConfigError::Key(_))), "{garbage:?}");
+    assert!(
+        matches!(garbage, Err(OAuth2ConfigError::Key { .. })),
+        "{garbage:?}"
+    );
     // The key never shows in the builder's Debug output.
     let b = AuthorizationServer::builder(ISSUER).signing_key_der(vec![0xAB; 64]);
     assert!(!format!("{b:?}").contains("171"));

@@ -16,8 +16,8 @@ use std::time::Duration;
 use apiauth_basic::PasswordHasher;
 use apiauth_core::ScopeSet;
 use apiauth_oauth2::{AuthorizationServer, MemoryClientRegistry};
+use apiauth_testkit::Seen;
 use common::{AUDIENCE, cheap_hasher, listener};
-use serde_json::Value;
 
 struct Served {
     base: String,
@@ -68,25 +68,9 @@ fn from(ip: &str) -> reqwest::Client {
         .unwrap()
 }
 
-struct Seen {
-    status: u16,
-    retry_after: Option<u64>,
-    www_authenticate: bool,
-    body: Value,
-}
-
 async fn post(http: &reqwest::Client, url: String, form: &[(&str, &str)]) -> Seen {
     let res = http.post(url).form(form).send().await.unwrap();
-    Seen {
-        status: res.status().as_u16(),
-        retry_after: res
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
-        www_authenticate: res.headers().contains_key("www-authenticate"),
-        body: res.json().await.unwrap_or(Value::Null),
-    }
+    Seen::read(http::Response::from(res)).await
 }
 
 async fn token(s: &Served, http: &reqwest::Client, secret: &str) -> Seen {
@@ -104,9 +88,12 @@ async fn token(s: &Served, http: &reqwest::Client, secret: &str) -> Seen {
 
 fn assert_throttled(seen: &Seen) {
     assert_eq!(seen.status, 429, "{}", seen.body);
-    assert!(seen.retry_after.is_some_and(|s| s >= 1), "Retry-After");
-    assert_eq!(seen.body["error"], "temporarily_unavailable");
-    assert!(!seen.www_authenticate, "a 429 is no challenge");
+    assert!(seen.retry_after().is_some_and(|s| s >= 1), "Retry-After");
+    assert_eq!(seen.json()["error"], "temporarily_unavailable");
+    assert!(
+        !seen.headers.contains_key("www-authenticate"),
+        "a 429 is no challenge"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,19 +104,19 @@ async fn wrong_secrets_from_one_address_get_429_while_the_right_secret_from_anot
     for i in 0..10 {
         let seen = token(&s, &attacker, &format!("ocs_wrong{i}")).await;
         assert_eq!(seen.status, 401, "guess {i}");
-        assert_eq!(seen.body["error"], "invalid_client");
+        assert_eq!(seen.json()["error"], "invalid_client");
     }
     for _ in 0..5 {
         let seen = token(&s, &attacker, "ocs_wrong").await;
         assert_throttled(&seen);
-        assert_eq!(seen.retry_after, Some(60));
+        assert_eq!(seen.retry_after(), Some(60));
     }
     // Refused before any check: the right secret from the attacker's address too.
     assert_throttled(&token(&s, &attacker, &s.secret).await);
     // Nobody elsewhere is locked out of the client.
     let seen = token(&s, &from("127.0.0.77"), &s.secret).await;
     assert_eq!(seen.status, 200, "{}", seen.body);
-    assert!(seen.body["access_token"].is_string());
+    assert!(seen.json()["access_token"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +160,7 @@ async fn one_address_spraying_client_ids_meets_the_address_lock() {
     }
     let seen = token(&s, &spray, &s.secret).await;
     assert_throttled(&seen);
-    assert_eq!(seen.retry_after, Some(900));
+    assert_eq!(seen.retry_after(), Some(900));
     assert_eq!(token(&s, &from("127.0.0.70"), &s.secret).await.status, 200);
 }
 
@@ -212,13 +199,13 @@ async fn saturated_secret_checks_are_503_with_retry_after_and_never_401_for_the_
     let mut saturated = 0;
     for t in tasks {
         let seen = t.await.unwrap();
-        match seen.status {
-            401 => assert_eq!(seen.body["error"], "invalid_client"),
+        match seen.status.as_u16() {
+            401 => assert_eq!(seen.json()["error"], "invalid_client"),
             503 => {
                 saturated += 1;
-                assert_eq!(seen.retry_after, Some(1));
-                assert_eq!(seen.body["error"], "temporarily_unavailable");
-                assert!(!seen.www_authenticate);
+                assert_eq!(seen.retry_after(), Some(1));
+                assert_eq!(seen.json()["error"], "temporarily_unavailable");
+                assert!(!seen.headers.contains_key("www-authenticate"));
             }
             other => panic!("unexpected {other}: {}", seen.body),
         }

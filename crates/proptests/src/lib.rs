@@ -2,7 +2,8 @@
 //!
 //! Property tests and fuzz reproducers for the apiauth method crates, kept in one workspace
 //! member so that `cargo test --workspace` runs them. The tests live in `tests/`; this library
-//! holds the few helpers they share: reading what a client sees, and single-byte mutation.
+//! holds the few helpers they share: single-byte mutation, and (from `apiauth-testkit`) sending a
+//! request and reading what a client sees.
 //!
 //! ```
 //! use apiauth_proptests::mutate_byte;
@@ -16,50 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use axum::body::Body;
-use axum::response::Response;
-use http_body_util::BodyExt;
-
-/// What a client sees of a response.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// The status code.
-    pub status: u16,
-    /// Every header, as `name: value` lines.
-    pub headers: String,
-    /// The body, as text (lossy).
-    pub body: String,
-}
-
-impl Seen {
-    /// Whether `needle` appears in a header or the body.
-    pub fn shows(&self, needle: &str) -> bool {
-        !needle.is_empty() && (self.headers.contains(needle) || self.body.contains(needle))
-    }
-}
-
-/// Reads a whole response.
-pub async fn seen(res: Response<Body>) -> Seen {
-    let (parts, body) = res.into_parts();
-    let mut headers = String::new();
-    for (k, v) in &parts.headers {
-        headers.push_str(k.as_str());
-        headers.push_str(": ");
-        headers.push_str(&String::from_utf8_lossy(v.as_bytes()));
-        headers.push('\n');
-    }
-    // A body that fails to arrive reads as empty: the assertions on it then fail loudly.
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Seen {
-        status: parts.status.as_u16(),
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
+pub use apiauth_testkit::{Seen, send};
 
 /// `bytes` with the byte at `index % len` replaced by another byte derived from `delta`
 /// (never the same one). Returns the copy and the index changed. `bytes` must not be empty.

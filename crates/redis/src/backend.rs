@@ -242,42 +242,49 @@ impl RedisBackend {
 
     /// The API key store (opaque bearer tokens reuse it).
     #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub fn api_key_store(&self) -> crate::RedisApiKeyStore {
         crate::RedisApiKeyStore::new(self.clone())
     }
 
     /// The DPoP proof replay store (RFC 9449 §11.1), shared by every instance.
     #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop_replay_store(&self) -> crate::RedisDpopReplayStore {
         crate::RedisDpopReplayStore::new(self.clone())
     }
 
     /// The GCRA rate limiter, one bucket per policy and key across every instance.
     #[cfg(feature = "quota")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
     pub fn rate_limiter(&self) -> crate::RedisRateLimiter {
         crate::RedisRateLimiter::new(self.clone())
     }
 
     /// The usage meter, exact across every instance.
     #[cfg(feature = "quota")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
     pub fn usage_meter(&self) -> crate::RedisUsageMeter {
         crate::RedisUsageMeter::new(self.clone())
     }
 
     /// The OAuth 2.0 introspection cache, keyed by token hashes.
     #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
     pub fn introspection_cache(&self) -> crate::RedisIntrospectionCache {
         crate::RedisIntrospectionCache::new(self.clone())
     }
 
     /// The OAuth 2.0 client registry of the authorization server.
     #[cfg(feature = "oauth2-server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oauth2-server")))]
     pub fn client_registry(&self) -> crate::RedisClientRegistry {
         crate::RedisClientRegistry::new(self.clone())
     }
 
     /// The HTTP Basic credential store (argon2 PHC strings, shared generations).
     #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub fn credential_store(&self) -> crate::RedisCredentialStore {
         crate::RedisCredentialStore::new(self.clone())
     }
@@ -285,6 +292,7 @@ impl RedisBackend {
     /// The HTTP Basic lock-out counters (failures per user-id and per client address),
     /// shared by every instance.
     #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub fn lockout_store(&self) -> crate::RedisLockoutStore {
         crate::RedisLockoutStore::new(self.clone())
     }
@@ -304,7 +312,7 @@ impl RedisBackend {
             key.push_str(id);
         } else {
             key.push('#');
-            key.push_str(&hex(&Sha256::digest(id.as_bytes())));
+            key.push_str(&hex::encode(Sha256::digest(id.as_bytes())));
         }
         key
     }
@@ -379,16 +387,6 @@ pub(crate) fn ttl_ms(d: Duration) -> u64 {
         .as_millis()
         .saturating_add(u128::from(!d.subsec_nanos().is_multiple_of(1_000_000)));
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 #[cfg(test)]

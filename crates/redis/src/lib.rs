@@ -94,6 +94,7 @@
 //!   resumes when Redis does, without a restart.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "api-key")]
 mod api_key;
@@ -116,6 +117,7 @@ mod quota;
 mod stores;
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{DEFAULT_API_KEY_RETENTION, RedisApiKeyStore};
 pub use backend::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_NAMESPACE,
@@ -123,18 +125,25 @@ pub use backend::{
     LOG_TARGET, RedisBackend, RedisBackendBuilder, RedisBackendError,
 };
 #[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::RedisCredentialStore;
 pub use bundle::Stores;
 #[cfg(feature = "oauth2-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2-server")))]
 pub use client_registry::RedisClientRegistry;
 #[cfg(feature = "quota")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
 pub use credits::RedisCreditStore;
 #[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub use dpop::RedisDpopReplayStore;
 #[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::RedisIntrospectionCache;
 #[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use lockout::{DEFAULT_ATTEMPT_TTL, RedisLockoutStore};
 #[cfg(feature = "quota")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
 pub use quota::{RedisRateLimiter, RedisUsageMeter};
 pub use stores::{RedisReplayStore, RedisRevocationList};

@@ -15,11 +15,7 @@ const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
 
 fn assert_unavailable(seen: &Seen, token: &str) {
     assert_eq!(seen.status, 503, "body: {}", seen.body);
-    let after: u64 = seen
-        .retry_after
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After in whole seconds");
+    let after = seen.retry_after().expect("Retry-After in whole seconds");
     assert!(after >= 1);
     // Nothing about the credential or the backend leaks to the client.
     assert!(!seen.body.contains(token) && !seen.body.to_lowercase().contains("redis"));

@@ -38,11 +38,10 @@ async fn revocation_on_instance_a_is_rejected_on_instance_b_at_the_next_request(
     let seen = get_with_token(&b, "jti.tok-1").await;
     assert_eq!(seen.status, 401);
     assert!(
-        seen.www_authenticate
-            .as_deref()
+        seen.header("www-authenticate")
             .is_some_and(|h| h.starts_with("Bearer") && h.contains("error=\"invalid_token\"")),
         "{:?}",
-        seen.www_authenticate
+        seen.headers
     );
     assert_eq!(get_with_token(&a, "jti.tok-1").await.status, 401);
     // Other credentials are untouched.
@@ -89,8 +88,7 @@ mod api_keys {
     use apiauth_core::Auth;
     use axum::body::Body;
     use axum::routing::get;
-    use common::app::seen;
-    use tower::ServiceExt;
+    use common::app::send;
 
     fn keyed_instance(keys: &ApiKeys) -> axum::Router {
         axum::Router::new()
@@ -106,7 +104,7 @@ mod api_keys {
             .header("x-api-key", key)
             .body(Body::empty())
             .unwrap();
-        seen(app.clone().oneshot(req).await.unwrap()).await
+        send(app, req).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +167,7 @@ mod api_keys {
         let seen = get_with_token(&b, token).await;
         assert_eq!(seen.status, 401);
         assert!(
-            seen.www_authenticate
+            seen.header("www-authenticate")
                 .is_some_and(|h| h.contains("invalid_token"))
         );
         assert_eq!(get_with_token(&a, token).await.status, 401);
@@ -255,7 +253,7 @@ mod quota {
         assert_eq!(call(&b, "/me").await.status(), 200);
         let res = call(&a, "/usage").await;
         assert_eq!(res.status(), 200);
-        let body = common::app::seen(res).await.body;
+        let body = apiauth_testkit::Seen::read(res).await.body;
         let report: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(report["subject"], "alice");
         assert_eq!(report["usage"][0]["route"], "/me");

@@ -19,13 +19,13 @@
 //!
 //! [`SqlDatabaseBuilder::cache_ttl`]: crate::SqlDatabaseBuilder::cache_ttl
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use apiauth_core::StoreError;
+use apiauth_core::ttl::TtlMap;
 use async_trait::async_trait;
 
 use crate::db::SqlDatabase;
@@ -109,12 +109,12 @@ impl Registry {
     }
 }
 
-/// A bounded map with a time to live, whose entries a [`Registry`] drops.
+/// A bounded map with a time to live (core's [`TtlMap`] on the monotonic clock, so a wall-clock
+/// step cannot stretch the TTL), whose entries a [`Registry`] drops.
 struct RecordCache<V> {
     kind: char,
     ttl: Duration,
-    capacity: usize,
-    map: Mutex<HashMap<Arc<str>, (V, Instant)>>,
+    map: TtlMap<Arc<str>, V, Instant>,
 }
 
 impl<V: Clone + Send + 'static> RecordCache<V> {
@@ -122,61 +122,40 @@ impl<V: Clone + Send + 'static> RecordCache<V> {
         let c = Arc::new(Self {
             kind,
             ttl,
-            capacity: capacity.max(1),
-            map: Mutex::new(HashMap::new()),
+            map: TtlMap::new(capacity.max(1)),
         });
         let weak: Weak<Self> = Arc::downgrade(&c);
         registry.register(weak);
         c
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, (V, Instant)>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn get(&self, key: &str, now: Instant) -> Option<V> {
-        let map = self.lock();
-        match map.get(key) {
-            Some((v, until)) if *until > now => Some(v.clone()),
-            _ => None,
-        }
+        self.map.get(key, now)
     }
 
     fn put(&self, key: &str, v: V, now: Instant) {
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(key) {
-            map.retain(|_, (_, until)| *until > now);
-            if map.len() >= self.capacity {
-                // Full of live entries: make room for one (any; a miss costs one lookup).
-                if let Some(k) = map.keys().next().cloned() {
-                    map.remove(&k);
-                }
-            }
-        }
-        map.insert(key.into(), (v, now + self.ttl));
+        // Full of live entries: not cached (a miss costs one lookup).
+        let _ = self.map.insert(key.into(), v, now + self.ttl, now);
     }
 
     fn remove(&self, key: &str) {
-        self.lock().remove(key);
+        self.map.remove(key);
     }
 
     fn len(&self) -> usize {
-        self.lock().len()
+        self.map.len()
     }
 }
 
 impl<V: Send + 'static> Invalidate for RecordCache<V> {
     fn invalidate(&self, kind: char, key: &str) {
         if kind == self.kind {
-            self.map
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(key);
+            self.map.remove(key);
         }
     }
 
     fn clear(&self) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.map.clear();
     }
 }
 
@@ -203,6 +182,7 @@ async fn read_through<V: Clone + Send + 'static>(
 }
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::CachedApiKeyStore;
 
 #[cfg(feature = "api-key")]

@@ -331,30 +331,35 @@ impl SqlDatabase {
     /// The API key store behind a bounded cache of verified records (the warm path; see
     /// [`CachedApiKeyStore`](crate::CachedApiKeyStore)).
     #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub fn cached_api_key_store(&self) -> crate::CachedApiKeyStore {
         crate::CachedApiKeyStore::new(self.clone())
     }
 
     /// The API key store on this database.
     #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub fn api_key_store(&self) -> crate::SqlApiKeyStore {
         crate::SqlApiKeyStore::new(self.clone())
     }
 
     /// The HTTP Basic credential store on this database.
     #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub fn credential_store(&self) -> crate::SqlCredentialStore {
         crate::SqlCredentialStore::new(self.clone())
     }
 
     /// The OAuth 2.0 client registry on this database.
     #[cfg(feature = "oauth2-server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oauth2-server")))]
     pub fn client_registry(&self) -> crate::SqlClientRegistry {
         crate::SqlClientRegistry::new(self.clone())
     }
 
     /// The usage meter on this database.
     #[cfg(feature = "quota")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
     pub fn usage_meter(&self) -> crate::SqlUsageMeter {
         crate::SqlUsageMeter::new(self.clone())
     }

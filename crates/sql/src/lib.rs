@@ -62,6 +62,7 @@
 //! - SQLite runs in WAL mode with a busy timeout, so readers never wait for the writer.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "api-key")]
 mod api_key;
@@ -88,13 +89,17 @@ mod usage;
 pub use sqlx;
 
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::SqlApiKeyStore;
 #[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::SqlCredentialStore;
 #[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use cache::CachedApiKeyStore;
 pub use cache::{CachedRevocationList, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 #[cfg(feature = "quota")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
 pub use credits::SqlCreditStore;
 pub use db::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Dialect, SqlDatabase,
@@ -105,9 +110,11 @@ pub use error::{LOG_TARGET, SqlError};
 pub use history::SqlUsageHistory;
 pub use migrate::SCHEMA_VERSION;
 #[cfg(feature = "oauth2-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth2-server")))]
 pub use oauth2::SqlClientRegistry;
 pub use revocation::SqlRevocationList;
 pub use session::{SqlSessionStore, StoredSession};
 pub use signing::{KeyEncryptionKey, SigningKeyInfo, SqlSigningKeyStore, StoredSigningKey};
 #[cfg(feature = "quota")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quota")))]
 pub use usage::{DEFAULT_MAX_PENDING_SERIES, DEFAULT_USAGE_FLUSH_INTERVAL, SqlUsageMeter};

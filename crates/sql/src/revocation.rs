@@ -42,13 +42,7 @@ fn id_hash(id: &str) -> Vec<u8> {
 /// The key of `id` in caches and change notifications: its SHA-256 in lower-case hex (what
 /// PostgreSQL's `encode(id_hash, 'hex')` gives).
 pub(crate) fn id_hash_hex(id: &str) -> String {
-    use std::fmt::Write;
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 impl SqlRevocationList {

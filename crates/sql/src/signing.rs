@@ -113,15 +113,9 @@ impl KeyEncryptionKey {
     }
 }
 
+/// Strict: an odd length or any non-hex digit is refused.
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let digit = |b: u8| (b as char).to_digit(16);
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| match p {
-            [h, l] => Some((digit(*h)? * 16 + digit(*l)?) as u8),
-            _ => None,
-        })
-        .collect()
+    hex::decode(s).ok()
 }
 
 /// What is authenticated with each sealed key: its id and algorithm, so a sealed key cannot

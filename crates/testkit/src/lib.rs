@@ -1,5 +1,8 @@
 //! Test support for the apiauth crates. Not published.
 //!
+//! - [`send`] and [`Seen`]: a request through a router, and the answer as a client sees it.
+//! - [`LogCapture`]: the `tracing` events a request emitted on this thread.
+//!
 //! # Why log capture lives here
 //!
 //! Audit tests must see every event the code under test emits on their thread. `tracing`
@@ -14,6 +17,10 @@
 //! It hands each event to the capture active on the emitting thread (if any), both as the
 //! `fmt` text a user would see and as structured fields. Tests that capture run their code on
 //! their own thread (the default current-thread `#[tokio::test]` runtime).
+
+mod seen;
+
+pub use seen::{Seen, send};
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -15,38 +15,14 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http::Request;
 
 scope!(pub ReportsRead = "reports:read");
 
 pub const PREFIX: &str = "sk_test_";
 
-/// A response as a client sees it.
-pub struct Seen {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Seen {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-}
-
-pub async fn send(app: &Router, req: Request<Body>) -> Seen {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Seen {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
-}
+#[allow(unused_imports)]
+pub use apiauth_testkit::{Seen, send};
 
 pub fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut b = Request::get(path);

@@ -12,9 +12,7 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http::Request;
 
 /// Argon2 so cheap it costs nothing: for tests that are not about its cost.
 pub fn cheap() -> PasswordHasher {
@@ -53,40 +51,11 @@ pub fn basic(user: &str, pass: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
 }
 
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-
-    pub fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all(http::header::WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-pub async fn send(app: &Router, req: Request<Body>) -> Answer {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
-}
+#[allow(unused_imports)]
+pub use apiauth_testkit::{Seen, send};
 
 /// GET `/me` with `Authorization: <authorization>` given as raw bytes.
-pub async fn me_raw(app: &Router, authorization: &[u8]) -> Answer {
+pub async fn me_raw(app: &Router, authorization: &[u8]) -> Seen {
     let req = Request::get("/me")
         .header(
             http::header::AUTHORIZATION,
@@ -98,6 +67,6 @@ pub async fn me_raw(app: &Router, authorization: &[u8]) -> Answer {
 }
 
 /// GET `/me` as `user` with `pass`.
-pub async fn me(app: &Router, user: &str, pass: &str) -> Answer {
+pub async fn me(app: &Router, user: &str, pass: &str) -> Seen {
     me_raw(app, basic(user, pass).as_bytes()).await
 }

@@ -10,16 +10,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use apiauth_bearer::Bearer;
 use apiauth_core::{Auth, Scoped, scope};
 use apiauth_jwt::{Claims, JwtVerifier, Roles};
+pub use apiauth_testkit::Seen;
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Request, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 pub const ISS: &str = "https://issuer.test";
 pub const AUD: &str = "https://api.test";
@@ -119,28 +118,25 @@ pub fn app(verifier: JwtVerifier) -> Router {
         .layer(Bearer::new(verifier).realm("api").layer())
 }
 
+/// What a client sees, with the audit events the request produced.
 pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
+    pub seen: Seen,
     /// The `reason` of every audit event the request produced.
     pub reasons: Vec<String>,
     /// Every field of every event, formatted, to check that no secret is logged.
     pub log: Vec<String>,
 }
 
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+impl std::ops::Deref for Answer {
+    type Target = Seen;
+    fn deref(&self) -> &Seen {
+        &self.seen
     }
+}
 
+impl Answer {
     pub fn www_authenticate(&self) -> String {
-        self.headers
-            .get_all(http::header::WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-            .join(" | ")
+        self.challenges().join(" | ")
     }
 
     /// 401 `invalid_token` exactly as RFC 6750 §3.1 has it, with `reason` in the audit event
@@ -164,10 +160,7 @@ impl Answer {
 /// thread-local, so tests using it run on the current-thread runtime.
 pub async fn send(app: &Router, req: Request<Body>) -> Answer {
     let logs = apiauth_testkit::LogCapture::start();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let seen = apiauth_testkit::send(app, req).await;
     let events = logs.take_events();
     let reasons = events
         .iter()
@@ -183,13 +176,7 @@ pub async fn send(app: &Router, req: Request<Body>) -> Answer {
                 .collect::<String>()
         })
         .collect();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        reasons,
-        log,
-    }
+    Answer { seen, reasons, log }
 }
 
 pub fn bearer(path: &str, token: &str) -> Request<Body> {

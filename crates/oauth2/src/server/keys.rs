@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
-use crate::error::ConfigError;
+use crate::error::OAuth2ConfigError;
 
 /// When the authorization server replaces its signing key.
 ///
@@ -68,36 +68,37 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    fn generate(now: SystemTime) -> Result<Self, ConfigError> {
+    fn generate(now: SystemTime) -> Result<Self, OAuth2ConfigError> {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| ConfigError::Key("P-256 key generation failed".into()))?;
+                .map_err(|e| OAuth2ConfigError::key("P-256 key generation failed", e))?;
         Self::from_pkcs8(pkcs8.as_ref(), now)
     }
 
     /// A configured P-256 private key, PKCS#8 or RFC 5915 DER; checked by aws-lc.
-    fn from_der(der: &[u8], now: SystemTime) -> Result<Self, ConfigError> {
+    fn from_der(der: &[u8], now: SystemTime) -> Result<Self, OAuth2ConfigError> {
         let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
-            .map_err(|_| {
-                ConfigError::Key("signing key is not a P-256 private key in DER".into())
+            .map_err(|e| {
+                OAuth2ConfigError::key("signing key is not a P-256 private key in DER", e)
             })?;
         let pkcs8 = pair
             .to_pkcs8v1()
-            .map_err(|_| ConfigError::Key("signing key could not be re-encoded".into()))?;
+            .map_err(|e| OAuth2ConfigError::key("signing key could not be re-encoded", e))?;
         Self::from_pkcs8(pkcs8.as_ref(), now)
     }
 
-    fn from_pkcs8(pkcs8: &[u8], now: SystemTime) -> Result<Self, ConfigError> {
+    fn from_pkcs8(pkcs8: &[u8], now: SystemTime) -> Result<Self, OAuth2ConfigError> {
         let encoding = EncodingKey::from_ec_der(pkcs8);
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
-            .map_err(|e| ConfigError::Key(e.to_string()))?;
+            .map_err(|e| OAuth2ConfigError::key("no JWK for the signing key", e))?;
         // RFC 7638 thumbprint as `kid`: stable, unique per key, reveals nothing private.
         let kid = jwk
             .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| ConfigError::Key(e.to_string()))?;
+            .map_err(|e| OAuth2ConfigError::key("no JWK thumbprint for the signing key", e))?;
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| ConfigError::Key(e.to_string()))?;
+        let decoding = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| OAuth2ConfigError::key("no verification key for the signing key", e))?;
         Ok(Self {
             kid,
             encoding,
@@ -126,7 +127,7 @@ impl Keys {
         rotation: KeyRotation,
         clock: SharedClock,
         configured: Option<&[u8]>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, OAuth2ConfigError> {
         let current = Arc::new(match configured {
             Some(der) => SigningKey::from_der(der, clock.now())?,
             None => SigningKey::generate(clock.now())?,
@@ -142,7 +143,7 @@ impl Keys {
     }
 
     /// The key to sign with now, rotating first if the policy says it is due.
-    pub(crate) fn current(&self) -> Result<Arc<SigningKey>, ConfigError> {
+    pub(crate) fn current(&self) -> Result<Arc<SigningKey>, OAuth2ConfigError> {
         self.rotate_if_due()?;
         Ok(self
             .ring
@@ -162,7 +163,7 @@ impl Keys {
     }
 
     /// The public keys: current first, then previous.
-    pub(crate) fn jwks(&self) -> Result<JwkSet, ConfigError> {
+    pub(crate) fn jwks(&self) -> Result<JwkSet, OAuth2ConfigError> {
         self.rotate_if_due()?;
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
         Ok(JwkSet {
@@ -174,7 +175,7 @@ impl Keys {
     }
 
     /// Makes a new current key; the old current becomes previous, the old previous is dropped.
-    pub(crate) fn rotate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn rotate(&self) -> Result<(), OAuth2ConfigError> {
         let fresh = Arc::new(SigningKey::generate(self.clock.now())?);
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
         let old = std::mem::replace(&mut ring.current, fresh);
@@ -182,7 +183,7 @@ impl Keys {
         Ok(())
     }
 
-    fn rotate_if_due(&self) -> Result<(), ConfigError> {
+    fn rotate_if_due(&self) -> Result<(), OAuth2ConfigError> {
         let Some(every) = self.rotation.every else {
             return Ok(());
         };

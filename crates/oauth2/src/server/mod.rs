@@ -17,7 +17,7 @@ use apiauth_core::{MemoryRevocationList, RevocationList};
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::error::ConfigError;
+use crate::error::OAuth2ConfigError;
 pub use keys::KeyRotation;
 use keys::Keys;
 pub use registry::{CLIENT_SECRET_PREFIX, ClientRegistry, MemoryClientRegistry, RegisteredClient};
@@ -172,14 +172,14 @@ impl AuthorizationServer {
     ///
     /// A JSON document rather than a JOSE library's type, so that this crate's API does not
     /// change with that library's versions.
-    pub fn jwks(&self) -> Result<serde_json::Value, ConfigError> {
+    pub fn jwks(&self) -> Result<serde_json::Value, OAuth2ConfigError> {
         let set = self.state.keys.jwks()?;
-        serde_json::to_value(set).map_err(|_| ConfigError::Key("JWKS serialisation".into()))
+        serde_json::to_value(set).map_err(|e| OAuth2ConfigError::key("JWKS serialisation", e))
     }
 
     /// Replaces the signing key now. The previous key stays in the JWKS until the next
     /// rotation, so tokens it signed stay valid until they expire.
-    pub fn rotate_keys(&self) -> Result<(), ConfigError> {
+    pub fn rotate_keys(&self) -> Result<(), OAuth2ConfigError> {
         self.state.keys.rotate()
     }
 }
@@ -398,18 +398,18 @@ impl AuthorizationServerBuilder {
     }
 
     /// Builds the server and generates its first signing key.
-    pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
+    pub fn build(self) -> Result<AuthorizationServer, OAuth2ConfigError> {
         let what = "issuer";
-        let url = url::Url::parse(&self.issuer).map_err(|_| ConfigError::InvalidUrl {
+        let url = url::Url::parse(&self.issuer).map_err(|_| OAuth2ConfigError::InvalidUrl {
             what,
             reason: "does not parse",
         })?;
         match url.scheme() {
             "https" => {}
             "http" if self.allow_http => {}
-            "http" => return Err(ConfigError::InsecureUrl { what }),
+            "http" => return Err(OAuth2ConfigError::InsecureUrl { what }),
             _ => {
-                return Err(ConfigError::InvalidUrl {
+                return Err(OAuth2ConfigError::InvalidUrl {
                     what,
                     reason: "scheme must be https",
                 });
@@ -417,18 +417,18 @@ impl AuthorizationServerBuilder {
         }
         // RFC 8414 §2: no query or fragment components.
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::InvalidUrl {
+            return Err(OAuth2ConfigError::InvalidUrl {
                 what,
                 reason: "has a query or fragment",
             });
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::InvalidUrl {
+            return Err(OAuth2ConfigError::InvalidUrl {
                 what,
                 reason: "has user information",
             });
         }
-        let host = url.host_str().ok_or(ConfigError::InvalidUrl {
+        let host = url.host_str().ok_or(OAuth2ConfigError::InvalidUrl {
             what,
             reason: "has no host",
         })?;
@@ -437,16 +437,18 @@ impl AuthorizationServerBuilder {
             None => format!("{}://{host}", url.scheme()),
         };
         let path_prefix = url.path().trim_end_matches('/').to_owned();
-        let audience = self.audience.ok_or(ConfigError::Missing("audience"))?;
+        let audience = self
+            .audience
+            .ok_or(OAuth2ConfigError::Missing("audience"))?;
         if audience.is_empty() {
-            return Err(ConfigError::Invalid("audience must not be empty"));
+            return Err(OAuth2ConfigError::Invalid("audience must not be empty"));
         }
         let mut resources = vec![audience.clone()];
         for r in self.resources {
             // RFC 8707 §2: an absolute URI without a fragment.
             let ok = !r.contains('#') && url::Url::parse(&r).is_ok();
             if !ok {
-                return Err(ConfigError::Invalid(
+                return Err(OAuth2ConfigError::Invalid(
                     "a resource must be an absolute URI without a fragment (RFC 8707 §2)",
                 ));
             }
@@ -454,15 +456,17 @@ impl AuthorizationServerBuilder {
                 resources.push(r);
             }
         }
-        let clients = self.clients.ok_or(ConfigError::Missing("clients"))?;
+        let clients = self.clients.ok_or(OAuth2ConfigError::Missing("clients"))?;
         if self.token_lifetime < Duration::from_secs(1) {
-            return Err(ConfigError::Invalid("token lifetime must be at least 1 s"));
+            return Err(OAuth2ConfigError::Invalid(
+                "token lifetime must be at least 1 s",
+            ));
         }
         if let Some(every) = self.rotation.interval() {
             // Overlap: a key is served for one interval after it stops signing, which must
             // outlast every token it signed.
             if every < self.token_lifetime {
-                return Err(ConfigError::Invalid(
+                return Err(OAuth2ConfigError::Invalid(
                     "key rotation interval must not be shorter than the token lifetime",
                 ));
             }
@@ -474,7 +478,7 @@ impl AuthorizationServerBuilder {
         let hasher = self.hasher.unwrap_or_default();
         let dummy_hash = hasher.hash("apiauth-oauth2 dummy client secret");
         if self.signing_key.is_some() && self.rotation.interval().is_some() {
-            return Err(ConfigError::Invalid(
+            return Err(OAuth2ConfigError::Invalid(
                 "a configured signing key needs KeyRotation::manual()",
             ));
         }
@@ -483,13 +487,13 @@ impl AuthorizationServerBuilder {
             .max_secret_checks
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         if max_checks == 0 {
-            return Err(ConfigError::Invalid(
+            return Err(OAuth2ConfigError::Invalid(
                 "max_concurrent_secret_checks must be at least 1",
             ));
         }
         let mut cache_key = [0u8; 32];
         getrandom::fill(&mut cache_key)
-            .map_err(|_| ConfigError::Invalid("the OS random number generator failed"))?;
+            .map_err(|_| OAuth2ConfigError::Invalid("the OS random number generator failed"))?;
         // A zero TTL or capacity keeps nothing: every entry is expired or evicted at once.
         let secret_cache = secret_cache::SecretCache::new(
             cache_key,
@@ -500,7 +504,7 @@ impl AuthorizationServerBuilder {
         if let Some(v) = &self.dpop {
             let endpoint = format!("{base}{path_prefix}{TOKEN_PATH}");
             if v.target_uri(&format!("{path_prefix}{TOKEN_PATH}")) != endpoint {
-                return Err(ConfigError::Invalid(
+                return Err(OAuth2ConfigError::Invalid(
                     "the DPoP verifier's base URL must be the issuer's origin",
                 ));
             }

@@ -1,10 +1,9 @@
 //! Client secrets verified a moment ago, so a valid client does not pay one argon2 run per
 //! request, nor wait behind a flood of wrong secrets for a verification slot.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use apiauth_core::ttl::TtlMap;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -17,15 +16,14 @@ struct Entry {
     /// SHA-256 of the PHC string the secret was verified against: a rotated secret (a new
     /// hash) or a removed client (no hash) ends the entry at once, on every instance.
     verified_against: [u8; 32],
-    expires: SystemTime,
 }
 
-/// Bounded: at most `capacity` entries, each for at most `ttl`.
+/// Bounded: at most `capacity` entries, each for at most `ttl` (core's [`TtlMap`] rule: when
+/// full of live entries, a new verification is not cached).
 pub(crate) struct SecretCache {
     key: [u8; 32],
     ttl: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<Fingerprint, Entry>>,
+    entries: TtlMap<Fingerprint, Entry>,
 }
 
 impl SecretCache {
@@ -33,8 +31,7 @@ impl SecretCache {
         Self {
             key,
             ttl,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: TtlMap::new(capacity),
         }
     }
 
@@ -54,41 +51,32 @@ impl SecretCache {
     /// The map lookup is keyed by a MAC under a secret key, so its timing tells nothing about
     /// a secret; the hash comparison is constant-time anyway.
     pub(crate) fn hit(&self, fp: &Fingerprint, phc: &str, now: SystemTime) -> bool {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(e) = entries.get(fp) else {
-            return false;
-        };
         let current: [u8; 32] = Sha256::digest(phc.as_bytes()).into();
-        if e.expires > now && bool::from(e.verified_against.ct_eq(&current)) {
-            return true;
+        let same = self
+            .entries
+            .get_with(fp, now, |e| bool::from(e.verified_against.ct_eq(&current)));
+        match same {
+            Some(true) => true,
+            Some(false) => {
+                // Rotated or removed: the entry is gone at once.
+                self.entries.remove(fp);
+                false
+            }
+            None => false,
         }
-        entries.remove(fp);
-        false
     }
 
     pub(crate) fn insert(&self, fp: Fingerprint, phc: &str, now: SystemTime) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&fp) {
-            entries.retain(|_, e| e.expires > now);
-            if entries.len() >= self.capacity {
-                // Full of live entries: drop an arbitrary one. The cache only saves work.
-                if let Some(victim) = entries.keys().next().copied() {
-                    entries.remove(&victim);
-                }
-            }
-        }
-        entries.insert(
-            fp,
-            Entry {
-                verified_against: Sha256::digest(phc.as_bytes()).into(),
-                expires: now + self.ttl,
-            },
-        );
+        let entry = Entry {
+            verified_against: Sha256::digest(phc.as_bytes()).into(),
+        };
+        // Full of live entries: not cached. The cache only saves work.
+        let _ = self.entries.insert(fp, entry, now + self.ttl, now);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries.len()
     }
 }
 

@@ -13,9 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http::{Request, StatusCode};
 
 /// `X-User: <subject>`, with optional `X-Plan` and `X-Tenant`; the user `mallory` is refused.
 pub struct Demo;
@@ -87,43 +85,28 @@ pub fn app(quota: QuotaLayer, hits: Arc<AtomicUsize>) -> Router {
         .layer(AuthLayer::new(Demo))
 }
 
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
+#[allow(unused_imports)]
+pub use apiauth_testkit::{Seen, send};
+
+/// The RateLimit fields of an answer.
+pub trait RateFields {
+    /// `(limit, remaining, reset)`.
+    fn rate(&self) -> (u32, u32, u64);
 }
 
-impl Answer {
-    pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-
-    /// `(limit, remaining, reset)` from the RateLimit fields.
-    pub fn rate(&self) -> (u32, u32, u64) {
+impl RateFields for Seen {
+    #[track_caller]
+    fn rate(&self) -> (u32, u32, u64) {
+        let field = |name: &str| {
+            self.header(name)
+                .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+                .to_owned()
+        };
         (
-            self.header("ratelimit-limit").parse().unwrap(),
-            self.header("ratelimit-remaining").parse().unwrap(),
-            self.header("ratelimit-reset").parse().unwrap(),
+            field("ratelimit-limit").parse().unwrap(),
+            field("ratelimit-remaining").parse().unwrap(),
+            field("ratelimit-reset").parse().unwrap(),
         )
-    }
-}
-
-pub async fn send(app: &Router, req: Request<Body>) -> Answer {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }
 

@@ -10,9 +10,7 @@ use apiauth_core::{Auth, AuthError, AuthMethod, Principal};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http::Request;
 
 /// `jti.<id>`: valid unless `<id>` is revoked. `once.<nonce>`: valid on first use only.
 #[derive(Clone)]
@@ -70,37 +68,12 @@ pub fn instance(revocations: Arc<dyn RevocationList>, replay: Arc<dyn ReplayStor
         )
 }
 
-/// What a client sees.
-pub struct Seen {
-    pub status: StatusCode,
-    pub retry_after: Option<String>,
-    pub www_authenticate: Option<String>,
-    pub body: String,
-}
+pub use apiauth_testkit::{Seen, send};
 
 pub async fn get_with_token(app: &Router, token: &str) -> Seen {
     let req = Request::get("/me")
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap();
-    seen(app.clone().oneshot(req).await.unwrap()).await
-}
-
-pub async fn seen(res: Response<Body>) -> Seen {
-    let retry_after = header(&res, "retry-after");
-    let www_authenticate = header(&res, "www-authenticate");
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Seen {
-        status,
-        retry_after,
-        www_authenticate,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-fn header(res: &Response<Body>, name: &str) -> Option<String> {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap_or("").to_owned())
+    send(app, req).await
 }
