@@ -81,3 +81,6 @@ pub use server::{
     AuthorizationServer, AuthorizationServerBuilder, CLIENT_SECRET_PREFIX, ClientRegistry,
     KeyRotation, MemoryClientRegistry, RegisteredClient,
 };
+#[cfg(all(feature = "server", feature = "mtls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "mtls"))))]
+pub use server::TlsClientAuth;
