@@ -7,6 +7,7 @@ use anyhow::Context;
 use apiauth::api_key::{ApiKeyAuthenticator, ApiKeyRecord, ApiKeys, KeyFilter, NewKey};
 use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, PasswordHasher};
 use apiauth::bearer::{Bearer, ProtectedResourceMetadata};
+use apiauth::mtls::{CertificateBound, ClientCertHeaderLayer};
 use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
     BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
@@ -276,6 +277,10 @@ pub async fn build(
     if !policy.tls {
         auth_server = auth_server.dangerous_allow_http_issuer();
     }
+    // RFC 8705: tokens requested with a client certificate are bound to it.
+    if args.mtls_ca.is_some() || args.trusted_cert_proxy.is_some() {
+        auth_server = auth_server.mutual_tls();
+    }
     let auth_server = auth_server.build()?;
 
     // --- JWT: this process verifies its own access tokens with the published keys.
@@ -301,7 +306,8 @@ pub async fn build(
     .scopes_supported(DATA_SCOPES.split(' '))
     .resource_name("apiauth example SaaS API")
     .resource_documentation(format!("{base_url}/openapi.json"));
-    let bearer = Bearer::new(jwt)
+    // RFC 8705: a certificate-bound token only over a connection presenting its certificate.
+    let bearer = Bearer::new(CertificateBound::new(jwt))
         .realm("saas")
         .resource_metadata(resource_meta.metadata_url())
         .layer();
@@ -452,6 +458,11 @@ pub async fn build(
         .with_state(opened.health());
 
     let client_addr = TrustedProxies::clone(&policy.proxies).layer();
+    // RFC 9440 `Client-Cert`, believed only from the configured TLS-terminating proxies.
+    let cert_header = match &args.trusted_cert_proxy {
+        Some(ranges) => Some(ClientCertHeaderLayer::from_cidrs(ranges)?),
+        None => None,
+    };
     let router = openapi::root()
         .merge(data)
         .merge(webhooks)
@@ -467,9 +478,13 @@ pub async fn build(
         }))
         // The span shows the path and the query's names, never its values (credentials).
         .layer(TraceLayer::new_for_http().make_span_with(apiauth::trace::request_span))
-        .layer(audit::sensitive_headers_layer())
-        // Outermost: every layer inside reads the client address it resolved.
-        .layer(client_addr);
+        .layer(audit::sensitive_headers_layer());
+    let router = match cert_header {
+        Some(l) => router.layer(l),
+        None => router,
+    };
+    // Outermost: every layer inside reads the client address it resolved.
+    let router = router.layer(client_addr);
 
     let credentials = json!({
         "base_url": base_url,
