@@ -38,15 +38,15 @@ pub use apiauth_bearer as bearer;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub use apiauth_dpop as dpop;
-#[cfg(feature = "mtls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
-pub use apiauth_mtls as mtls;
 #[cfg(feature = "hmac")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use apiauth_hmac as hmac;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use apiauth_jwt as jwt;
+#[cfg(feature = "mtls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+pub use apiauth_mtls as mtls;
 #[cfg(any(feature = "oauth2", feature = "oauth2-server"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "oauth2", feature = "oauth2-server"))))]
 pub use apiauth_oauth2 as oauth2;

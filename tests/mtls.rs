@@ -26,7 +26,8 @@ fn cred<'a>(s: &'a Saas, path: &[&str]) -> &'a str {
 fn pki() -> (String, [(String, Vec<u8>); 2]) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "demo clients CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "demo clients CA");
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
     let client = |cn: &str| {
@@ -71,7 +72,10 @@ async fn a_token_requested_over_mtls_works_only_over_connections_with_the_same_c
             cred(&s, &["oauth_client", "client_id"]),
             Some(cred(&s, &["oauth_client", "client_secret"])),
         )
-        .form(&[("grant_type", "client_credentials"), ("scope", "companies:read")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "companies:read"),
+        ])
         .send()
         .await
         .unwrap();
@@ -101,6 +105,9 @@ async fn a_token_requested_over_mtls_works_only_over_connections_with_the_same_c
         let res = call(other).await.unwrap();
         assert_eq!(res.status(), 401);
         let challenge = res.headers()["www-authenticate"].to_str().unwrap();
-        assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
     }
 }

@@ -7,13 +7,13 @@ use anyhow::Context;
 use apiauth::api_key::{ApiKeyAuthenticator, ApiKeyRecord, ApiKeys, KeyFilter, NewKey};
 use apiauth::basic::{BasicAuth, CredentialRecord, MemoryCredentialStore, PasswordHasher};
 use apiauth::bearer::{Bearer, ProtectedResourceMetadata};
-use apiauth::mtls::{CertificateBound, ClientCertHeaderLayer};
 use apiauth::client_addr::TrustedProxies;
 use apiauth::hmac::{
     BodyBudget, Component, CoveragePolicy, HmacKey, HmacSecret, HttpSignatureVerifier,
     MemoryHmacKeyStore, WebhookProfile, WebhookVerifier,
 };
 use apiauth::jwt::{Issuer, JwtVerifier};
+use apiauth::mtls::{CertificateBound, ClientCertHeaderLayer};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
 use apiauth::quota::{QuotaLayer, QuotaPolicy};
 use apiauth::{Auth, AuthLayer, Scope, ScopeSet, Scoped, audit, scope};

@@ -36,9 +36,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use apiauth::mtls::ClientCertificate;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use apiauth::mtls::ClientCertificate;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -296,9 +296,7 @@ impl Task {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = InFlight::begin(&svc_slot);
             let (router, limits, cert) = (router.clone(), limits.clone(), cert.clone());
-            async move {
-                Ok::<_, Infallible>(handle(router, &limits, peer, cert, in_flight, req).await)
-            }
+            async move { Ok::<_, Infallible>(handle(router, &limits, peer, cert, in_flight, req).await) }
         });
         let conn = self.builder.serve_connection(io, service);
         let mut conn = pin!(conn);

@@ -69,7 +69,10 @@ async fn a_certificate_bound_token_through_a_plain_bearer_layer_is_refused_even_
 
 fn wrapped(v: JwtVerifier) -> Router {
     Router::new()
-        .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
         .layer(Bearer::new(CertificateBound::new(v)).realm("api").layer())
 }
 

@@ -124,9 +124,7 @@ fn parse(value: &HeaderValue, max_len: usize) -> Result<ClientCertificate, Malfo
         &STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    let der = B64
-        .decode(inner)
-        .map_err(|_| Malformed::NotByteSequence)?;
+    let der = B64.decode(inner).map_err(|_| Malformed::NotByteSequence)?;
     // A certificate is a DER SEQUENCE (tag 0x30); anything else is not one.
     if der.first() != Some(&0x30) {
         return Err(Malformed::NotByteSequence);

@@ -33,8 +33,7 @@ mod header;
 pub mod x509;
 
 pub use bound::{
-    CERTIFICATE_MISMATCH, CLIENT_CERTIFICATE_MISSING, CertificateBound,
-    TOKEN_NOT_CERTIFICATE_BOUND,
+    CERTIFICATE_MISMATCH, CLIENT_CERTIFICATE_MISSING, CertificateBound, TOKEN_NOT_CERTIFICATE_BOUND,
 };
 pub use certificate::{ClientCertificate, ClientCertificateLayer, ClientCertificateService};
 pub use header::{

@@ -160,7 +160,9 @@ impl ClientCertificate {
                 GeneralName::URI(u) => names.uris.push((*u).to_owned()),
                 GeneralName::RFC822Name(e) => names.emails.push((*e).to_owned()),
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => names.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
+                    4 => names
+                        .ips
+                        .push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
                     16 => names
                         .ips
                         .push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),

@@ -92,7 +92,10 @@ fn roots(ca: &CertificateDer<'static>) -> Arc<RootCertStore> {
 
 fn app() -> Router {
     Router::new()
-        .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
         .layer(Bearer::new(CertificateBound::new(Toy)).layer())
 }
 
@@ -121,8 +124,8 @@ async fn tls_server(pki: &Pki) -> SocketAddr {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = ClientCertificate::layer(ClientCertificate::from_tls_stream(&tls))
-                    .layer(app);
+                let svc =
+                    ClientCertificate::layer(ClientCertificate::from_tls_stream(&tls)).layer(app);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc))
                     .await;
@@ -149,7 +152,9 @@ async fn call_tls(
         .unwrap()
         .with_root_certificates(roots(&pki.ca));
     let config = match cert {
-        Some((c, k)) => b.with_client_auth_cert(vec![c.clone()], k.clone_key()).unwrap(),
+        Some((c, k)) => b
+            .with_client_auth_cert(vec![c.clone()], k.clone_key())
+            .unwrap(),
         None => b.with_no_client_auth(),
     };
     let tcp = TcpStream::connect(addr).await.unwrap();
@@ -306,9 +311,11 @@ async fn the_client_cert_header_from_an_untrusted_peer_is_stripped() {
     let seen: Router = Router::new()
         .route(
             "/",
-            get(|h: http::HeaderMap, ConnectInfo(_): ConnectInfo<SocketAddr>| async move {
-                format!("{}", h.contains_key("client-cert"))
-            }),
+            get(
+                |h: http::HeaderMap, ConnectInfo(_): ConnectInfo<SocketAddr>| async move {
+                    format!("{}", h.contains_key("client-cert"))
+                },
+            ),
         )
         .layer(ClientCertHeaderLayer::from_cidrs(["10.0.0.0/8"]).unwrap());
     let mut req = Request::get("/")

@@ -75,12 +75,12 @@ pub use error::ConfigError;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder};
+#[cfg(all(feature = "server", feature = "mtls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "mtls"))))]
+pub use server::TlsClientAuth;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{
     AuthorizationServer, AuthorizationServerBuilder, CLIENT_SECRET_PREFIX, ClientRegistry,
     KeyRotation, MemoryClientRegistry, RegisteredClient,
 };
-#[cfg(all(feature = "server", feature = "mtls"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "mtls"))))]
-pub use server::TlsClientAuth;

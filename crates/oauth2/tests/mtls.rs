@@ -37,7 +37,8 @@ fn cert(cn: &str, dns: &str) -> ClientCertificate {
     let mut p = CertificateParams::new(vec![dns.to_owned()]).unwrap();
     // In the certificate: O first, then CN (RFC 4514 writes it `CN=…,O=…`).
     p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name.push(DnType::OrganizationName, "Example Corp");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Example Corp");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.subject_alt_names
         .push(SanType::Rfc822Name("ops@example.test".try_into().unwrap()));
@@ -102,8 +103,8 @@ async fn token_request(
     basic: Option<&str>,
     cert: Option<&ClientCertificate>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::post("/oauth/token")
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut req =
+        Request::post("/oauth/token").header("content-type", "application/x-www-form-urlencoded");
     if let Some(b) = basic {
         req = req.header("authorization", format!("Basic {b}"));
     }
@@ -199,24 +200,31 @@ async fn a_secret_for_a_tls_client_is_refused_and_a_secret_client_over_mtls_gets
         a.x5t_s256()
     );
     let (_, body) = token_request(&s, "grant_type=client_credentials", Some(&auth), None).await;
-    assert!(payload(body["access_token"].as_str().unwrap()).get("cnf").is_none());
+    assert!(
+        payload(body["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn metadata_advertises_certificate_bound_tokens_and_the_mtls_auth_methods() {
     let s = start().await;
-    let m: Value = reqwest::get(format!(
-        "{}/.well-known/oauth-authorization-server",
-        s.base
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let m: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["tls_client_certificate_bound_access_tokens"], true);
-    let methods = m["token_endpoint_auth_methods_supported"].as_array().unwrap();
-    for want in ["tls_client_auth", "self_signed_tls_client_auth", "client_secret_basic"] {
+    let methods = m["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    for want in [
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+        "client_secret_basic",
+    ] {
         assert!(methods.iter().any(|v| v == want), "{want}: {m}");
     }
 }

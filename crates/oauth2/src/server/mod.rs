@@ -20,9 +20,9 @@ use axum::routing::{get, post};
 use crate::error::ConfigError;
 pub use keys::KeyRotation;
 use keys::Keys;
-pub use registry::{CLIENT_SECRET_PREFIX, ClientRegistry, MemoryClientRegistry, RegisteredClient};
 #[cfg(feature = "mtls")]
 pub use registry::TlsClientAuth;
+pub use registry::{CLIENT_SECRET_PREFIX, ClientRegistry, MemoryClientRegistry, RegisteredClient};
 
 /// Relative paths of the endpoints, under the issuer's path.
 const TOKEN_PATH: &str = "/oauth/token";
