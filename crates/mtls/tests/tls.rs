@@ -339,3 +339,41 @@ async fn a_malformed_client_cert_from_a_trusted_proxy_is_400() {
     let a = call_proxied(addr, "plain", Some(&huge)).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
 }
+
+#[test]
+fn thumbprint_matches_one_computed_independently_with_openssl() {
+    // tests/data/README.md: how both files were made.
+    let der = include_bytes!("data/client.der");
+    let expected = include_str!("data/client.der.x5t").trim();
+    assert_eq!(
+        ClientCertificate::from_der(der.to_vec()).x5t_s256(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_proxys_client_cert_reaches_handlers_marked_sensitive() {
+    let pki = pki();
+    let seen: Router = Router::new()
+        .route(
+            "/",
+            get(|h: http::HeaderMap| async move {
+                h.get("client-cert").map_or("absent", |v| {
+                    if v.is_sensitive() {
+                        "sensitive"
+                    } else {
+                        "plain"
+                    }
+                })
+            }),
+        )
+        .layer(ClientCertHeaderLayer::from_cidrs(["127.0.0.1/32"]).unwrap());
+    let mut req = Request::get("/")
+        .header("client-cert", sf_binary(&pki.a.0))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo("127.0.0.1:5000".parse::<SocketAddr>().unwrap()));
+    let body = seen.oneshot(req).await.unwrap().into_body();
+    assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"sensitive");
+}
