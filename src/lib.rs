@@ -16,6 +16,7 @@
 //! | `oauth2` | [`oauth2`] | RFC 7662 introspection: the resource-server half |
 //! | `oauth2-server` | [`oauth2`] | a client-credentials authorization server (RFC 6749 §4.4, 7009, 8414) |
 //! | `dpop` | [`dpop`] | DPoP (RFC 9449) sender-constrained tokens, RFC 7638 thumbprints |
+//! | `mtls` | [`mtls`] | Certificate-bound tokens (RFC 8705 mutual TLS), `Client-Cert` (RFC 9440) from trusted proxies; with `oauth2-server`, `tls_client_auth` |
 //! | `hmac` | [`hmac`] | RFC 9421 HTTP Message Signatures, RFC 9530 digests, webhooks |
 //! | `quota` | [`quota`] | per-identity rate limits, usage metering, metrics |
 //! | `redis` | [`redis`] | Redis implementations of every store |
@@ -43,6 +44,9 @@ pub use apiauth_hmac as hmac;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use apiauth_jwt as jwt;
+#[cfg(feature = "mtls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+pub use apiauth_mtls as mtls;
 #[cfg(any(feature = "oauth2", feature = "oauth2-server"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "oauth2", feature = "oauth2-server"))))]
 pub use apiauth_oauth2 as oauth2;

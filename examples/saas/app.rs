@@ -13,6 +13,7 @@ use apiauth::hmac::{
     MemoryHmacKeyStore, WebhookProfile, WebhookVerifier,
 };
 use apiauth::jwt::{Issuer, JwtVerifier};
+use apiauth::mtls::{CertificateBound, ClientCertHeaderLayer};
 use apiauth::oauth2::{AuthorizationServer, KeyRotation, RegisteredClient};
 use apiauth::quota::{QuotaLayer, QuotaPolicy};
 use apiauth::{Auth, AuthLayer, Scope, ScopeSet, Scoped, audit, scope};
@@ -278,6 +279,10 @@ pub async fn build(
     if !policy.tls {
         auth_server = auth_server.dangerous_allow_http_issuer();
     }
+    // RFC 8705: tokens requested with a client certificate are bound to it.
+    if args.mtls_ca.is_some() || args.trusted_cert_proxy.is_some() {
+        auth_server = auth_server.mutual_tls();
+    }
     // DPoP (examples/saas/dpop.rs): one proof verifier for the token endpoint and the API.
     let proofs = crate::dpop::verifier(
         args,
@@ -313,6 +318,9 @@ pub async fn build(
     .scopes_supported(DATA_SCOPES.split(' '))
     .resource_name("apiauth example SaaS API")
     .resource_documentation(format!("{base_url}/openapi.json"));
+    // RFC 8705: a certificate-bound token only over a connection presenting its certificate
+    // (a token bound both ways passes both checks).
+    let jwt = CertificateBound::new(jwt);
     let resource_meta = crate::dpop::metadata(resource_meta, &proofs);
     let dpop = crate::dpop::layer(jwt.clone(), proofs, resource_meta.metadata_url());
     let bearer = Bearer::new(jwt)
@@ -470,6 +478,11 @@ pub async fn build(
         .with_state(opened.health());
 
     let client_addr = TrustedProxies::clone(&policy.proxies).layer();
+    // RFC 9440 `Client-Cert`, believed only from the configured TLS-terminating proxies.
+    let cert_header = match &args.trusted_cert_proxy {
+        Some(ranges) => Some(ClientCertHeaderLayer::from_cidrs(ranges)?),
+        None => None,
+    };
     let router = openapi::root()
         .merge(data)
         .merge(webhooks)
@@ -487,9 +500,13 @@ pub async fn build(
         .layer(TraceLayer::new_for_http().make_span_with(apiauth::trace::request_span))
         .layer(audit::sensitive_headers_layer_with([
             apiauth::dpop::DPOP_HEADER,
-        ]))
-        // Outermost: every layer inside reads the client address it resolved.
-        .layer(client_addr);
+        ]));
+    let router = match cert_header {
+        Some(l) => router.layer(l),
+        None => router,
+    };
+    // Outermost: every layer inside reads the client address it resolved.
+    let router = router.layer(client_addr);
 
     let credentials = json!({
         "base_url": base_url,

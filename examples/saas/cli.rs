@@ -82,6 +82,19 @@ pub struct Args {
     #[arg(long, conflicts_with = "tls_cert")]
     pub dev_tls: bool,
 
+    /// Ask TLS clients for a certificate issued by this CA (PEM), without requiring one
+    /// (RFC 8705): a token requested over a connection with a certificate is bound to it
+    /// (`cnf.x5t#S256`) and then accepted only over connections presenting it. Needs
+    /// --tls-cert/--tls-key or --dev-tls.
+    #[arg(long)]
+    pub mtls_ca: Option<PathBuf>,
+
+    /// Believe the RFC 9440 `Client-Cert` header (the client certificate a TLS-terminating
+    /// proxy verified) from peers in these CIDR ranges only (comma-separated); it is removed
+    /// from everyone else's requests.
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_cert_proxy: Option<Vec<String>>,
+
     /// Trust the reverse proxies at these addresses or CIDR ranges (comma-separated; alone,
     /// the flag trusts loopback: 127.0.0.0/8,::1). From them only, the client address
     /// (lock-outs, the anonymous quota, audit) is read from --forwarded-header and the scheme

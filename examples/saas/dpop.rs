@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use apiauth::dpop::{Dpop, DpopMode, DpopReplayStore, DpopVerifier, HmacDpopNonces};
 use apiauth::jwt::JwtVerifier;
+use apiauth::mtls::CertificateBound;
 use apiauth::{AuthLayer, bearer::ProtectedResourceMetadata};
 
 use crate::cli::Args;
@@ -47,10 +48,10 @@ pub fn metadata(
 
 /// The `/v1` layer: DPoP-bound JWTs with a fresh proof, beside the Bearer layer.
 pub fn layer(
-    jwt: JwtVerifier,
+    jwt: CertificateBound<JwtVerifier>,
     proofs: DpopVerifier,
     resource_metadata: String,
-) -> AuthLayer<Dpop<JwtVerifier>> {
+) -> AuthLayer<Dpop<CertificateBound<JwtVerifier>>> {
     Dpop::new(jwt, proofs)
         .mode(DpopMode::BesideBearer)
         .realm("saas")

@@ -90,7 +90,14 @@ async fn main() -> anyhow::Result<()> {
         args.tls_key.as_deref(),
         args.dev_tls,
     )
-    .await?;
+    .await?
+    .map(|config| config.get_inner());
+    // RFC 8705: ask for (but do not require) client certificates from the CA's holders.
+    let tls = match (&args.mtls_ca, tls) {
+        (None, tls) => tls,
+        (Some(_), None) => anyhow::bail!("--mtls-ca needs --tls-cert/--tls-key or --dev-tls"),
+        (Some(ca), Some(config)) => Some(transport::request_client_certificates(config, ca)?),
+    };
     // Bind first, so `--addr 127.0.0.1:0` works and the credentials name the real port.
     let listener = std::net::TcpListener::bind(args.addr)?;
     listener.set_nonblocking(true)?;
@@ -149,7 +156,6 @@ async fn main() -> anyhow::Result<()> {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         drain: DRAIN,
     };
-    let tls = tls.map(|config| config.get_inner());
     server::serve(
         listener,
         tls,

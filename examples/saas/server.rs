@@ -24,7 +24,8 @@
 //!   own request was at fault.
 //!
 //! Each request gets `ConnectInfo<SocketAddr>` (the socket peer) in its extensions, as
-//! `into_make_service_with_connect_info` would add.
+//! `into_make_service_with_connect_info` would add, and over TLS the connection's
+//! `ClientCertificate` when the client presented one (RFC 8705, `--mtls-ca`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use apiauth::mtls::ClientCertificate;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
@@ -120,9 +122,11 @@ pub async fn serve(
             stop: stop_rx.clone(),
             _done: done_tx.clone(),
             peer,
+            cert: None,
         };
         let tls = tls.clone();
         tokio::spawn(async move {
+            let mut task = task;
             match tls {
                 None => task.serve(TokioIo::new(stream)).await,
                 Some(acceptor) => {
@@ -135,7 +139,11 @@ pub async fn serve(
                         () = task.conn.state.evicted.notified() => return,
                     };
                     match tls_stream {
-                        Ok(Ok(s)) => task.serve(TokioIo::new(s)).await,
+                        Ok(Ok(s)) => {
+                            // After the handshake: the peer's verified end-entity certificate.
+                            task.cert = ClientCertificate::from_tls_stream(&s);
+                            task.serve(TokioIo::new(s)).await
+                        }
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -272,6 +280,8 @@ struct Task {
     stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
     peer: SocketAddr,
+    /// The TLS client certificate of the connection (RFC 8705), if it presented one.
+    cert: Option<ClientCertificate>,
 }
 
 impl Task {
@@ -281,11 +291,12 @@ impl Task {
     {
         let slot = Arc::new(self.conn);
         let (router, limits, peer) = (self.router.clone(), self.limits.clone(), self.peer);
+        let cert = self.cert.take();
         let svc_slot = slot.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = InFlight::begin(&svc_slot);
-            let (router, limits) = (router.clone(), limits.clone());
-            async move { Ok::<_, Infallible>(handle(router, &limits, peer, in_flight, req).await) }
+            let (router, limits, cert) = (router.clone(), limits.clone(), cert.clone());
+            async move { Ok::<_, Infallible>(handle(router, &limits, peer, cert, in_flight, req).await) }
         });
         let conn = self.builder.serve_connection(io, service);
         let mut conn = pin!(conn);
@@ -343,12 +354,16 @@ async fn handle(
     router: Router,
     limits: &Limits,
     peer: SocketAddr,
+    cert: Option<ClientCertificate>,
     in_flight: InFlight,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let timed_out = Arc::new(AtomicBool::new(false));
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(peer));
+    if let Some(cert) = cert {
+        parts.extensions.insert(cert);
+    }
     let body = Body::new(Deadline {
         inner: body,
         deadline: Instant::now() + limits.body_timeout,

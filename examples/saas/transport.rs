@@ -111,6 +111,35 @@ pub async fn enforce(policy: TransportPolicy, req: Request, next: Next) -> Respo
     res
 }
 
+/// `base` (its certificate and ALPN protocols), asking clients for a certificate issued by
+/// the CA in `ca_pem` and accepting connections without one (RFC 8705: a client without a
+/// certificate still gets bearer tokens; one with a certificate gets tokens bound to it).
+pub fn request_client_certificates(
+    base: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+    ca_pem: &Path,
+) -> anyhow::Result<std::sync::Arc<tokio_rustls::rustls::ServerConfig>> {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::server::WebPkiClientVerifier;
+    use tokio_rustls::rustls::{RootCertStore, ServerConfig, crypto};
+
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(crypto::aws_lc_rs::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(base.cert_resolver.clone());
+    config.alpn_protocols = base.alpn_protocols.clone();
+    Ok(Arc::new(config))
+}
+
 /// Loads a rustls server configuration from PEM files, or makes a self-signed one for
 /// `localhost` when `dev` is set.
 pub async fn rustls_config(

@@ -208,6 +208,7 @@ impl TrustedProxies {
 
     /// Whether a peer is a trusted proxy (with a hop count, every peer is).
     pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = canonical(peer);
         match &self.trust {
             Trust::Nobody => false,
             Trust::Cidrs(c) => c.iter().any(|c| c.contains(peer)),

@@ -31,6 +31,7 @@ pub struct RequestContext<'a> {
     version: Version,
     headers: &'a HeaderMap,
     extensions: &'a Extensions,
+    checks_certificate_binding: bool,
 }
 
 impl<'a> RequestContext<'a> {
@@ -42,6 +43,7 @@ impl<'a> RequestContext<'a> {
             version: req.version(),
             headers: req.headers(),
             extensions: req.extensions(),
+            checks_certificate_binding: false,
         }
     }
 
@@ -53,6 +55,7 @@ impl<'a> RequestContext<'a> {
             version: parts.version,
             headers: &parts.headers,
             extensions: &parts.extensions,
+            checks_certificate_binding: false,
         }
     }
 
@@ -82,5 +85,21 @@ impl<'a> RequestContext<'a> {
     /// layer, …).
     pub fn extensions(&self) -> &'a Extensions {
         self.extensions
+    }
+
+    /// The same context, with the promise that the caller compares a certificate-bound
+    /// token's `cnf.x5t#S256` with the request's client certificate after the verifier
+    /// returns (RFC 8705 §3). Only such a wrapper (`apiauth-mtls`'s `CertificateBound`) sets
+    /// it; without it verifiers refuse bound tokens
+    /// ([`refuse_unchecked_certificate_binding`](crate::confirmation::refuse_unchecked_certificate_binding)).
+    pub fn checking_certificate_binding(mut self) -> Self {
+        self.checks_certificate_binding = true;
+        self
+    }
+
+    /// Whether the caller checks certificate bindings (see
+    /// [`checking_certificate_binding`](Self::checking_certificate_binding)).
+    pub fn checks_certificate_binding(&self) -> bool {
+        self.checks_certificate_binding
     }
 }

@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod client_addr;
 pub mod clock;
+pub mod confirmation;
 mod context;
 mod error;
 mod extract;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use apiauth_bearer::TokenVerifier;
 use apiauth_core::clock::{SharedClock, SystemClock, unix_seconds};
+use apiauth_core::confirmation::{CertificateBinding, refuse_unchecked_certificate_binding};
 use apiauth_core::token::SecretString;
 use apiauth_core::{AuthError, AuthMethod, Principal, ScopeSet};
 use base64::Engine as _;
@@ -185,6 +186,10 @@ impl IntrospectionVerifier {
         if let Some(jkt) = a.cnf.as_ref().and_then(|c| c.jkt.as_deref()) {
             b = b.attribute(apiauth_dpop::DpopBinding(jkt.to_owned()));
         }
+        // RFC 8705 §3.2: the certificate the answer names, for `CertificateBound` to check.
+        if let Some(x5t) = a.cnf.as_ref().and_then(|c| c.x5t_s256.as_deref()) {
+            b = b.attribute(CertificateBinding::new(x5t));
+        }
         // Shared with the cache: no copy of the answer per request.
         Ok(b.attribute(Arc::clone(a)).build())
     }
@@ -350,7 +355,10 @@ impl TokenVerifier for IntrospectionVerifier {
         if answer.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) && !presented_as_dpop(req) {
             return Err(AuthError::invalid_credentials("dpop_bound_token_as_bearer"));
         }
-        self.evaluate(&answer)
+        let principal = self.evaluate(&answer)?;
+        // RFC 8705 §3: a certificate-bound token only where a wrapper checks the certificate.
+        refuse_unchecked_certificate_binding(&principal, req)?;
+        Ok(principal)
     }
 }
 

@@ -75,6 +75,9 @@ pub use error::OAuth2ConfigError;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder};
+#[cfg(all(feature = "server", feature = "mtls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "server", feature = "mtls"))))]
+pub use server::TlsClientAuth;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use server::{

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use apiauth_bearer::TokenVerifier;
 use apiauth_core::clock::{SharedClock, SystemClock};
+use apiauth_core::confirmation::{CertificateBinding, refuse_unchecked_certificate_binding};
 use apiauth_core::{AuthError, AuthMethod, Principal, RevocationList};
 use serde_json::Value;
 
@@ -124,13 +125,22 @@ impl JwtVerifier {
         let has_cnf = claims.cnf.is_some();
         let jwt_claims = JwtClaims::from_payload(parsed.payload);
         // Only a token that carries `cnf` pays for reading the payload again here.
-        let bound = has_cnf && jwt_claims.get("cnf").and_then(|c| c.get("jkt")).is_some();
-        let builder = builder.attribute(jwt_claims);
-        let principal = if bound {
-            builder.attribute(DpopBound).build()
-        } else {
-            builder.build()
+        let cnf = if has_cnf { jwt_claims.get("cnf") } else { None };
+        let bound = cnf.and_then(|c| c.get("jkt")).is_some();
+        // RFC 8705 §3.1: `x5t#S256` binds the token to a client certificate.
+        let certificate = match cnf.and_then(|c| c.get("x5t#S256")) {
+            None => None,
+            Some(Value::String(x5t)) => Some(CertificateBinding::new(x5t.as_str())),
+            Some(_) => return Err(invalid("malformed_cnf")),
         };
+        let mut builder = builder.attribute(jwt_claims);
+        if bound {
+            builder = builder.attribute(DpopBound);
+        }
+        if let Some(c) = certificate {
+            builder = builder.attribute(c);
+        }
+        let principal = builder.build();
         self.check_revoked(jti.as_deref()).await.map_err(|e| {
             let e = e.with_subject(principal.subject());
             match principal.credential_id() {
@@ -232,6 +242,9 @@ impl TokenVerifier for JwtVerifier {
                 .with_subject(principal.subject())
                 .with_credential_id(principal.credential_id().unwrap_or("")));
         }
+        // RFC 8705 §3: a certificate-bound token (`cnf.x5t#S256`) only where a wrapper
+        // compares it with the client certificate (`apiauth-mtls`'s `CertificateBound`).
+        refuse_unchecked_certificate_binding(&principal, req)?;
         Ok(principal)
     }
 }

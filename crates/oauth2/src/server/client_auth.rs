@@ -239,11 +239,19 @@ pub(crate) struct Presented {
     basic: Option<BasicCredentials>,
     /// The client address (`audit::client`: behind trusted proxies, the one they name).
     client: Option<IpAddr>,
+    /// The TLS client certificate of the request (RFC 8705), as the server put it there.
+    #[cfg(feature = "mtls")]
+    pub(crate) certificate: Option<apiauth_mtls::ClientCertificate>,
 }
 
 /// Reads the Basic credentials and the form body of an endpoint request.
 pub(crate) async fn read(req: Request<Body>) -> Result<(Presented, Form), OAuthError> {
     let client = audit::client(&req);
+    #[cfg(feature = "mtls")]
+    let certificate = req
+        .extensions()
+        .get::<apiauth_mtls::ClientCertificate>()
+        .cloned();
     // RFC 6749 §2.3.1: id and secret are form-urlencoded inside the Basic credentials.
     let basic =
         parse_authorization_with(&req, CredentialEncoding::FormUrlEncoded).map_err(|_| {
@@ -294,7 +302,15 @@ pub(crate) async fn read(req: Request<Body>) -> Result<(Presented, Form), OAuthE
             ));
         }
     }
-    Ok((Presented { basic, client }, Form(params)))
+    Ok((
+        Presented {
+            basic,
+            client,
+            #[cfg(feature = "mtls")]
+            certificate,
+        },
+        Form(params),
+    ))
 }
 
 /// Authenticates the client (RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`).
@@ -308,6 +324,12 @@ pub(crate) async fn authenticate(
 ) -> Result<RegisteredClient, OAuthError> {
     let post_id = form.get("client_id");
     let post_secret = form.get("client_secret");
+    // RFC 8705 §2: a `client_id` with neither a secret nor Basic credentials is a client
+    // authenticating with its TLS certificate.
+    #[cfg(feature = "mtls")]
+    if let (true, None, Some(id), None) = (state.mtls, &presented.basic, post_id, post_secret) {
+        return authenticate_tls(state, &presented, id).await;
+    }
     let (client_id, secret): (String, String) = match (presented.basic, post_id, post_secret) {
         // RFC 6749 §2.3: one authentication method per request.
         (Some(_), _, Some(_)) => {
@@ -359,6 +381,12 @@ pub(crate) async fn authenticate(
         );
     }
     let found = state.clients.find(&client_id).await?;
+    // RFC 8705 §2: a client registered for certificate authentication has no secret.
+    #[cfg(feature = "mtls")]
+    if found.as_ref().is_some_and(|c| c.tls_auth().is_some()) {
+        audit_client_failure(&client_id, "secret_for_tls_client");
+        return Err(OAuthError::invalid_client("secret_for_tls_client"));
+    }
     let now = state.clock.now();
     let fingerprint = state.secret_cache.fingerprint(&client_id, &secret);
     // Verified a moment ago against the client's current hash: no argon2 run, and no wait
@@ -434,6 +462,35 @@ pub(crate) async fn authenticate(
             Err(OAuthError::invalid_client(reason))
         }
     }
+}
+
+/// RFC 8705 §2.1.2 / §2.2: the request's certificate is the one the client registered.
+#[cfg(feature = "mtls")]
+async fn authenticate_tls(
+    state: &State,
+    presented: &Presented,
+    client_id: &str,
+) -> Result<RegisteredClient, OAuthError> {
+    let Some(cert) = &presented.certificate else {
+        return Err(OAuthError::invalid_client("no_client_certificate"));
+    };
+    let found = state.clients.find(client_id).await?;
+    let reason = match &found {
+        None => "unknown_client",
+        Some(c) => match c.tls_auth() {
+            None => "not_a_tls_client",
+            Some(auth) if auth.matches(cert) => {
+                return Ok(c.clone());
+            }
+            Some(_) => "client_certificate_mismatch",
+        },
+    };
+    let subject = match found {
+        Some(_) => client_id.to_owned(),
+        None => LockoutKey::short_hash(client_id),
+    };
+    audit_client_failure(&subject, reason);
+    Err(OAuthError::invalid_client(reason))
 }
 
 fn audit_client_failure(subject: &str, reason: &'static str) {

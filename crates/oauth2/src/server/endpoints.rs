@@ -34,15 +34,18 @@ pub(crate) struct AccessClaims {
     /// The client's tenant (a private claim, RFC 7519 §4.3), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tenant: Option<String>,
-    /// RFC 9449 §6.1: the key the token is bound to.
+    /// RFC 9449 §6.1 / RFC 8705 §3.1: the key or certificate the token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation>,
 }
 
-/// RFC 7800 §3.1 confirmation, with RFC 9449 §6.1's `jkt` member.
+/// RFC 7800 §3.1 confirmation: RFC 9449 §6.1's `jkt`, RFC 8705 §3.1's `x5t#S256`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Confirmation {
-    jkt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jkt: Option<String>,
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    x5t_s256: Option<String>,
 }
 
 /// RFC 9068 §2.1: the `typ` header of JWT access tokens.
@@ -104,6 +107,16 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
     #[cfg(feature = "dpop")]
     let proof = dpop_proof(state, &req)?;
     let (presented, form) = read(req).await?;
+    // RFC 8705 §3.1: a token issued over a connection with a client certificate is bound to
+    // it, whatever the client authenticated with.
+    #[cfg(feature = "mtls")]
+    let x5t: Option<String> = presented
+        .certificate
+        .as_ref()
+        .filter(|_| state.mtls)
+        .map(|c| c.x5t_s256().to_owned());
+    #[cfg(not(feature = "mtls"))]
+    let x5t: Option<String> = None;
     let grant_type = form.get("grant_type").ok_or(OAuthError::invalid_request(
         "The grant_type parameter is required.",
         "missing_grant_type",
@@ -178,7 +191,7 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
         client_id: client.client_id().to_owned(),
         scope: scope.to_string(),
         tenant: client.tenant_id().map(str::to_owned),
-        cnf: jkt.map(|jkt| Confirmation { jkt }),
+        cnf: (jkt.is_some() || x5t.is_some()).then_some(Confirmation { jkt, x5t_s256: x5t }),
     };
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some(AT_JWT.to_owned());
@@ -198,7 +211,8 @@ async fn issue(state: &State, req: Request<Body>) -> Result<Response, OAuthError
     let body = serde_json::json!({
         "access_token": jwt,
         // RFC 9449 §5.1: a bound token is a DPoP token.
-        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+        // RFC 8705 §3: a certificate-bound token is still a Bearer token.
+        "token_type": if claims.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
         "scope": claims.scope,
     });
@@ -336,17 +350,19 @@ async fn introspect_inner(
     if state.revoked.is_revoked(&claims.jti).await? {
         return Ok(IntrospectionResponse::inactive());
     }
-    // RFC 9449 §6.2: a bound token is introspected as `DPoP` with its `cnf.jkt`.
+    // RFC 9449 §6.2: a DPoP-bound token is introspected as `DPoP` with its `cnf.jkt`;
+    // RFC 8705 §3.2: a certificate-bound one names its `cnf.x5t#S256`.
     let cnf = claims.cnf.map(|c| crate::claims::Confirmation {
-        jkt: Some(c.jkt),
-        x5t_s256: None,
+        jkt: c.jkt,
+        x5t_s256: c.x5t_s256,
     });
+    let dpop = cnf.as_ref().is_some_and(|c| c.jkt.is_some());
     Ok(IntrospectionResponse {
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
         tenant: claims.tenant,
-        token_type: Some(if cnf.is_some() { "DPoP" } else { "Bearer" }.to_owned()),
+        token_type: Some(if dpop { "DPoP" } else { "Bearer" }.to_owned()),
         cnf,
         exp: Some(claims.exp),
         iat: Some(claims.iat),

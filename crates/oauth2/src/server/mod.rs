@@ -20,6 +20,8 @@ use axum::routing::{get, post};
 use crate::error::OAuth2ConfigError;
 pub use keys::KeyRotation;
 use keys::Keys;
+#[cfg(feature = "mtls")]
+pub use registry::TlsClientAuth;
 pub use registry::{CLIENT_SECRET_PREFIX, ClientRegistry, MemoryClientRegistry, RegisteredClient};
 
 /// Relative paths of the endpoints, under the issuer's path.
@@ -63,6 +65,9 @@ pub(crate) struct State {
     /// Checks `DPoP` proofs at the token endpoint, when DPoP-bound tokens are offered.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<apiauth_dpop::DpopVerifier>,
+    /// RFC 8705: mTLS client authentication and certificate-bound tokens are on.
+    #[cfg(feature = "mtls")]
+    pub(crate) mtls: bool,
     pub(crate) path_prefix: String,
     base: String,
 }
@@ -102,6 +107,8 @@ impl AuthorizationServer {
             signing_key: None,
             #[cfg(feature = "dpop")]
             dpop: None,
+            #[cfg(feature = "mtls")]
+            mtls: false,
         }
     }
 
@@ -194,7 +201,13 @@ impl State {
     }
 
     pub(crate) fn metadata(&self) -> serde_json::Value {
-        let auth_methods = ["client_secret_basic", "client_secret_post"];
+        #[allow(unused_mut)]
+        let mut auth_methods = vec!["client_secret_basic", "client_secret_post"];
+        // RFC 8705 §2.1.1, §2.2.1.
+        #[cfg(feature = "mtls")]
+        if self.mtls {
+            auth_methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+        }
         // RFC 8414 §2. No authorization endpoint: this server grants client credentials only.
         #[allow(unused_mut)]
         let mut doc = serde_json::json!({
@@ -215,6 +228,14 @@ impl State {
             let algs: Vec<&str> = v.algorithms().iter().map(|a| a.as_str()).collect();
             map.insert("dpop_signing_alg_values_supported".into(), algs.into());
         }
+        // RFC 8705 §3.3.
+        #[cfg(feature = "mtls")]
+        if let (true, Some(map)) = (self.mtls, doc.as_object_mut()) {
+            map.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                true.into(),
+            );
+        }
         doc
     }
 }
@@ -231,6 +252,8 @@ fn default_client_lockout() -> LockoutPolicy {
 pub struct AuthorizationServerBuilder {
     #[cfg(feature = "dpop")]
     dpop: Option<apiauth_dpop::DpopVerifier>,
+    #[cfg(feature = "mtls")]
+    mtls: bool,
     issuer: String,
     audience: Option<String>,
     resources: Vec<String>,
@@ -390,6 +413,22 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Mutual-TLS client authentication and certificate-bound access tokens (RFC 8705).
+    ///
+    /// Clients registered with [`RegisteredClient::tls_client_auth`] authenticate with their
+    /// certificate (§2): the [`ClientCertificate`](apiauth_mtls::ClientCertificate) the server
+    /// put into the request extensions, whose chain the TLS layer verified against the CAs it
+    /// trusts. Every token issued over a request with a client certificate is bound to it
+    /// (`cnf.x5t#S256`, §3.1), whatever the client authenticated with, and introspection
+    /// answers name the binding (§3.2). Metadata advertises
+    /// `tls_client_certificate_bound_access_tokens` and the two authentication methods.
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn mutual_tls(mut self) -> Self {
+        self.mtls = true;
+        self
+    }
+
     /// Allows an `http` issuer. Tokens and client secrets then travel in clear text; for
     /// loopback tests only (RFC 8414 §2 requires `https`).
     pub fn dangerous_allow_http_issuer(mut self) -> Self {
@@ -530,6 +569,8 @@ impl AuthorizationServerBuilder {
                 secret_cache,
                 #[cfg(feature = "dpop")]
                 dpop: self.dpop,
+                #[cfg(feature = "mtls")]
+                mtls: self.mtls,
                 path_prefix,
                 base,
             }),

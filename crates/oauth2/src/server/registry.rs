@@ -19,6 +19,68 @@ pub struct RegisteredClient {
     may_request_tokens: bool,
     may_introspect: bool,
     suspended: bool,
+    /// RFC 8705 §2: the client authenticates with a certificate, not a secret.
+    #[cfg(feature = "mtls")]
+    tls: Option<Arc<TlsClientAuth>>,
+}
+
+/// How a client registered for mutual-TLS authentication is recognised by its certificate
+/// (RFC 8705 §2.1.2 for `tls_client_auth`, §2.2 for `self_signed_tls_client_auth`). Exactly
+/// one per client.
+#[cfg(feature = "mtls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsClientAuth {
+    /// `tls_client_auth_subject_dn`: the subject DN (an RFC 4514 string, compared as a DN).
+    SubjectDn(apiauth_mtls::x509::DistinguishedName),
+    /// `tls_client_auth_san_dns`: a dNSName subjectAltName (compared case-insensitively).
+    SanDns(String),
+    /// `tls_client_auth_san_uri`: a uniformResourceIdentifier subjectAltName (exactly).
+    SanUri(String),
+    /// `tls_client_auth_san_ip`: an iPAddress subjectAltName.
+    SanIp(std::net::IpAddr),
+    /// `tls_client_auth_san_email`: an rfc822Name subjectAltName (exactly).
+    SanEmail(String),
+    /// `self_signed_tls_client_auth` (§2.2): the registered certificate, by its `x5t#S256`
+    /// thumbprint (the client's JWKS reduced to the one certificate it uses).
+    SelfSigned(String),
+}
+
+#[cfg(feature = "mtls")]
+impl TlsClientAuth {
+    /// `tls_client_auth_subject_dn` from its RFC 4514 string.
+    pub fn subject_dn(dn: &str) -> Result<Self, apiauth_mtls::x509::BadDistinguishedName> {
+        apiauth_mtls::x509::DistinguishedName::parse(dn).map(Self::SubjectDn)
+    }
+
+    /// The token endpoint auth method name (RFC 8705 §2.1.1, §2.2.1).
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::SelfSigned(_) => "self_signed_tls_client_auth",
+            _ => "tls_client_auth",
+        }
+    }
+
+    /// Whether `cert` is the certificate this client registered (§2.1.2, §2.2). The chain
+    /// was verified by the TLS layer for `tls_client_auth`; a self-signed certificate is
+    /// matched by its thumbprint alone.
+    pub fn matches(&self, cert: &apiauth_mtls::ClientCertificate) -> bool {
+        if let Self::SelfSigned(x5t) = self {
+            return apiauth_core::token::ct_eq(x5t.as_bytes(), cert.x5t_s256().as_bytes());
+        }
+        let Ok(names) = cert.names() else {
+            return false;
+        };
+        match self {
+            Self::SubjectDn(dn) => names.subject == *dn,
+            Self::SanDns(d) => names.dns.iter().any(|n| n.eq_ignore_ascii_case(d)),
+            Self::SanUri(u) => names.uris.iter().any(|n| n == u),
+            Self::SanIp(ip) => names.ips.contains(ip),
+            Self::SanEmail(e) => names.emails.iter().any(|n| n == e),
+            Self::SelfSigned(_) => false,
+        }
+    }
 }
 
 impl RegisteredClient {
@@ -38,6 +100,8 @@ impl RegisteredClient {
             may_request_tokens: true,
             may_introspect: false,
             suspended: false,
+            #[cfg(feature = "mtls")]
+            tls: None,
         }
     }
 
@@ -49,6 +113,27 @@ impl RegisteredClient {
     pub fn tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
         self.tenant = Some(tenant.into());
         self
+    }
+
+    /// A client that authenticates with its TLS client certificate (RFC 8705 §2), never a
+    /// secret, and may obtain tokens for `allowed_scopes`.
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn tls_client_auth(
+        client_id: impl Into<Arc<str>>,
+        auth: TlsClientAuth,
+        allowed_scopes: ScopeSet,
+    ) -> Self {
+        let mut c = Self::new(client_id, "", allowed_scopes);
+        c.tls = Some(Arc::new(auth));
+        c
+    }
+
+    /// How the client authenticates with a certificate, if it does (RFC 8705 §2).
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn tls_auth(&self) -> Option<&TlsClientAuth> {
+        self.tls.as_deref()
     }
 
     /// Also allows the client to call the introspection endpoint (RFC 7662 §4: only
