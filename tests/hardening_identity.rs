@@ -49,11 +49,12 @@ fn count(usage: &Value, route: &str) -> u64 {
 
 #[tokio::test]
 async fn an_api_key_owner_and_an_oauth_client_of_one_name_have_their_own_bucket_and_usage() {
-    // Callers without a plan get a burst of 4 that does not refill during the test. The key
-    // is made by the other tenant's administrator, whose tenant has no plan, so its bucket
-    // is its own identity's; the OAuth client is tenant acme's, on `pro` (issue 18: the
-    // credentials of one tenant share its bucket, which is not the point here).
-    let s = Saas::start(&["--quota", "default=4:0.001"]).await;
+    // A burst of 4 that does not refill during the test, for callers no plan resolves for
+    // (a key of tenant globex, which is on no plan, created without one) and for pro (the
+    // OAuth client's tenant acme). The namesake key is another tenant's: credentials of one
+    // tenant share its bucket by design (issue 18), so keying by identity is seen across
+    // tenants.
+    let s = Saas::start(&["--quota", "default=4:0.001", "--quota", "pro=4:0.001"]).await;
     let client_id = cred(&s, &["oauth_client", "client_id"]).to_owned();
     assert_eq!(client_id, "acme-crm-sync");
     let (user, pw) = (

@@ -387,9 +387,9 @@ impl Drop for Pending {
     }
 }
 
-struct Charge {
+struct Charge<'a> {
     key: String,
-    plan: String,
+    plan: &'a str,
     allowance: CreditAllowance,
 }
 
@@ -417,37 +417,42 @@ where
                 return inner.call(req).await;
             };
             let shared = &credits.inner;
-            let route = req
+            // Borrowed for the whole request: no copy of the route, tenant or plan name.
+            let matched = req.extensions().get::<MatchedPath>().cloned();
+            let route = matched
+                .as_ref()
+                .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+            let write_fields = req
                 .extensions()
-                .get::<MatchedPath>()
-                .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |m| m.as_str().to_owned());
-            let tenant = shared.plans.tenant_of(&principal).map(str::to_owned);
-            let charge = shared.plans.resolve(&principal).and_then(|r| {
+                .get::<crate::headers::WrittenOutside>()
+                .is_none();
+            let tenant = shared.plans.tenant_of(&principal);
+            let mut charge = shared.plans.resolve(&principal).and_then(|r| {
                 Some(Charge {
                     key: r.key(&principal),
-                    plan: r.name.to_owned(),
+                    plan: r.name,
                     allowance: r.plan.allowance()?,
                 })
             });
             let now = credits.now();
             let mut pending = None;
             let mut state = None;
-            if let Some(c) = &charge {
+            if let Some(c) = &mut charge {
                 let (period, next) = c.allowance.period.locate(now);
                 let window = next.saturating_sub(c.allowance.period.start(now));
                 let remaining = if cost == 0 {
                     shared.store.read(&c.key, period, c.allowance.amount).await
                 } else {
                     // Rule 2: reserve before the handler.
-                    match shared
+                    let reserved = shared
                         .store
                         .reserve(&c.key, period, c.allowance.amount, cost)
-                        .await
-                    {
+                        .await;
+                    match reserved {
                         Ok(Reservation::Reserved { remaining }) => {
                             pending = Some(Pending {
                                 store: Arc::clone(&shared.store),
-                                key: c.key.clone(),
+                                key: std::mem::take(&mut c.key),
                                 period,
                                 allowance: c.allowance.amount,
                                 cost,
@@ -456,9 +461,9 @@ where
                             Ok(remaining)
                         }
                         Ok(Reservation::Exhausted { remaining }) => {
-                            metric::credits_exhausted(&c.plan);
+                            metric::credits_exhausted(c.plan);
                             let item = item(c, window, remaining, next - now);
-                            return Ok(exhausted(item, remaining, cost, next, now));
+                            return Ok(exhausted(item, remaining, cost, next, now, write_fields));
                         }
                         Err(e) => Err(e),
                     }
@@ -490,15 +495,20 @@ where
                 }
             }
             if let (Some(c), Some((remaining, _, next, window))) = (&charge, state) {
-                add_policy(&mut res, item(c, window, remaining, next - now), false);
-                metric::credits_charged(&route, &c.plan, charged);
+                add_policy(
+                    &mut res,
+                    item(c, window, remaining, next - now),
+                    false,
+                    write_fields,
+                );
+                metric::credits_charged(route, c.plan, charged);
             }
             if let Some(h) = &shared.history {
                 let event = UsageEvent {
                     day: now / 86_400,
-                    tenant: tenant.as_deref().unwrap_or(""),
+                    tenant: tenant.unwrap_or(""),
                     identity: &usage_key(&principal),
-                    route: &route,
+                    route,
                     class: StatusClass::of(res.status()),
                     credits: charged,
                 };
@@ -512,7 +522,7 @@ where
     }
 }
 
-fn item(c: &Charge, window: u64, remaining: u64, reset: u64) -> PolicyItem {
+fn item(c: &Charge<'_>, window: u64, remaining: u64, reset: u64) -> PolicyItem {
     PolicyItem {
         name: format!("credits:{}", c.plan),
         quota: c.allowance.amount,
@@ -523,7 +533,14 @@ fn item(c: &Charge, window: u64, remaining: u64, reset: u64) -> PolicyItem {
 }
 
 /// Rule 2: 429, problem+json, `Retry-After` until the refill.
-fn exhausted(item: PolicyItem, remaining: u64, cost: u64, next: u64, now: u64) -> Response {
+fn exhausted(
+    item: PolicyItem,
+    remaining: u64,
+    cost: u64,
+    next: u64,
+    now: u64,
+    write_fields: bool,
+) -> Response {
     let retry = next.saturating_sub(now).max(1);
     let body = serde_json::json!({
         "type": CREDITS_EXHAUSTED,
@@ -548,6 +565,6 @@ fn exhausted(item: PolicyItem, remaining: u64, cost: u64, next: u64, now: u64) -
         .into_response();
     res.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry));
-    add_policy(&mut res, item, false);
+    add_policy(&mut res, item, false, write_fields);
     res
 }

@@ -249,10 +249,14 @@ impl MemoryCreditStore {
             .balances
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map.entry(key.to_owned()).or_insert((period, allowance));
-        if entry.0 != period {
-            *entry = (period, allowance);
+        // A known key is found by its borrowed name: no allocation per request.
+        if let Some(entry) = map.get_mut(key) {
+            if entry.0 != period {
+                *entry = (period, allowance);
+            }
+            return f(&mut entry.1);
         }
+        let entry = map.entry(key.to_owned()).or_insert((period, allowance));
         f(&mut entry.1)
     }
 }

@@ -70,9 +70,20 @@ pub fn serialize(items: &[PolicyItem]) -> Option<(String, String)> {
     Some((policy.finish()?, state.finish()?))
 }
 
-/// Adds `item` to the answer's policies (`first`: before the others) and rewrites both
-/// fields from all of them.
-pub(crate) fn add_policy<B>(res: &mut http::Response<B>, item: PolicyItem, first: bool) {
+/// A request extension set by [`QuotaLayer`](crate::QuotaLayer): it rewrites both fields
+/// from every item on the way out, so a layer inside it only adds its item
+/// ([`add_policy`] with `write` false) and the fields are serialised once per answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WrittenOutside;
+
+/// Adds `item` to the answer's policies (`first`: before the others) and, with `write`,
+/// rewrites both fields from all of them.
+pub(crate) fn add_policy<B>(
+    res: &mut http::Response<B>,
+    item: PolicyItem,
+    first: bool,
+    write_fields: bool,
+) {
     let items = res
         .extensions_mut()
         .get_or_insert_default::<RateLimitItems>();
@@ -81,6 +92,9 @@ pub(crate) fn add_policy<B>(res: &mut http::Response<B>, item: PolicyItem, first
         items.0.insert(0, item);
     } else {
         items.0.push(item);
+    }
+    if !write_fields {
+        return;
     }
     let serialized = serialize(&items.0);
     write(res.headers_mut(), serialized);

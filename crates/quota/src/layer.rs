@@ -588,7 +588,7 @@ fn set_ratelimit_headers(res: &mut Response, d: &Decision, policy: &QuotaPolicy,
         remaining: u64::from(d.remaining()),
         reset: ceil_secs(d.reset()),
     };
-    crate::headers::add_policy(res, item, true);
+    crate::headers::add_policy(res, item, true, true);
     let h = res.headers_mut();
     if legacy {
         set_legacy_headers(h, d);
@@ -683,6 +683,8 @@ where
             if let Some(meter) = &shared.meter {
                 req.extensions_mut().insert(MeterHandle(meter.clone()));
             }
+            // The fields are written below from every item: inner layers only add theirs.
+            req.extensions_mut().insert(crate::headers::WrittenOutside);
             let mut res = inner.call(req).await?;
             set_ratelimit_headers(&mut res, &decision, &policy, shared.legacy_headers);
 
