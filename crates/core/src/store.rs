@@ -4,6 +4,7 @@
 //! stand in for the in-memory one: then every instance behind a load balancer agrees.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -121,13 +122,12 @@ impl ExpiringSet {
 
     fn drop_expired(&mut self, now: SystemTime) {
         while let Some((exp, key)) = self.pop_expired(now) {
-            // Only if the entry was not extended past this item's expiry.
-            if self
-                .entries
-                .get(&key)
-                .is_some_and(|current| *current <= exp)
+            // Only if the entry was not extended past this item's expiry. One lookup: the
+            // queue's key is moved into `entry`, and its comparison is by pointer first.
+            if let Entry::Occupied(current) = self.entries.entry(key)
+                && *current.get() <= exp
             {
-                self.entries.remove(&key);
+                current.remove();
             }
         }
         // Stale items from extensions are bounded by rebuilding when they dominate.
@@ -152,14 +152,16 @@ impl ExpiringSet {
     ) -> Result<bool, StoreError> {
         // After this, every entry left in the map is live.
         self.drop_expired(now);
-        if self.entries.contains_key(key) {
-            return Ok(false);
-        }
-        if self.entries.len() >= self.capacity {
-            return Err(StoreError::CapacityExceeded);
-        }
+        let full = self.entries.len() >= self.capacity;
+        // One lookup for both the check and the insert; a replay wastes one allocation.
         let key: Arc<str> = Arc::from(key);
-        self.entries.insert(Arc::clone(&key), until);
+        match self.entries.entry(Arc::clone(&key)) {
+            Entry::Occupied(_) => return Ok(false),
+            Entry::Vacant(_) if full => return Err(StoreError::CapacityExceeded),
+            Entry::Vacant(slot) => {
+                slot.insert(until);
+            }
+        }
         self.enqueue(until, key);
         Ok(true)
     }
