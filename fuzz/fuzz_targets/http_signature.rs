@@ -257,14 +257,14 @@ fn check_signed(s: &Signed<'_>) {
             Comp::QueryParam(n) => Component::query_param(n).ok(),
             Comp::Field(i) => field(i).and_then(|n| {
                 plain_fields.push(n.clone());
-                Component::field(n.as_str()).ok()
+                http::HeaderName::from_bytes(n.as_bytes()).ok().map(Component::field)
             }),
             Comp::FieldBs(i) => field(i).and_then(|n| {
                 plain_fields.push(n.clone());
-                Component::field(n.as_str()).ok().map(Component::bs)
+                http::HeaderName::from_bytes(n.as_bytes()).ok().map(|h| Component::field(h).bs())
             }),
-            Comp::FieldSf(i) => field(i).and_then(|n| Component::field(n.as_str()).ok().map(Component::sf)),
-            Comp::FieldKey(i, k) => field(i).and_then(|n| Component::field(n.as_str()).ok()?.key(k).ok()),
+            Comp::FieldSf(i) => field(i).and_then(|n| http::HeaderName::from_bytes(n.as_bytes()).ok().map(|h| Component::field(h).sf())),
+            Comp::FieldKey(i, k) => field(i).and_then(|n| Component::field(http::HeaderName::from_bytes(n.as_bytes()).ok()?).key(k).ok()),
         };
         if let Some(comp) = comp {
             if !comps.contains(&comp) {

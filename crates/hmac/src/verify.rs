@@ -18,7 +18,7 @@ use crate::components::{
     BaseError, Component, Kind, Message, SfType, SignatureInput, StructuredFields,
     normalize_authority, parse_signature, parse_signature_input, valid_key, with_field,
 };
-use crate::error::HmacError;
+use crate::error::HttpSigConfigError;
 use crate::secret::{Match, matches_any};
 use crate::store::{HmacKey, HmacKeyStore};
 use crate::{ALG, SIGNATURE, SIGNATURE_INPUT, digest};
@@ -67,7 +67,7 @@ impl CoveragePolicy {
         }
     }
 
-    /// Also requires `component` (for example `Component::field("date")`).
+    /// Also requires `component` (for example `Component::field(http::header::DATE)`).
     pub fn require(mut self, component: Component) -> Self {
         self.extra.push(component);
         self
@@ -259,11 +259,9 @@ impl HttpSignatureVerifierBuilder {
     }
 
     /// Declares the structured type of a field so it can be covered with `;sf` or `;key`.
-    pub fn structured_field(mut self, name: &str, ty: SfType) -> Result<Self, HmacError> {
-        let h = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| HmacError::InvalidHeaderName(name.to_owned()))?;
-        self.structured.add(h, ty);
-        Ok(self)
+    pub fn structured_field(mut self, name: HeaderName, ty: SfType) -> Self {
+        self.structured.add(name, ty);
+        self
     }
 
     /// The realm of the challenge sent when a signature is required but absent.
@@ -273,16 +271,16 @@ impl HttpSignatureVerifierBuilder {
     }
 
     /// Builds the verifier.
-    pub fn build(self) -> Result<HttpSignatureVerifier, HmacError> {
+    pub fn build(self) -> Result<HttpSignatureVerifier, HttpSigConfigError> {
         if let Some(l) = &self.label
             && !valid_key(l)
         {
-            return Err(HmacError::InvalidParameter(l.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(l.clone()));
         }
         if let Some(s) = &self.scheme
             && !matches!(s.as_str(), "http" | "https")
         {
-            return Err(HmacError::InvalidParameter(s.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(s.clone()));
         }
         let replay = match self.replay {
             Some(r) => r,
