@@ -358,7 +358,9 @@ pub async fn build(
         .body_budget(body_budget.clone())
         .body_timeout(args.body_timeout)
         .replay_store(stores.replay.clone())
-        .policy(CoveragePolicy::recommended().require(Component::field("content-digest")?))
+        .policy(
+            CoveragePolicy::recommended().require(Component::field(apiauth::hmac::CONTENT_DIGEST)),
+        )
         .scheme(&scheme)
         .authority(&authority)
         .realm("saas-webhooks")

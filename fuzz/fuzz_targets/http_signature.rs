@@ -255,16 +255,16 @@ fn check_signed(s: &Signed<'_>) {
                 Some(Component::query())
             }
             Comp::QueryParam(n) => Component::query_param(n).ok(),
-            Comp::Field(i) => field(i).and_then(|n| {
+            Comp::Field(i) => field(i).map(|n| {
                 plain_fields.push(n.clone());
-                Component::field(n.as_str()).ok()
+                Component::field(n)
             }),
-            Comp::FieldBs(i) => field(i).and_then(|n| {
+            Comp::FieldBs(i) => field(i).map(|n| {
                 plain_fields.push(n.clone());
-                Component::field(n.as_str()).ok().map(Component::bs)
+                Component::field(n).bs()
             }),
-            Comp::FieldSf(i) => field(i).and_then(|n| Component::field(n.as_str()).ok().map(Component::sf)),
-            Comp::FieldKey(i, k) => field(i).and_then(|n| Component::field(n.as_str()).ok()?.key(k).ok()),
+            Comp::FieldSf(i) => field(i).map(|n| Component::field(n).sf()),
+            Comp::FieldKey(i, k) => field(i).and_then(|n| Component::field(n).key(k).ok()),
         };
         if let Some(comp) = comp {
             if !comps.contains(&comp) {

@@ -40,7 +40,7 @@ use apiauth_bearer::{Bearer, OpaqueTokens};
 use apiauth_core::clock::{Clock, ManualClock, SharedClock, unix_seconds};
 use apiauth_core::{Auth, AuthLayer, MemoryReplayStore, RequireScopes, ScopeSet};
 use apiauth_hmac::{
-    HmacError, HmacKey, HmacSecret, HttpSignatureVerifier, MemoryHmacKeyStore, Signer,
+    HmacKey, HmacSecret, HttpSigConfigError, HttpSignatureVerifier, MemoryHmacKeyStore, Signer,
 };
 use apiauth_jwt::{Issuer, JwtConfigError, JwtKey, JwtVerifier};
 use apiauth_oauth2::{AuthorizationServer, IntrospectionVerifier, MemoryClientRegistry};
@@ -106,9 +106,12 @@ pub enum BenchError {
     /// Minting or decoding a benchmark token.
     #[error("token: {0}")]
     Token(#[from] jsonwebtoken::errors::Error),
-    /// HTTP Message Signatures configuration or signing.
+    /// HTTP Message Signatures configuration.
     #[error(transparent)]
-    Hmac(#[from] HmacError),
+    Hmac(#[from] HttpSigConfigError),
+    /// Signing a benchmark request.
+    #[error(transparent)]
+    Sign(#[from] apiauth_hmac::SignError),
     /// OAuth 2.0 configuration.
     #[error(transparent)]
     OAuth2(#[from] apiauth_oauth2::OAuth2ConfigError),

@@ -76,7 +76,7 @@ mod webhook;
 pub use body::{BodyBudget, DEFAULT_BODY_BUDGET};
 pub use components::{Component, SfType};
 pub use digest::{CONTENT_DIGEST, DigestAlgorithm};
-pub use error::HmacError;
+pub use error::{HttpSigConfigError, SignError};
 pub use secret::{HmacSecret, MIN_SECRET_LEN, RotatingSecret};
 /// Both structured-field parsers side by side, for the `sf_dictionary` fuzz target.
 #[cfg(feature = "differential")]

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::HmacError;
+use crate::error::HttpSigConfigError;
 
 /// RFC 2104 §3: keys shorter than the hash output weaken HMAC.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -48,10 +48,10 @@ impl Keyed {
 
 impl HmacSecret {
     /// Wraps a secret of at least [`MIN_SECRET_LEN`] bytes.
-    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, HmacError> {
+    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, HttpSigConfigError> {
         let b = bytes.as_ref();
         if b.len() < MIN_SECRET_LEN {
-            return Err(HmacError::SecretTooShort {
+            return Err(HttpSigConfigError::SecretTooShort {
                 min: MIN_SECRET_LEN,
             });
         }
@@ -60,10 +60,10 @@ impl HmacSecret {
 
     /// Wraps a shorter secret (at least one byte), for partners that chose one, such as a
     /// webhook sender. Weaker than [`HmacSecret::new`].
-    pub fn dangerous_short(bytes: impl AsRef<[u8]>) -> Result<Self, HmacError> {
+    pub fn dangerous_short(bytes: impl AsRef<[u8]>) -> Result<Self, HttpSigConfigError> {
         let b = bytes.as_ref();
         if b.is_empty() {
-            return Err(HmacError::SecretTooShort { min: 1 });
+            return Err(HttpSigConfigError::SecretTooShort { min: 1 });
         }
         Ok(Self(Arc::new(Keyed::new(b))))
     }

@@ -14,7 +14,7 @@ use crate::components::{
     valid_sf_string,
 };
 use crate::digest::{CONTENT_DIGEST, DigestAlgorithm};
-use crate::error::HmacError;
+use crate::error::{HttpSigConfigError, SignError};
 use crate::secret::HmacSecret;
 use crate::{SIGNATURE, SIGNATURE_INPUT};
 
@@ -79,7 +79,7 @@ impl Signer {
 
     /// Signs `req` in place: adds `Content-Digest` (when there is a body and none is set),
     /// `Signature-Input` and `Signature`.
-    pub fn sign<B: AsRef<[u8]>>(&self, req: &mut http::Request<B>) -> Result<(), HmacError> {
+    pub fn sign<B: AsRef<[u8]>>(&self, req: &mut http::Request<B>) -> Result<(), SignError> {
         let (method, uri) = (req.method().clone(), req.uri().clone());
         // Take the headers out so the body can be borrowed while they are written.
         let mut headers = std::mem::take(req.headers_mut());
@@ -93,7 +93,7 @@ impl Signer {
         &self,
         parts: &mut http::request::Parts,
         body: &[u8],
-    ) -> Result<(), HmacError> {
+    ) -> Result<(), SignError> {
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
         self.sign_raw(&method, &uri, &mut parts.headers, body)
     }
@@ -104,15 +104,14 @@ impl Signer {
         uri: &Uri,
         headers: &mut HeaderMap,
         body: &[u8],
-    ) -> Result<(), HmacError> {
-        let digest_component = Component::field("content-digest")?;
+    ) -> Result<(), SignError> {
+        let digest_component = Component::field(CONTENT_DIGEST);
         let mut components = self.components.clone();
         if !body.is_empty() && !components.contains(&digest_component) {
             components.push(digest_component.clone());
         }
         if components.contains(&digest_component) && !headers.contains_key(&CONTENT_DIGEST) {
-            let v = HeaderValue::from_str(&self.digest.header_value(body))
-                .map_err(|_| HmacError::CannotSign("digest"))?;
+            let v = HeaderValue::from_str(&self.digest.header_value(body))?;
             headers.insert(CONTENT_DIGEST, v);
         }
 
@@ -120,8 +119,9 @@ impl Signer {
             .clock
             .now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_err(|_| HmacError::CannotSign("clock before 1970"))?;
-        let created = i64::try_from(now.as_secs()).map_err(|_| HmacError::CannotSign("clock"))?;
+            .map_err(SignError::Clock)?;
+        // Seconds since 1970 fit an i64 for the next 292 billion years.
+        let created = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let expires = self
             .expires_in
             .map(|d| created.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
@@ -160,19 +160,13 @@ impl Signer {
         };
         let base = input
             .base(&msg, &self.structured)
-            .map_err(|e| HmacError::CannotSign(e.0))?;
+            .map_err(|e| SignError::CannotSign(e.0))?;
         let tag = self.secret.mac(&[&base]);
 
         let sig_input = format!("{}={}", self.label, input.serialized());
         let sig = format!("{}=:{}:", self.label, BASE64.encode(tag));
-        headers.append(
-            SIGNATURE_INPUT,
-            HeaderValue::from_str(&sig_input).map_err(|_| HmacError::CannotSign("header"))?,
-        );
-        headers.append(
-            SIGNATURE,
-            HeaderValue::from_str(&sig).map_err(|_| HmacError::CannotSign("header"))?,
-        );
+        headers.append(SIGNATURE_INPUT, HeaderValue::from_str(&sig_input)?);
+        headers.append(SIGNATURE, HeaderValue::from_str(&sig)?);
         Ok(())
     }
 
@@ -209,7 +203,7 @@ impl SignerBuilder {
         self
     }
 
-    /// Adds a covered component (for example `Component::field("content-type")`).
+    /// Adds a covered component (for example `Component::field(http::header::CONTENT_TYPE)`).
     pub fn cover(mut self, component: Component) -> Self {
         self.inner.components.push(component);
         self
@@ -246,30 +240,28 @@ impl SignerBuilder {
     }
 
     /// Declares the structured type of a field so it can be covered with `;sf` or `;key`.
-    pub fn structured_field(mut self, name: &str, ty: SfType) -> Result<Self, HmacError> {
-        let h = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| HmacError::InvalidHeaderName(name.to_owned()))?;
-        self.inner.structured.add(h, ty);
-        Ok(self)
+    pub fn structured_field(mut self, name: HeaderName, ty: SfType) -> Self {
+        self.inner.structured.add(name, ty);
+        self
     }
 
     /// Builds the signer.
-    pub fn build(self) -> Result<Signer, HmacError> {
+    pub fn build(self) -> Result<Signer, HttpSigConfigError> {
         let s = &self.inner;
         if !valid_key(&s.label) {
-            return Err(HmacError::InvalidParameter(s.label.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(s.label.clone()));
         }
         if s.key_id.is_empty() || !valid_sf_string(&s.key_id) {
-            return Err(HmacError::InvalidParameter(s.key_id.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(s.key_id.clone()));
         }
         if s.tag.as_deref().is_some_and(|t| !valid_sf_string(t)) {
-            return Err(HmacError::InvalidParameter("tag".to_owned()));
+            return Err(HttpSigConfigError::InvalidParameter("tag".to_owned()));
         }
         let mut seen: Vec<String> = Vec::new();
         for c in &s.components {
             let id = c.to_string();
             if seen.contains(&id) {
-                return Err(HmacError::InvalidComponent(id));
+                return Err(HttpSigConfigError::InvalidComponent(id));
             }
             seen.push(id);
         }
@@ -293,23 +285,19 @@ impl SignerBuilder {
 pub fn sign_request<B: AsRef<[u8]>>(
     req: &mut http::Request<B>,
     signer: &Signer,
-) -> Result<(), HmacError> {
+) -> Result<(), SignError> {
     signer.sign(req)
 }
 
 /// Signs a `reqwest::Request` with `signer`: build it with `RequestBuilder::build`, sign,
 /// then `Client::execute` it. The body must be in memory (not a stream).
 #[cfg(feature = "reqwest")]
-pub fn sign_reqwest(req: &mut reqwest::Request, signer: &Signer) -> Result<(), HmacError> {
+pub fn sign_reqwest(req: &mut reqwest::Request, signer: &Signer) -> Result<(), SignError> {
     let body = match req.body() {
         None => Vec::new(),
-        Some(b) => b.as_bytes().ok_or(HmacError::StreamingBody)?.to_vec(),
+        Some(b) => b.as_bytes().ok_or(SignError::StreamingBody)?.to_vec(),
     };
-    let uri: Uri = req
-        .url()
-        .as_str()
-        .parse()
-        .map_err(|_| HmacError::CannotSign("url"))?;
+    let uri: Uri = req.url().as_str().parse().map_err(SignError::Url)?;
     let method = req.method().clone();
     signer.sign_raw(&method, &uri, req.headers_mut(), &body)
 }

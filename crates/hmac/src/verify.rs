@@ -18,9 +18,9 @@ use crate::components::{
     BaseError, Component, Kind, Message, SfType, SignatureInput, StructuredFields,
     normalize_authority, parse_signature, parse_signature_input, valid_key, with_field,
 };
-use crate::error::HmacError;
+use crate::error::HttpSigConfigError;
 use crate::secret::{Match, matches_any};
-use crate::store::HmacKeyStore;
+use crate::store::{HmacKey, HmacKeyStore};
 use crate::{ALG, SIGNATURE, SIGNATURE_INPUT, digest};
 
 /// Longest `Signature-Input` / `Signature` accepted (all field lines together).
@@ -67,7 +67,7 @@ impl CoveragePolicy {
         }
     }
 
-    /// Also requires `component` (for example `Component::field("date")`).
+    /// Also requires `component` (for example `Component::field(http::header::DATE)`).
     pub fn require(mut self, component: Component) -> Self {
         self.extra.push(component);
         self
@@ -259,11 +259,9 @@ impl HttpSignatureVerifierBuilder {
     }
 
     /// Declares the structured type of a field so it can be covered with `;sf` or `;key`.
-    pub fn structured_field(mut self, name: &str, ty: SfType) -> Result<Self, HmacError> {
-        let h = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| HmacError::InvalidHeaderName(name.to_owned()))?;
-        self.structured.add(h, ty);
-        Ok(self)
+    pub fn structured_field(mut self, name: HeaderName, ty: SfType) -> Self {
+        self.structured.add(name, ty);
+        self
     }
 
     /// The realm of the challenge sent when a signature is required but absent.
@@ -273,16 +271,16 @@ impl HttpSignatureVerifierBuilder {
     }
 
     /// Builds the verifier.
-    pub fn build(self) -> Result<HttpSignatureVerifier, HmacError> {
+    pub fn build(self) -> Result<HttpSignatureVerifier, HttpSigConfigError> {
         if let Some(l) = &self.label
             && !valid_key(l)
         {
-            return Err(HmacError::InvalidParameter(l.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(l.clone()));
         }
         if let Some(s) = &self.scheme
             && !matches!(s.as_str(), "http" | "https")
         {
-            return Err(HmacError::InvalidParameter(s.clone()));
+            return Err(HttpSigConfigError::InvalidParameter(s.clone()));
         }
         let replay = match self.replay {
             Some(r) => r,
@@ -326,14 +324,33 @@ impl fmt::Debug for PresentedSignature {
 }
 
 /// Facts about the accepted signature, attached to the [`Principal`] as an attribute.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct VerifiedSignature {
     /// The signature label.
     pub label: String,
-    /// The covered components, serialized (`"@method"`, `"@query-param";name="x"`, …).
-    pub covered: Vec<String>,
     /// The `created` parameter, seconds since the Unix epoch.
     pub created: i64,
+    /// The verified `Signature-Input` member, moved here whole: the covered identifiers are
+    /// read from it when asked for, not copied on every request.
+    input: SignatureInput,
+}
+
+impl VerifiedSignature {
+    /// The covered components, serialized (`"@method"`, `"@query-param";name="x"`, …), in
+    /// the order they were signed.
+    pub fn covered(&self) -> impl Iterator<Item = &str> {
+        self.input.covered_ids()
+    }
+}
+
+impl fmt::Debug for VerifiedSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedSignature")
+            .field("label", &self.label)
+            .field("covered", &self.covered().collect::<Vec<_>>())
+            .field("created", &self.created)
+            .finish()
+    }
 }
 
 fn malformed(reason: &'static str) -> AuthError {
@@ -359,13 +376,13 @@ fn secs(d: Duration) -> i64 {
 
 impl HttpSignatureVerifier {
     /// Checks the signature over the request's headers (already turned into `base`), without
-    /// reading the body.
+    /// reading the body: the key that signed it.
     async fn check_signature(
         &self,
         sig: &PresentedSignature,
         base: Result<Vec<u8>, BaseError>,
         now: SystemTime,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<HmacKey, AuthError> {
         let input = &sig.input;
         // RFC 9421 §3.2 step 6: the algorithm, if named, must be the one the key uses.
         if input.alg().is_some_and(|a| a != ALG) {
@@ -420,20 +437,28 @@ impl HttpSignatureVerifier {
             Match::No => return Err(mismatch("bad_signature")),
             Match::NoLiveSecret => return Err(mismatch("no_live_secret")),
         }
-        let principal = Principal::builder(key.subject.clone(), AuthMethod::HTTP_SIGNATURE)
-            .credential_id(keyid)
-            .scopes(key.scopes.clone());
-        let principal = match &key.tenant {
-            Some(t) => principal.tenant(t.clone()),
+        Ok(key)
+    }
+
+    /// The principal of an accepted signature; the signature's input moves into its
+    /// [`VerifiedSignature`] attribute.
+    fn principal(key: HmacKey, sig: PresentedSignature) -> Principal {
+        let PresentedSignature { label, input, .. } = sig;
+        let principal = Principal::builder(key.subject, AuthMethod::HTTP_SIGNATURE)
+            .credential_id(input.keyid().unwrap_or_default())
+            .scopes(key.scopes);
+        let principal = match key.tenant {
+            Some(t) => principal.tenant(t),
             None => principal,
         };
-        Ok(principal
+        principal
             .attribute(VerifiedSignature {
-                label: sig.label.clone(),
-                covered: input.covered_ids().map(str::to_owned).collect(),
-                created,
+                label,
+                // `check_signature` refused a signature without `created`.
+                created: input.created.unwrap_or_default(),
+                input,
             })
-            .build())
+            .build()
     }
 
     fn base(&self, input: &SignatureInput, req: &Request<Body>) -> Result<Vec<u8>, BaseError> {
@@ -547,7 +572,7 @@ impl Authenticator for HttpSignatureVerifier {
         let now = self.clock.now();
         // Headers first: a request that is not validly signed never gets its body read.
         let base = self.base(&sig.input, req);
-        let principal = self.check_signature(&sig, base, now).await?;
+        let key = self.check_signature(&sig, base, now).await?;
 
         let body =
             crate::body::buffer(req, self.max_body, self.body_timeout, &self.body_budget).await?;
@@ -565,7 +590,7 @@ impl Authenticator for HttpSignatureVerifier {
 
         // Last, once everything else holds: burn the nonce (§7.2.2).
         if let Some(nonce) = sig.input.nonce() {
-            let keyid = principal.credential_id().unwrap_or_default();
+            let keyid = sig.input.keyid().unwrap_or_default();
             let ttl = self.max_age + self.skew;
             if !self
                 .replay
@@ -575,6 +600,6 @@ impl Authenticator for HttpSignatureVerifier {
                 return Err(mismatch("replayed_nonce"));
             }
         }
-        Ok(principal)
+        Ok(Self::principal(key, sig))
     }
 }

@@ -13,7 +13,7 @@ use http::{HeaderName, Request};
 use sha2::{Digest, Sha256};
 
 use crate::body::BodyBudget;
-use crate::error::HmacError;
+use crate::error::HttpSigConfigError;
 use crate::secret::{HmacSecret, Match, RotatingSecret, matches_any};
 
 /// Longest signature header accepted.
@@ -69,21 +69,22 @@ impl WebhookProfile {
 
     /// `<header>: <prefix><hex HMAC-SHA256 of the raw body>`, for example
     /// `X-Signature: sha256=…`.
-    pub fn prefixed_hex(header: &str, prefix: &str) -> Result<Self, HmacError> {
+    pub fn prefixed_hex(header: HeaderName, prefix: &str) -> Result<Self, HttpSigConfigError> {
         if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(HmacError::InvalidParameter(prefix.to_owned()));
+            return Err(HttpSigConfigError::InvalidParameter(prefix.to_owned()));
         }
         Ok(Self {
-            header: header_name(header)?,
+            header,
             style: Style::PrefixedHex(prefix.to_owned()),
         })
     }
 
     /// The same format under another header (for example `Stripe-Signature` for the
     /// timestamped style).
-    pub fn with_header(mut self, header: &str) -> Result<Self, HmacError> {
-        self.header = header_name(header)?;
-        Ok(self)
+    #[must_use]
+    pub fn with_header(mut self, header: HeaderName) -> Self {
+        self.header = header;
+        self
     }
 
     /// The header the signature travels in.
@@ -105,34 +106,20 @@ impl WebhookProfile {
     }
 }
 
-fn header_name(h: &str) -> Result<HeaderName, HmacError> {
-    HeaderName::from_bytes(h.as_bytes()).map_err(|_| HmacError::InvalidHeaderName(h.to_owned()))
-}
-
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }
 
 /// The 64 lowercase hex digits of an HMAC-SHA256, exactly. Uppercase, a sign (`+`, which
 /// `from_str_radix` would take) and whitespace are refused, so one MAC has one spelling: the
 /// one [`WebhookProfile::sign`] and the documented senders write.
 fn unhex32(s: &str) -> Option<[u8; 32]> {
-    fn digit(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
+    // The charset first: `hex` alone would also take uppercase digits.
+    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *o = digit(*hi)? << 4 | digit(*lo)?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -265,9 +252,9 @@ impl WebhookVerifierBuilder {
     }
 
     /// Builds the verifier; at least one secret is required.
-    pub fn build(self) -> Result<WebhookVerifier, HmacError> {
+    pub fn build(self) -> Result<WebhookVerifier, HttpSigConfigError> {
         if self.inner.secrets.is_empty() {
-            return Err(HmacError::Missing("webhook secret"));
+            return Err(HttpSigConfigError::Missing("webhook secret"));
         }
         Ok(self.inner)
     }

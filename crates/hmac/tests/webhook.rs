@@ -10,7 +10,7 @@ use apiauth_core::clock::ManualClock;
 use apiauth_hmac::{HmacSecret, RotatingSecret, WebhookProfile, WebhookVerifier};
 use axum::body::Body;
 use common::{NOW, app, clock, send};
-use http::{Request, StatusCode};
+use http::{HeaderName, Request, StatusCode};
 
 fn github_secret() -> HmacSecret {
     HmacSecret::dangerous_short("It's a Secret to Everybody").unwrap()
@@ -255,14 +255,16 @@ fn a_webhook_verifier_needs_a_secret() {
             .build()
             .is_err()
     );
-    assert!(WebhookProfile::prefixed_hex("x signature", "sha256=").is_err());
+    // The header is a `HeaderName`, valid by construction; the prefix is checked here.
+    let header = HeaderName::from_static("x-signature");
+    assert!(WebhookProfile::prefixed_hex(header, "sha 256=").is_err());
 }
 
 #[test]
 fn hmac_sha256_matches_rfc4231_vectors() {
     let v: serde_json::Value =
         serde_json::from_str(include_str!("data/rfc4231_hmac_sha256.json")).unwrap();
-    let profile = WebhookProfile::prefixed_hex("x-signature", "").unwrap();
+    let profile = WebhookProfile::prefixed_hex(HeaderName::from_static("x-signature"), "").unwrap();
     let unhex = |s: &str| -> Vec<u8> {
         (0..s.len())
             .step_by(2)

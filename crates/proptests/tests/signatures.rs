@@ -147,7 +147,7 @@ fn signed(spec: &Spec, clock: SharedClock) -> Msg {
     let mut req = b.body(spec.body.clone()).unwrap();
     let mut signer = Signer::builder("client-1", HmacSecret::new(SECRET).unwrap()).clock(clock);
     for n in &names {
-        signer = signer.cover(Component::field(n).unwrap());
+        signer = signer.cover(Component::field(http::HeaderName::from_static(n)));
     }
     signer.build().unwrap().sign(&mut req).unwrap();
     let (parts, body) = req.into_parts();
