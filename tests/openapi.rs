@@ -343,6 +343,11 @@ async fn the_document_names_every_scheme_status_and_scope() {
     assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
     assert_eq!(schemes["bearerAuth"]["bearerFormat"], "JWT");
     // RFC 9449 §7.1: DPoP is an HTTP authentication scheme of its own.
+    assert_eq!(schemes["mutualTls"]["type"], "mutualTLS");
+    let mtls = schemes["mutualTls"]["description"].as_str().unwrap();
+    for needle in ["--mtls-ca", "cnf.x5t#S256", "Client-Cert", "tls_client_auth"] {
+        assert!(mtls.contains(needle), "mutualTls description lacks {needle}");
+    }
     assert_eq!(schemes["dpopAuth"]["type"], "http");
     assert_eq!(schemes["dpopAuth"]["scheme"], "DPoP");
     let dpop = schemes["dpopAuth"]["description"].as_str().unwrap();

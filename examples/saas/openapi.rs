@@ -36,6 +36,7 @@ pub mod scheme {
     pub const BASIC: &str = "basicAuth";
     pub const BEARER: &str = "bearerAuth";
     pub const DPOP: &str = "dpopAuth";
+    pub const MUTUAL_TLS: &str = "mutualTls";
     pub const OAUTH2: &str = "oauth2";
     pub const HTTP_SIGNATURE: &str = "httpSignature";
     pub const WEBHOOK_SIGNATURE: &str = "webhookSignature";
@@ -684,6 +685,15 @@ fn add_dpop_scheme(doc: &mut serde_json::Value) {
                 or invalid proof is 401 `invalid_dpop_proof`; the same token as `Bearer` is \
                 401 `invalid_token`. With --dpop-nonce, proofs carry the server nonce from \
                 `DPoP-Nonce` (`use_dpop_nonce` hands one out).",
+        }),
+    );
+    // OpenAPI 3.1 `mutualTLS`: no operation requires it (a certificate binds tokens, it
+    // does not replace them), so it is listed for the token endpoint's description only.
+    schemes.insert(
+        scheme::MUTUAL_TLS.to_owned(),
+        serde_json::json!({
+            "type": "mutualTLS",
+            "description": "Only when the server runs with --mtls-ca (or behind a proxy                 trusted with --trusted-cert-proxy, which passes the certificate in the RFC                 9440 `Client-Cert` header): a client certificate is optional on the TLS                 connection. A token requested over a connection with a certificate is bound                 to it (RFC 8705 §3.1, `cnf.x5t#S256`) and is then accepted only over                 connections presenting that certificate; elsewhere it is 401                 `invalid_token`. Clients registered for `tls_client_auth` or                 `self_signed_tls_client_auth` authenticate to the token endpoint with the                 certificate instead of a secret (RFC 8705 §2).",
         }),
     );
 }

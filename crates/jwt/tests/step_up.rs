@@ -1,4 +1,4 @@
-//! RFC 9470 step-up over a real axum Router: a route that needs a stronger or more recent
+//! RFC 9470 step-up over real HTTP on loopback: a route that needs a stronger or more recent
 //! user authentication answers 401 `insufficient_user_authentication` with `acr_values` and
 //! `max_age`, and serves the token that meets them.
 
@@ -17,7 +17,36 @@ use common::*;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-async fn app(clock: &ManualClock) -> Router {
+/// The app served on a free loopback port, as a client reaches it.
+struct Served {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn app(clock: &ManualClock) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = router(clock).await;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Served {
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A GET with the bearer token, over the socket; what the client sees.
+async fn call(app: &Served, path: &str, token: &str) -> apiauth_testkit::Seen {
+    let res = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    apiauth_testkit::Seen::read(http::Response::from(res)).await
+}
+
+async fn router(clock: &ManualClock) -> Router {
     let verifier = JwtVerifier::builder()
         .issuer(
             Issuer::new(ISS)
@@ -65,7 +94,7 @@ async fn a_route_needing_a_stronger_acr_asks_for_it() {
         let a = call(&app, "/payouts", &t).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
         assert_eq!(
-            a.www_authenticate(),
+            a.challenges().join(" | "),
             r#"Bearer error="insufficient_user_authentication", error_description="A stronger or more recent authentication is required.", acr_values="phrh phr""#
         );
         let p = a.json();
@@ -93,13 +122,13 @@ async fn a_route_needing_a_recent_login_asks_for_max_age() {
         let a = call(&app, "/password", &stale).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
         assert!(
-            a.www_authenticate()
+            a.challenges().join(" | ")
                 .contains(r#"error="insufficient_user_authentication""#)
         );
         assert!(
-            a.www_authenticate().ends_with(r#"max_age="300""#),
+            a.challenges().join(" | ").ends_with(r#"max_age="300""#),
             "{}",
-            a.www_authenticate()
+            a.challenges().join(" | ")
         );
         assert_eq!(a.json()["max_age"], 300);
     }
@@ -118,6 +147,6 @@ async fn a_malformed_acr_or_auth_time_is_an_invalid_token() {
     for bad in [json!({"acr": 3}), json!({"auth_time": "yesterday"})] {
         let a = call(&app, "/me", &token(&clock, bad.clone())).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{bad}");
-        assert!(a.www_authenticate().contains(r#"error="invalid_token""#));
+        assert!(a.challenges().join(" | ").contains(r#"error="invalid_token""#));
     }
 }

@@ -42,6 +42,7 @@ pub enum OAuth2ConfigError {
 
 impl OAuth2ConfigError {
     /// A signing-key failure caused by `source` (none of which holds key material).
+    #[cfg(feature = "server")]
     pub(crate) fn key(
         reason: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
