@@ -345,8 +345,16 @@ async fn the_document_names_every_scheme_status_and_scope() {
     // RFC 9449 §7.1: DPoP is an HTTP authentication scheme of its own.
     assert_eq!(schemes["mutualTls"]["type"], "mutualTLS");
     let mtls = schemes["mutualTls"]["description"].as_str().unwrap();
-    for needle in ["--mtls-ca", "cnf.x5t#S256", "Client-Cert", "tls_client_auth"] {
-        assert!(mtls.contains(needle), "mutualTls description lacks {needle}");
+    for needle in [
+        "--mtls-ca",
+        "cnf.x5t#S256",
+        "Client-Cert",
+        "tls_client_auth",
+    ] {
+        assert!(
+            mtls.contains(needle),
+            "mutualTls description lacks {needle}"
+        );
     }
     assert_eq!(schemes["dpopAuth"]["type"], "http");
     assert_eq!(schemes["dpopAuth"]["scheme"], "DPoP");

@@ -122,7 +122,8 @@ async fn a_route_needing_a_recent_login_asks_for_max_age() {
         let a = call(&app, "/password", &stale).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
         assert!(
-            a.challenges().join(" | ")
+            a.challenges()
+                .join(" | ")
                 .contains(r#"error="insufficient_user_authentication""#)
         );
         assert!(
@@ -147,6 +148,10 @@ async fn a_malformed_acr_or_auth_time_is_an_invalid_token() {
     for bad in [json!({"acr": 3}), json!({"auth_time": "yesterday"})] {
         let a = call(&app, "/me", &token(&clock, bad.clone())).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{bad}");
-        assert!(a.challenges().join(" | ").contains(r#"error="invalid_token""#));
+        assert!(
+            a.challenges()
+                .join(" | ")
+                .contains(r#"error="invalid_token""#)
+        );
     }
 }
