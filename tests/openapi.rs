@@ -342,7 +342,7 @@ async fn the_document_names_every_scheme_status_and_scope() {
     assert_eq!(schemes["basicAuth"]["scheme"], "basic");
     assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
     assert_eq!(schemes["bearerAuth"]["bearerFormat"], "JWT");
-    // RFC 9449 §7.1: DPoP is an HTTP authentication scheme of its own.
+    // OpenAPI 3.1's mutualTLS, described truthfully (RFC 8705: it binds tokens).
     assert_eq!(schemes["mutualTls"]["type"], "mutualTLS");
     let mtls = schemes["mutualTls"]["description"].as_str().unwrap();
     for needle in [
@@ -356,6 +356,7 @@ async fn the_document_names_every_scheme_status_and_scope() {
             "mutualTls description lacks {needle}"
         );
     }
+    // RFC 9449 §7.1: DPoP is an HTTP authentication scheme of its own.
     assert_eq!(schemes["dpopAuth"]["type"], "http");
     assert_eq!(schemes["dpopAuth"]["scheme"], "DPoP");
     let dpop = schemes["dpopAuth"]["description"].as_str().unwrap();
