@@ -24,8 +24,22 @@ impl std::error::Error for NotACertificate {}
 /// A distinguished name in a form two spellings of one name share: RDNs in RFC 4514 order,
 /// attribute types upper-cased, values with insignificant spaces removed and compared
 /// case-insensitively (the RFC 4517 caseIgnoreMatch of the usual DN attributes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistinguishedName(Vec<Vec<(String, String)>>);
+///
+/// Two names are equal when their normalised forms are; [`as_str`](Self::as_str) keeps the
+/// spelling the name was read from, so a store can keep a registration as it was written.
+#[derive(Debug, Clone)]
+pub struct DistinguishedName {
+    rdns: Vec<Vec<(String, String)>>,
+    text: String,
+}
+
+impl PartialEq for DistinguishedName {
+    fn eq(&self, other: &Self) -> bool {
+        self.rdns == other.rdns
+    }
+}
+
+impl Eq for DistinguishedName {}
 
 /// A registered subject DN that is not an RFC 4514 string this crate reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +113,16 @@ impl DistinguishedName {
         finish(&mut ty, &mut val, &mut rdn)?;
         rdn.sort();
         rdns.push(rdn);
-        Ok(Self(rdns))
+        Ok(Self {
+            rdns,
+            text: s.to_owned(),
+        })
+    }
+
+    /// The name as it was read: the RFC 4514 string given to [`parse`](Self::parse), or the
+    /// certificate's subject in RFC 4514 form.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     fn of(name: &X509Name<'_>) -> Result<Self, NotACertificate> {
@@ -118,7 +141,10 @@ impl DistinguishedName {
             set.sort();
             rdns.push(set);
         }
-        Ok(Self(rdns))
+        Ok(Self {
+            rdns,
+            text: name.to_string(),
+        })
     }
 }
 

@@ -67,6 +67,11 @@ impl RedisClientRegistry {
         if let Some(tenant) = client.tenant_id() {
             pipe.arg("tenant").arg(tenant);
         }
+        // RFC 8705 §2: a certificate client's registration (its secret hash is empty).
+        #[cfg(feature = "mtls")]
+        if let Some((parameter, value)) = client.tls_auth().map(|t| t.registration()) {
+            pipe.arg("tls_parameter").arg(parameter).arg("tls_value").arg(value);
+        }
         pipe.ignore();
         let () = self.backend.pipe("oauth_client_insert", &pipe).await?;
         Ok(())
@@ -160,12 +165,23 @@ impl ClientRegistry for RedisClientRegistry {
                     "introspect",
                     "suspended",
                     "tenant",
+                    "tls_parameter",
+                    "tls_value",
                 ]),
             )
             .await?;
         let corrupt = || StoreError::Unavailable("redis: unreadable client record".into());
-        let [id, hash, scopes, token, introspect, suspended, tenant] =
-            <[Option<String>; 7]>::try_from(fields).map_err(|_| corrupt())?;
+        let [
+            id,
+            hash,
+            scopes,
+            token,
+            introspect,
+            suspended,
+            tenant,
+            tls_parameter,
+            tls_value,
+        ] = <[Option<String>; 9]>::try_from(fields).map_err(|_| corrupt())?;
         let (Some(id), Some(hash)) = (id, hash) else {
             return Ok(None);
         };
@@ -175,7 +191,24 @@ impl ClientRegistry for RedisClientRegistry {
         }
         let scopes = ScopeSet::parse(scopes.as_deref().unwrap_or("")).map_err(|_| corrupt())?;
         let is = |f: &Option<String>| f.as_deref() == Some("1");
-        let mut client = RegisteredClient::new(id, hash, scopes).suspended(is(&suspended));
+        #[cfg(feature = "mtls")]
+        let client = match tls_parameter.zip(tls_value) {
+            Some((parameter, value)) => RegisteredClient::tls_client_auth(
+                id,
+                apiauth_oauth2::TlsClientAuth::from_registration(&parameter, &value)
+                    .ok_or_else(corrupt)?,
+                scopes,
+            ),
+            None => RegisteredClient::new(id, hash, scopes),
+        };
+        // Without the feature a certificate client has no usable credential: its empty
+        // secret hash never verifies a secret.
+        #[cfg(not(feature = "mtls"))]
+        let client = {
+            let _ = (tls_parameter, tls_value);
+            RegisteredClient::new(id, hash, scopes)
+        };
+        let mut client = client.suspended(is(&suspended));
         if !is(&token) {
             client = client.without_token_grant();
         }

@@ -9,7 +9,7 @@ use crate::db::{Dialect, SqlDatabase};
 use crate::error::SqlError;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Arbitrary constant naming the migration lock in `pg_advisory_xact_lock`.
 const PG_LOCK: i64 = 0x0061_7069_6175_7468; // "apiauth"
@@ -123,6 +123,11 @@ fn version(v: i64, d: Dialect) -> Vec<String> {
             d.text_bytewise()
         )],
         (6, _) => v6(d),
+        // Version 7: an RFC 8705 certificate registration (parameter and value; NULL: none).
+        (7, _) => vec![
+            "ALTER TABLE apiauth_oauth_clients ADD COLUMN tls_auth_parameter TEXT".into(),
+            "ALTER TABLE apiauth_oauth_clients ADD COLUMN tls_auth_value TEXT".into(),
+        ],
         _ => Vec::new(),
     }
 }

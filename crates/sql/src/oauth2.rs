@@ -36,18 +36,25 @@ impl SqlClientRegistry {
 
     /// Inserts or replaces a client record whose hash was made elsewhere.
     pub async fn insert(&self, c: &RegisteredClient) -> Result<(), StoreError> {
+        #[cfg(feature = "mtls")]
+        let tls = c.tls_auth().map(|t| t.registration());
+        #[cfg(not(feature = "mtls"))]
+        let tls: Option<(&str, String)> = None;
         self.db
             .run("oauth_client_insert", async {
                 sqlx::query(
                     "INSERT INTO apiauth_oauth_clients (client_id, secret_hash, scopes,
-                       may_request_tokens, may_introspect, suspended, tenant)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                       may_request_tokens, may_introspect, suspended, tenant,
+                       tls_auth_parameter, tls_auth_value)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                        scopes = excluded.scopes,
                        may_request_tokens = excluded.may_request_tokens,
                        may_introspect = excluded.may_introspect,
                        suspended = excluded.suspended,
-                       tenant = excluded.tenant",
+                       tenant = excluded.tenant,
+                       tls_auth_parameter = excluded.tls_auth_parameter,
+                       tls_auth_value = excluded.tls_auth_value",
                 )
                 .bind(c.client_id())
                 .bind(c.secret_hash())
@@ -56,6 +63,8 @@ impl SqlClientRegistry {
                 .bind(flag(c.may_introspect()))
                 .bind(flag(c.is_suspended()))
                 .bind(c.tenant_id())
+                .bind(tls.as_ref().map(|t| t.0))
+                .bind(tls.as_ref().map(|t| t.1.as_str()))
                 .execute(self.db.pool())
                 .await?;
                 Ok(())
@@ -148,7 +157,8 @@ impl ClientRegistry for SqlClientRegistry {
             .run(OP, async {
                 sqlx::query(
                     "SELECT client_id, secret_hash, scopes, may_request_tokens, may_introspect,
-                       suspended, tenant FROM apiauth_oauth_clients WHERE client_id = $1",
+                       suspended, tenant, tls_auth_parameter, tls_auth_value
+                     FROM apiauth_oauth_clients WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .fetch_optional(self.db.pool())
@@ -163,8 +173,30 @@ impl ClientRegistry for SqlClientRegistry {
                 .map_err(|_| corrupt(OP))
         };
         let scopes = ScopeSet::parse(&s("scopes")?).map_err(|_| corrupt(OP))?;
-        let mut client = RegisteredClient::new(s("client_id")?, s("secret_hash")?, scopes)
-            .suspended(is("suspended")?);
+        let opt = |c: &str| {
+            row.try_get::<Option<String>, _>(c)
+                .map_err(|_| corrupt(OP))
+        };
+        let tls = opt("tls_auth_parameter")?.zip(opt("tls_auth_value")?);
+        #[cfg(feature = "mtls")]
+        let client = match tls {
+            // RFC 8705 §2: a certificate client (its stored secret hash is empty).
+            Some((parameter, value)) => RegisteredClient::tls_client_auth(
+                s("client_id")?,
+                apiauth_oauth2::TlsClientAuth::from_registration(&parameter, &value)
+                    .ok_or_else(|| corrupt(OP))?,
+                scopes,
+            ),
+            None => RegisteredClient::new(s("client_id")?, s("secret_hash")?, scopes),
+        };
+        // Without the feature a certificate client has no usable credential: its empty
+        // secret hash never verifies a secret.
+        #[cfg(not(feature = "mtls"))]
+        let client = {
+            let _ = tls;
+            RegisteredClient::new(s("client_id")?, s("secret_hash")?, scopes)
+        };
+        let mut client = client.suspended(is("suspended")?);
         if !is("may_request_tokens")? {
             client = client.without_token_grant();
         }

@@ -57,6 +57,35 @@ pub async fn client_registry_contract<R: ClientRegistry + Manage>(r: R) {
     r.insert(narrowed.clone()).await;
     assert!(same(&r.find("billing").await.unwrap().unwrap(), &narrowed));
 
+    // RFC 8705 §2: certificate registrations come back as registered (the crate including
+    // this contract names the feature that stores them).
+    #[cfg(feature = "mtls")]
+    {
+        use apiauth_oauth2::TlsClientAuth;
+        let registrations = [
+            TlsClientAuth::subject_dn("CN=client-a, O=Example Corp,C=SE").unwrap(),
+            TlsClientAuth::SanDns("client.example".into()),
+            TlsClientAuth::SanUri("spiffe://example/client".into()),
+            TlsClientAuth::SanIp("2001:db8::7".parse().unwrap()),
+            TlsClientAuth::SanEmail("ops@example.com".into()),
+            TlsClientAuth::SelfSigned("A4DtL2JmUMhAsvJj5tKyn64SqzmuXbMrJa0n761y5v0".into()),
+        ];
+        for auth in registrations {
+            let c = RegisteredClient::tls_client_auth("cert-client", auth.clone(), ScopeSet::empty())
+                .tenant("acme");
+            r.insert(c.clone()).await;
+            let found = r.find("cert-client").await.unwrap().unwrap();
+            assert!(same(&found, &c));
+            assert_eq!(found.tls_auth(), Some(&auth));
+            if let TlsClientAuth::SubjectDn(dn) = &auth {
+                assert_eq!(found.tls_auth().map(|a| a.registration().1), Some(dn.as_str().to_owned()));
+            }
+        }
+        assert!(r.remove("cert-client").await);
+        let plain = r.find("billing").await.unwrap().unwrap();
+        assert!(plain.tls_auth().is_none());
+    }
+
     assert!(r.remove("billing").await);
     assert!(!r.remove("billing").await);
     assert!(r.find("billing").await.unwrap().is_none());

@@ -54,6 +54,33 @@ impl TlsClientAuth {
         apiauth_mtls::x509::DistinguishedName::parse(dn).map(Self::SubjectDn)
     }
 
+    /// The registration as a store keeps it: the client metadata parameter that names it
+    /// (RFC 8705 §2.1.2) and its value. `self_signed_tls_client_auth` (§2.2) is kept as the
+    /// certificate's thumbprint under `x5t#S256`.
+    pub fn registration(&self) -> (&'static str, String) {
+        match self {
+            Self::SubjectDn(dn) => ("tls_client_auth_subject_dn", dn.as_str().to_owned()),
+            Self::SanDns(v) => ("tls_client_auth_san_dns", v.clone()),
+            Self::SanUri(v) => ("tls_client_auth_san_uri", v.clone()),
+            Self::SanIp(ip) => ("tls_client_auth_san_ip", ip.to_string()),
+            Self::SanEmail(v) => ("tls_client_auth_san_email", v.clone()),
+            Self::SelfSigned(x5t) => ("x5t#S256", x5t.clone()),
+        }
+    }
+
+    /// Reads back what [`registration`](Self::registration) wrote; `None` for anything else.
+    pub fn from_registration(parameter: &str, value: &str) -> Option<Self> {
+        Some(match parameter {
+            "tls_client_auth_subject_dn" => Self::subject_dn(value).ok()?,
+            "tls_client_auth_san_dns" => Self::SanDns(value.to_owned()),
+            "tls_client_auth_san_uri" => Self::SanUri(value.to_owned()),
+            "tls_client_auth_san_ip" => Self::SanIp(value.parse().ok()?),
+            "tls_client_auth_san_email" => Self::SanEmail(value.to_owned()),
+            "x5t#S256" => Self::SelfSigned(value.to_owned()),
+            _ => return None,
+        })
+    }
+
     /// The token endpoint auth method name (RFC 8705 §2.1.1, §2.2.1).
     pub fn method_name(&self) -> &'static str {
         match self {
