@@ -222,8 +222,11 @@ mod tests {
             DistinguishedName::parse("UID=1+CN=x,O=y").unwrap()
         );
         let escaped = DistinguishedName::parse(r"CN=Smith\, John,O=a\2Cb").unwrap();
-        assert_eq!(escaped.0[0], [("CN".to_owned(), "smith, john".to_owned())]);
-        assert_eq!(escaped.0[1], [("O".to_owned(), "a,b".to_owned())]);
+        assert_eq!(
+            escaped.rdns[0],
+            [("CN".to_owned(), "smith, john".to_owned())]
+        );
+        assert_eq!(escaped.rdns[1], [("O".to_owned(), "a,b".to_owned())]);
         for bad in ["", "CN", "=x", "CN=#0403", r"CN=x\"] {
             assert!(DistinguishedName::parse(bad).is_err(), "{bad}");
         }

@@ -70,7 +70,10 @@ impl RedisClientRegistry {
         // RFC 8705 §2: a certificate client's registration (its secret hash is empty).
         #[cfg(feature = "mtls")]
         if let Some((parameter, value)) = client.tls_auth().map(|t| t.registration()) {
-            pipe.arg("tls_parameter").arg(parameter).arg("tls_value").arg(value);
+            pipe.arg("tls_parameter")
+                .arg(parameter)
+                .arg("tls_value")
+                .arg(value);
         }
         pipe.ignore();
         let () = self.backend.pipe("oauth_client_insert", &pipe).await?;

@@ -173,10 +173,7 @@ impl ClientRegistry for SqlClientRegistry {
                 .map_err(|_| corrupt(OP))
         };
         let scopes = ScopeSet::parse(&s("scopes")?).map_err(|_| corrupt(OP))?;
-        let opt = |c: &str| {
-            row.try_get::<Option<String>, _>(c)
-                .map_err(|_| corrupt(OP))
-        };
+        let opt = |c: &str| row.try_get::<Option<String>, _>(c).map_err(|_| corrupt(OP));
         let tls = opt("tls_auth_parameter")?.zip(opt("tls_auth_value")?);
         #[cfg(feature = "mtls")]
         let client = match tls {

@@ -71,14 +71,18 @@ pub async fn client_registry_contract<R: ClientRegistry + Manage>(r: R) {
             TlsClientAuth::SelfSigned("A4DtL2JmUMhAsvJj5tKyn64SqzmuXbMrJa0n761y5v0".into()),
         ];
         for auth in registrations {
-            let c = RegisteredClient::tls_client_auth("cert-client", auth.clone(), ScopeSet::empty())
-                .tenant("acme");
+            let c =
+                RegisteredClient::tls_client_auth("cert-client", auth.clone(), ScopeSet::empty())
+                    .tenant("acme");
             r.insert(c.clone()).await;
             let found = r.find("cert-client").await.unwrap().unwrap();
             assert!(same(&found, &c));
             assert_eq!(found.tls_auth(), Some(&auth));
             if let TlsClientAuth::SubjectDn(dn) = &auth {
-                assert_eq!(found.tls_auth().map(|a| a.registration().1), Some(dn.as_str().to_owned()));
+                assert_eq!(
+                    found.tls_auth().map(|a| a.registration().1),
+                    Some(dn.as_str().to_owned())
+                );
             }
         }
         assert!(r.remove("cert-client").await);
