@@ -468,7 +468,7 @@ fn portal_cookie(res: &reqwest::Response) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_portal_session_survives_a_restart_on_sqlite() {
+async fn a_portal_session_and_its_usage_chart_survive_a_restart_on_sqlite() {
     let dir = TempDir::new("persist-portal");
     let url = format!("sqlite:{}", dir.0.join("saas.db").display());
     let args = ["--database-url", url.as_str(), "--public-url", PUBLIC_URL];
@@ -502,6 +502,29 @@ async fn a_portal_session_survives_a_restart_on_sqlite() {
             .send()
     };
     assert_eq!(keys(&a).await.unwrap().status(), 200);
+    // Two calls with the tenant's API key and one with its OAuth client's token: the usage
+    // page counts every credential of the tenant, from the stored billing history.
+    let pro = s(&a.creds, &["api_keys", "pro", "key"]).to_owned();
+    for _ in 0..2 {
+        assert_eq!(get_with_key(&a, &pro).await.status(), 200);
+    }
+    assert_eq!(get_with_token(&a, &token(&a).await).await, 200);
+    let requests_total = |saas: &Saas| {
+        let req = http
+            .get(saas.url("/portal/usage"))
+            .header("cookie", format!("portal_session={session}"))
+            .send();
+        async move {
+            let html = req.await.unwrap().text().await.unwrap();
+            let at = html
+                .find(r#"<svg id="requests-per-day""#)
+                .expect("the chart");
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            let v = &tag[tag.find(r#"data-total=""#).unwrap() + r#"data-total=""#.len()..];
+            v[..v.find('"').unwrap()].parse::<u64>().unwrap()
+        }
+    };
+    assert_eq!(requests_total(&a).await, 3);
     assert!(a.terminate().success());
 
     // Sessions are rows of the database (ids kept only as hashes): the new process knows it.
@@ -510,6 +533,11 @@ async fn a_portal_session_survives_a_restart_on_sqlite() {
         keys(&b).await.unwrap().status(),
         200,
         "signed in after a restart"
+    );
+    assert_eq!(
+        requests_total(&b).await,
+        3,
+        "the usage chart survives a restart"
     );
 }
 

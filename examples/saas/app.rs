@@ -376,8 +376,6 @@ pub async fn build(
         .build()?;
 
     // --- Quotas and usage.
-    // The portal's usage chart reads per-day counts kept beside the configured meter.
-    let usage = crate::portal::DailyUsage::new(stores.usage.clone());
     // Plans drive both limits (plans.rs): each plan's rate limit is its GCRA policy, per
     // tenant, so every credential of a tenant (API keys, OAuth client, HMAC partner) shares
     // its tenant's plan and bucket; its credit allowance is what the credits layer charges.
@@ -390,7 +388,7 @@ pub async fn build(
         .default_plan(QuotaPolicy::per_second(50).burst(100))
         .anonymous(QuotaPolicy::per_second(5).burst(20))
         .limiter(stores.rate_limiter.clone())
-        .usage_meter(usage.clone())
+        .usage_meter(stores.usage.clone())
         // The three fields of drafts 00–06 beside RateLimit-Policy/RateLimit, for older clients.
         .legacy_headers();
     for (plan, burst, per_second) in &args.quotas {
@@ -438,8 +436,6 @@ pub async fn build(
         users: portal_users,
         hasher: hasher.clone(),
         lockouts: stores.lockouts.clone(),
-        usage,
-        meter: stores.usage.clone(),
         clients: client_writer,
         tenant: TENANT,
         demo_clients: &[

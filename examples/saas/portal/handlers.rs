@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use apiauth::api_key::{KeyFilter, KeySummary, NewKey};
 use apiauth::basic::{BasicCredentials, CredentialEncoding};
 use apiauth::oauth2::RegisteredClient;
-use apiauth::{AuthMethod, Authenticator, Principal, ScopeSet, audit};
+use apiauth::{AuthMethod, Authenticator, ScopeSet, audit};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, Request, StatusCode, header};
@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use super::pages::{self, KeysPage, TenantRow, UsagePage};
 use super::security::{self, csrf_matches, same_origin, session_cookie};
 use super::session::{Session, SignedIn};
-use super::usage::{self, DAYS, UsageHistory};
+use super::usage::{self, DAYS};
 use super::{ClientInfo, Portal};
 
 type St = State<Arc<Portal>>;
@@ -583,83 +583,48 @@ pub async fn rotate_client(
     clients_page(&p, &s, &u, StatusCode::CREATED, Some(notice))
 }
 
-/// The usage identities of a tenant's keys: what the quota layer counts them under.
-fn identities(keys: &[KeySummary]) -> Vec<String> {
-    let mut ids: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            Principal::builder(k.owner.clone(), AuthMethod::API_KEY)
-                .build()
-                .identity()
-                .to_owned()
-        })
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
-}
-
 pub async fn usage(State(p): St, headers: HeaderMap) -> Response {
     let (s, u) = match signed_in(&p, &headers).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    let keys = match tenant_keys(&p, &u.tenant).await {
-        Ok(k) => k,
-        Err(res) => return res,
+    // Every chart comes from the tenant's billing history (in the database when there is
+    // one, so it survives a restart): every credential of the tenant, not only its keys.
+    let rows = match p.ledger.history() {
+        Some(history) => match history.export(Some(&u.tenant)).await {
+            Ok(rows) => rows,
+            Err(_) => return unavailable(),
+        },
+        None => Vec::new(),
     };
-    let ids = identities(&keys);
     let today = usage::day_of(SystemTime::now());
     let from = today + 1 - DAYS;
-    let Ok(days) = p.usage.per_day(&ids, from, today).await else {
-        return unavailable();
+    let requests = |r: &apiauth::quota::UsageRow| {
+        r.requests_2xx + r.requests_4xx + r.requests_5xx + r.requests_other
     };
-    let per_day: Vec<(String, u64)> = (from..=today)
-        .map(|d| {
-            let n = days
-                .iter()
-                .filter(|((day, _), _)| *day == d)
-                .map(|(_, n)| n)
-                .sum();
-            (usage::date(d)[5..].to_owned(), n)
-        })
-        .collect();
+    let series = |value: &dyn Fn(&apiauth::quota::UsageRow) -> u64| -> Vec<(String, u64)> {
+        (from..=today)
+            .map(|d| {
+                let day = usage::date(d);
+                let n = rows.iter().filter(|r| r.day == day).map(value).sum();
+                (day[5..].to_owned(), n)
+            })
+            .collect()
+    };
+    let per_day = series(&requests);
     let mut routes: BTreeMap<String, u64> = BTreeMap::new();
-    for id in &ids {
-        let Ok(counts) = p.meter.usage(id).await else {
-            return unavailable();
-        };
-        for c in counts {
-            *routes.entry(c.route).or_default() += c.count;
-        }
+    for r in &rows {
+        *routes.entry(r.route.clone()).or_default() += requests(r);
     }
     let per_route: Vec<(String, u64)> = routes.into_iter().collect();
     let credits = p.credits(&u.tenant).await;
-    // Credits charged per day, from the ledger's billing history of this tenant.
-    let credits_per_day_svg = match p.ledger.history() {
-        Some(history) => {
-            let Ok(rows) = history.export(Some(&u.tenant)).await else {
-                return unavailable();
-            };
-            let series: Vec<(String, u64)> = (from..=today)
-                .map(|d| {
-                    let day = usage::date(d);
-                    let n = rows
-                        .iter()
-                        .filter(|r| r.day == day)
-                        .map(|r| r.credits)
-                        .sum();
-                    (day[5..].to_owned(), n)
-                })
-                .collect();
-            Some(usage::bar_chart(
-                "credits-per-day",
-                "Credits charged per day, last 30 days",
-                &series,
-            ))
-        }
-        None => None,
-    };
+    let credits_per_day_svg = p.ledger.history().map(|_| {
+        usage::bar_chart(
+            "credits-per-day",
+            "Credits charged per day, last 30 days",
+            &series(&|r| r.credits),
+        )
+    });
     page(
         StatusCode::OK,
         pages::usage(&UsagePage {

@@ -12,8 +12,8 @@
 //!   `X-Frame-Options: DENY`; pages are `no-store`. The only secrets a page ever holds are a
 //!   key or client secret just made, shown once.
 //!
-//! Seams for other stores: [`SessionStore`] (sessions), [`usage::UsageHistory`] (per-day
-//! usage), [`ClientWriter`] (the OAuth client registry), [`Portal::credits`] (credit balances).
+//! Seams for other stores: [`SessionStore`] (sessions), the credit ledger's usage history
+//! (requests and credits per day), [`ClientWriter`] (the OAuth client registry), [`Portal::credits`] (credit balances).
 
 mod audit;
 mod handlers;
@@ -30,14 +30,12 @@ use apiauth::ScopeSet;
 use apiauth::api_key::ApiKeys;
 use apiauth::basic::{BasicAuth, PasswordHasher};
 use apiauth::oauth2::RegisteredClient;
-use apiauth::quota::UsageMeter;
 use async_trait::async_trait;
 use axum::Router;
 use axum::routing::{get, post};
 
 pub use audit::AuditRingLayer;
 pub use session::{MemorySessionStore, SessionStore};
-pub use usage::DailyUsage;
 
 /// Writes a client into the OAuth client registry the authorization server reads.
 #[async_trait]
@@ -95,8 +93,6 @@ pub struct Portal {
     pub keys: ApiKeys,
     pub basic: BasicAuth,
     pub sessions: Arc<dyn SessionStore>,
-    pub usage: DailyUsage,
-    pub meter: Arc<dyn UsageMeter>,
     pub clients: Arc<dyn ClientWriter>,
     /// Tenant → its clients. In memory: the seam for a stored client directory.
     pub client_list: Mutex<BTreeMap<String, Vec<ClientInfo>>>,
@@ -175,8 +171,6 @@ pub struct DemoParts<'a> {
     pub users: apiauth::basic::MemoryCredentialStore,
     pub hasher: PasswordHasher,
     pub lockouts: Arc<dyn apiauth::basic::LockoutStore>,
-    pub usage: DailyUsage,
-    pub meter: Arc<dyn UsageMeter>,
     pub clients: Arc<dyn ClientWriter>,
     pub tenant: &'a str,
     /// The demo tenant's OAuth clients made at start: (client id, scopes).
@@ -203,8 +197,6 @@ impl Portal {
             keys: parts.keys,
             basic,
             sessions: parts.sessions,
-            usage: parts.usage,
-            meter: parts.meter,
             clients: parts.clients,
             client_list: Mutex::default(),
             hasher: parts.hasher,

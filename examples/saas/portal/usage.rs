@@ -1,104 +1,16 @@
-//! Usage for the portal: requests per day and per route, and the SVG chart of them.
-//!
-//! The suite's [`UsageMeter`] keeps running totals per caller, route and status class, with
-//! no dates. [`DailyUsage`] wraps the configured meter and keeps, beside it, per-day counts
-//! for the last [`DAYS`] days in memory. It is the seam for a stored usage history: a store
-//! that answers [`UsageHistory::per_day`] replaces it without touching the pages.
+//! Usage for the portal: days, dates and the SVG bar charts. The numbers come from the
+//! credit ledger's billing history (`apiauth::quota::UsageHistory`: per UTC day, tenant,
+//! identity and route; in the database when the example has one).
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use apiauth::quota::{StatusClass, UsageCount, UsageMeter};
-use apiauth::store::StoreError;
-use async_trait::async_trait;
 
 /// Days a chart shows.
 pub const DAYS: u64 = 30;
-/// Distinct (caller, day, route) counters kept at most.
-const MAX_SERIES: usize = 200_000;
 
 /// The day number (days since the Unix epoch, UTC) of `t`.
 pub fn day_of(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400
-}
-
-/// Requests of some callers per day, per route.
-#[async_trait]
-pub trait UsageHistory: Send + Sync + 'static {
-    /// Counts of `identities` for days `from..=to`: (day, route) → requests.
-    async fn per_day(
-        &self,
-        identities: &[String],
-        from: u64,
-        to: u64,
-    ) -> anyhow::Result<BTreeMap<(u64, String), u64>>;
-}
-
-/// Requests per (caller identity, day number, route).
-type DayCounts = HashMap<(String, u64, String), u64>;
-
-/// A [`UsageMeter`] that passes every call to `inner` and keeps per-day counts in memory.
-#[derive(Clone)]
-pub struct DailyUsage {
-    inner: Arc<dyn UsageMeter>,
-    days: Arc<Mutex<DayCounts>>,
-}
-
-impl DailyUsage {
-    pub fn new(inner: Arc<dyn UsageMeter>) -> Self {
-        Self {
-            inner,
-            days: Arc::default(),
-        }
-    }
-}
-
-#[async_trait]
-impl UsageMeter for DailyUsage {
-    async fn record(
-        &self,
-        identity: &str,
-        route: &str,
-        class: StatusClass,
-    ) -> Result<(), StoreError> {
-        self.inner.record(identity, route, class).await?;
-        let today = day_of(SystemTime::now());
-        let mut days = self.days.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (identity.to_owned(), today, route.to_owned());
-        if !days.contains_key(&key) && days.len() >= MAX_SERIES {
-            days.retain(|(_, d, _), _| d + DAYS > today);
-            if days.len() >= MAX_SERIES {
-                return Ok(());
-            }
-        }
-        *days.entry(key).or_default() += 1;
-        Ok(())
-    }
-
-    async fn usage(&self, identity: &str) -> Result<Vec<UsageCount>, StoreError> {
-        self.inner.usage(identity).await
-    }
-}
-
-#[async_trait]
-impl UsageHistory for DailyUsage {
-    async fn per_day(
-        &self,
-        identities: &[String],
-        from: u64,
-        to: u64,
-    ) -> anyhow::Result<BTreeMap<(u64, String), u64>> {
-        let days = self.days.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = BTreeMap::new();
-        for ((who, day, route), n) in days.iter() {
-            if (from..=to).contains(day) && identities.iter().any(|i| i == who) {
-                *out.entry((*day, route.clone())).or_default() += n;
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// `YYYY-MM-DD` of a day number (civil-from-days, proleptic Gregorian).
